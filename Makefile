@@ -1,0 +1,29 @@
+# `make run`: the default TPC-H campaign at SF1 on this machine. `make test`: the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SELECTION ?= sf1
+
+.PHONY: run test bench plan clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[tpch,test]'
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/campaign run $(SELECTION)
+
+plan: $(BIN)/.installed
+	$(BIN)/campaign plan $(SELECTION)
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/plan_speed.py
+	$(BIN)/python bench/harness_overhead.py
+
+clean:
+	rm -rf $(VENV) .campaign

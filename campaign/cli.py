@@ -1,0 +1,183 @@
+"""The `campaign` command line. Exit codes come from the exception classes in campaign.errors.
+
+Heavy modules (boto3, rich, structlog) are imported inside the commands that need them, so
+`campaign plan` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from campaign.errors import CampaignError
+
+DEFAULT_CAMPAIGN_FILE = "campaign.yaml"
+
+campaign_file_option = click.option(
+    "-f", "--file", "campaign_file", type=click.Path(path_type=Path), default=DEFAULT_CAMPAIGN_FILE,
+    show_default=True, help="The campaign file.")
+store_option = click.option(
+    "--store", metavar="DIR|s3://BUCKET/PREFIX", default=None,
+    help="Where artifacts go. Default: $CAMPAIGN_STORE, else .campaign/store in the repository.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="campaign")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Run benchmark campaigns locally, or on AWS, without losing data."""
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@click.argument("selection", required=False)
+@campaign_file_option
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as a JSON document.")
+@click.option("--allow-dirty", is_flag=True, help="Report uncommitted files as a warning instead of a refusal.")
+def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty: bool) -> None:
+    """Show what `campaign run SELECTION` would do (e.g. sf1,sf10), and the preflight verdicts."""
+    from campaign.orchestrate import make_plan
+    from campaign.plan import format_plan
+
+    the_plan, _ = make_plan(campaign_file, selection, allow_dirty=allow_dirty)
+    click.echo(json.dumps(the_plan.to_dict(), indent=2) if as_json else format_plan(the_plan))
+
+
+@cli.command()
+@click.argument("selection", required=False)
+@campaign_file_option
+@store_option
+@click.option("--keep-going", is_flag=True, help="After a failure, still run stage runs that do not depend on it.")
+@click.option("--allow-dirty", is_flag=True,
+              help="Local rehearsal only: run the working tree as it is, uncommitted files included.")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
+              help="Where run folders go. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
+def run(selection, campaign_file, store, keep_going, allow_dirty, state_dir) -> None:
+    """Run the campaign for SELECTION (default: the campaign's default_selection) on this machine."""
+    from campaign.orchestrate import RunOptions, run_campaign
+
+    run_campaign(RunOptions(campaign_file=campaign_file, selection=selection, store=store,
+                            keep_going=keep_going, allow_dirty=allow_dirty, state_dir=state_dir),
+                 out=lambda line: click.echo(line))
+
+
+@cli.command()
+@click.argument("run_id")
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status as a JSON document.")
+def status(run_id: str, store: str | None, as_json: bool) -> None:
+    """Show the state of every stage run of RUN_ID, from its journal in the store."""
+    from campaign.inspect import format_status, status_dict
+
+    document = status_dict(_open_store(store), run_id)
+    click.echo(json.dumps(document, indent=2) if as_json else format_status(document))
+
+
+@cli.command()
+@click.argument("run_id")
+@click.argument("stage_run", required=False)
+@store_option
+def logs(run_id: str, stage_run: str | None, store: str | None) -> None:
+    """Print the full log of STAGE_RUN (e.g. 'tpch-bench[sf1]'), or the runner's event log."""
+    from campaign.inspect import stage_log
+
+    sys.stdout.buffer.write(stage_log(_open_store(store), run_id, stage_run))
+    sys.stdout.flush()
+
+
+@cli.command()
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON document.")
+def runs(store: str | None, as_json: bool) -> None:
+    """List the runs in the store, newest first."""
+    from campaign.inspect import list_runs
+
+    rows = list_runs(_open_store(store))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['run_id']}  {row['state']:<11}  {row['selection'] or '-':<12}  "
+                   f"{(row['commit'] or '-')[:12]:<12}  {row['target'] or '-'}")
+
+
+@cli.command()
+@click.argument("run_id")
+@store_option
+@click.option("--deep", is_flag=True, help="Re-read every object and hash it, instead of trusting stored checksums.")
+def verify(run_id: str, store: str | None, deep: bool) -> None:
+    """Check every artifact of RUN_ID in the store against its manifest (size and SHA-256)."""
+    from campaign.inspect import verify_run
+
+    count = verify_run(_open_store(store), run_id, deep=deep)
+    click.echo(f"verified: {count} artifacts of run {run_id} match the manifest")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--store", required=True, metavar="DIR|s3://BUCKET/PREFIX", help="The store holding run.json.")
+@click.option("--checkout", type=click.Path(path_type=Path, file_okay=False), default=".", show_default=True,
+              help="The clean clone of the run's commit.")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".campaign"), show_default=True)
+def agent(run_id: str, store: str, checkout: Path, state_dir: Path) -> None:
+    """Execute RUN_ID's plan here (what an instance's userdata starts)."""
+    from campaign.orchestrate import run_agent
+
+    run_agent(run_id, store, checkout=checkout, state_dir=state_dir)
+
+
+def _open_store(url: str | None):
+    from campaign.gitrepo import find_root
+    from campaign.orchestrate import default_store
+    from campaign.store import open_store
+
+    if url is None:
+        try:
+            url = default_store(find_root(Path.cwd()))
+        except CampaignError:
+            url = default_store(Path.cwd())
+    return open_store(url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn exceptions into the documented exit codes."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="campaign", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as err:
+        err.show()
+        return 2
+    except click.exceptions.Abort:
+        click.echo("campaign: interrupted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("campaign: interrupted", err=True)
+        return 130
+    except CampaignError as err:
+        if debug:
+            raise
+        click.echo(f"campaign: {err}", err=True)
+        return err.exit_code
+    except Exception:
+        if debug:
+            raise
+        import traceback
+
+        click.echo("campaign: internal error (a bug; please report it with this output):", err=True)
+        traceback.print_exc()
+        return 1
+
+
+def console_main() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_main()

@@ -1,0 +1,116 @@
+"""The journal: append-only JSON Lines of run and stage-run transitions, mirrored to the store.
+
+It is the source of truth for `status`, `logs` and (later) resume. A torn last line, left by a
+crash mid-write, is dropped on read and never parsed as data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from campaign.durable import append_line
+from campaign.store import Store
+
+# Stage-run states and run states.
+PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED = "pending", "running", "succeeded", "failed", "skipped"
+STARTED, INTERRUPTED = "started", "interrupted"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Journal:
+    """Appends entries to a local file (fsync'd) and mirrors the whole file to the store after each."""
+
+    def __init__(self, path: Path, store: Store, key: str):
+        self.path, self.store, self.key = path, store, key
+        self.seq = len(read_entries(path.read_bytes())) if path.exists() else 0
+
+    def record(self, kind: str, **fields) -> dict:
+        entry = {"seq": self.seq, "ts": now_iso(), "kind": kind, **fields}
+        append_line(self.path, json.dumps(entry, sort_keys=True))
+        self.seq += 1
+        self.mirror()
+        return entry
+
+    def mirror(self) -> None:
+        self.store.put_file(self.path, self.key)
+
+
+def read_entries(data: bytes) -> list[dict]:
+    """Entries in order; an incomplete or unparsable last line (a crash mid-append) is dropped."""
+    lines = data.decode("utf-8", "replace").split("\n")
+    entries = []
+    for index, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            if index >= len(lines) - 2:  # the last line, torn by a crash: not data
+                break
+            raise ValueError(f"journal line {index + 1} is corrupt: {line[:80]!r}") from None
+    return entries
+
+
+@dataclass
+class StageRunStatus:
+    id: str
+    state: str = PENDING
+    attempts: int = 0
+    exit_code: int | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_s: float | None = None
+    log: str | None = None
+    reason: str = ""
+
+
+@dataclass
+class RunStatus:
+    run_id: str
+    state: str = "unknown"
+    reason: str = ""
+    stage_runs: dict[str, StageRunStatus] = field(default_factory=dict)
+    started_at: str | None = None
+    ended_at: str | None = None
+
+
+def summarize(run_id: str, entries: list[dict]) -> RunStatus:
+    """Fold the journal into the latest state of the run and of each stage run."""
+    status = RunStatus(run_id=run_id)
+    for entry in entries:
+        if entry["kind"] == "run":
+            _apply_run_entry(status, entry)
+        elif entry["kind"] == "stage":
+            _apply_stage_entry(status.stage_runs.setdefault(entry["stage_run"], StageRunStatus(entry["stage_run"])),
+                               entry)
+    return status
+
+
+def _apply_run_entry(status: RunStatus, entry: dict) -> None:
+    status.state = "running" if entry["state"] == STARTED else entry["state"]
+    status.reason = entry.get("reason", "")
+    if entry["state"] == STARTED:
+        status.started_at = entry["ts"]
+        for stage_run in entry.get("stage_runs", []):
+            status.stage_runs.setdefault(stage_run, StageRunStatus(stage_run))
+    else:
+        status.ended_at = entry["ts"]
+
+
+def _apply_stage_entry(stage: StageRunStatus, entry: dict) -> None:
+    stage.state = entry["state"]
+    stage.reason = entry.get("reason", "")
+    if entry["state"] == RUNNING:
+        stage.attempts = entry.get("attempt", stage.attempts + 1)
+        stage.started_at, stage.ended_at, stage.exit_code = entry["ts"], None, None
+        stage.log = entry.get("log")
+    elif entry["state"] in (SUCCEEDED, FAILED):
+        stage.ended_at = entry["ts"]
+        stage.exit_code = entry.get("exit_code")
+        stage.duration_s = entry.get("duration_s")

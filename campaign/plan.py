@@ -1,0 +1,111 @@
+"""The plan: ordered stage runs, each with what will happen and why, plus preflight verdicts.
+
+`campaign plan` prints it; `campaign run` executes exactly it. Building it is pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from campaign.graph import StageRun
+from campaign.host import HostFacts
+from campaign.preflight import Verdict
+from campaign.spec import CampaignSpec
+
+RUN, SKIP = "run", "skip"
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    run: StageRun
+    action: str  # RUN or SKIP
+    reason: str
+
+    @property
+    def id(self) -> str:
+        return self.run.id
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: CampaignSpec
+    selection: tuple[str, ...]
+    target: str
+    commit: str | None
+    runs: tuple[PlannedRun, ...]
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def refusals(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.refuses]
+
+    @property
+    def selection_text(self) -> str:
+        return ",".join(f"sf{sf}" for sf in self.selection)
+
+    def to_dict(self) -> dict:
+        return {
+            "campaign": self.spec.name,
+            "campaign_file": str(self.spec.path),
+            "campaign_digest": self.spec.digest,
+            "selection": self.selection_text,
+            "target": self.target,
+            "commit": self.commit,
+            "stage_runs": [_planned_dict(p, self.spec) for p in self.runs],
+            "preflight": [v.to_dict() for v in self.verdicts],
+            "refused": bool(self.refusals),
+        }
+
+
+def build_plan(spec: CampaignSpec, selection: tuple[str, ...], runs: list[StageRun], *, target: str,
+               commit: str | None, host: HostFacts, verdicts: list[Verdict]) -> Plan:
+    decided: dict[str, PlannedRun] = {}
+    for run in runs:
+        decided[run.id] = _decide(run, host, decided)
+    return Plan(spec=spec, selection=selection, target=target, commit=commit,
+                runs=tuple(decided.values()), verdicts=tuple(verdicts))
+
+
+def _decide(run: StageRun, host: HostFacts, decided: dict[str, PlannedRun]) -> PlannedRun:
+    missing = host.missing_flags(run.stage.requires.cpu_flags)
+    if missing:
+        return PlannedRun(run, SKIP, f"host lacks CPU flag(s) {', '.join(missing)} required by {run.stage.name}")
+    skipped = [need for need in run.needs if decided[need].action == SKIP]
+    if skipped:
+        return PlannedRun(run, SKIP, f"needs {', '.join(skipped)}, which will be skipped")
+    return PlannedRun(run, RUN, "not run yet")
+
+
+def _planned_dict(planned: PlannedRun, spec: CampaignSpec) -> dict:
+    run = planned.run
+    return {
+        "id": run.id, "stage": run.stage.name, "sf": run.sf, "kind": run.stage.kind,
+        "needs": list(run.needs), "outputs": list(run.outputs(spec)),
+        "action": planned.action, "reason": planned.reason,
+        "timeout_s": run.stage.timeout_s, "retries": run.stage.retries,
+    }
+
+
+def format_plan(plan: Plan) -> str:
+    """The plan as text for a terminal: a header, one row per stage run, the preflight verdicts."""
+    commit = (plan.commit or "no commit")[:12]
+    lines = [f"campaign {plan.spec.name} ({plan.spec.path.name}) · selection {plan.selection_text} · "
+             f"target {plan.target} · commit {commit}", ""]
+    rows = [("#", "stage run", "kind", "action", "needs", "outputs")]
+    for index, planned in enumerate(plan.runs, 1):
+        run = planned.run
+        action = planned.action if planned.action == RUN else f"skip: {planned.reason}"
+        rows.append((str(index), run.id, run.stage.kind, action, ", ".join(run.needs) or "-",
+                     ", ".join(run.outputs(plan.spec)) or "-"))
+    lines += _table(rows)
+    lines += ["", "preflight:"]
+    for verdict in plan.verdicts:
+        mark = "ok  " if verdict.ok else ("WARN" if verdict.overridden else "FAIL")
+        lines.append(f"  {mark} {verdict.check}: {verdict.summary}")
+        lines += [f"       {detail}" for detail in verdict.details]
+    return "\n".join(lines)
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]

@@ -1,0 +1,92 @@
+"""Progress on a terminal: stage k of n, and the current item of an incremental stage.
+
+The current item is read from the last complete line of the stage's incremental results file,
+so any stage that follows the JSON-Lines contract shows its progress without extra wiring.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+
+
+class NoProgress:
+    """Used when stderr is not a terminal (CI, logs piped to a file): the event log says it all."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def stage_started(self, index: int, total: int, stage_run: str, incremental: Path | None) -> None:
+        pass
+
+    def stage_ended(self) -> None:
+        pass
+
+
+class TerminalProgress(NoProgress):
+    def __init__(self):
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                TextColumn("{task.completed}/{task.total} stage runs"), TimeElapsedColumn(),
+                                transient=True)
+        self.task = None
+        self.watch: threading.Event | None = None
+
+    def __enter__(self):
+        self.display.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.stage_ended()
+        return self.display.__exit__(*exc)
+
+    def stage_started(self, index, total, stage_run, incremental):
+        if self.task is None:
+            self.task = self.display.add_task(stage_run, total=total)
+        self.display.update(self.task, completed=index - 1, description=f"{stage_run}")
+        if incremental is not None:
+            self.watch = threading.Event()
+            threading.Thread(target=self._follow, args=(stage_run, incremental, self.watch), daemon=True).start()
+
+    def stage_ended(self):
+        if self.watch:
+            self.watch.set()
+            self.watch = None
+        if self.task is not None:
+            self.display.advance(self.task)
+
+    def _follow(self, stage_run: str, path: Path, stop: threading.Event) -> None:
+        while not stop.wait(0.5):
+            item = last_item(path)
+            if item:
+                self.display.update(self.task, description=f"{stage_run} · {item}")
+
+
+def last_item(path: Path) -> str:
+    """A short description of the last complete record of a JSON-Lines file ('' if none)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - 4096))
+            lines = handle.read().split(b"\n")
+    except OSError:
+        return ""
+    for line in reversed(lines[:-1]):  # the part after the last newline may be half-written
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        fields = [str(record[k]) for k in ("query", "engine", "iteration") if k in record]
+        return " ".join(fields)
+    return ""
+
+
+def make_progress():
+    return TerminalProgress() if sys.stderr.isatty() else NoProgress()

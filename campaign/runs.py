@@ -1,0 +1,85 @@
+"""A run's identity and where its things live: run ids, run.json, store keys, local folders."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from campaign.errors import InputError, NotInStore
+from campaign.store import Store
+
+RUNS_PREFIX = "runs/"
+
+
+def new_run_id(commit: str | None) -> str:
+    """Sortable by time: 20261122T181500Z-1a2b3c4-k3f9."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{(commit or 'nocommit')[:7]}-{secrets.token_hex(2)}"
+
+
+def run_key(run_id: str, *parts: str) -> str:
+    return "/".join([f"{RUNS_PREFIX}{run_id}", *parts])
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """run.json: what a run is, written before its first stage; the agent reads it back."""
+
+    run_id: str
+    campaign: str
+    campaign_file: str  # relative to the repository root
+    campaign_digest: str
+    commit: str | None
+    dirty: bool
+    selection: str
+    target: str
+    store: str
+    created_at: str
+    keep_going: bool = False
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), indent=1, sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RunRecord:
+        return cls(**json.loads(data))
+
+
+def read_record(store: Store, run_id: str) -> RunRecord:
+    try:
+        return RunRecord.from_bytes(store.get_bytes(run_key(run_id, "run.json")))
+    except NotInStore:
+        raise InputError(
+            f"run {run_id} is not in the store {store.where(RUNS_PREFIX)}. "
+            "`campaign runs --store …` lists the runs there; pass the store the run used."
+        ) from None
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The local folder of one run: outputs, logs, the journal, and (locally) the clean checkout.
+
+    On an instance the checkout is wherever userdata cloned the repository.
+    """
+
+    root: Path
+    checkout_dir: Path | None = None
+
+    @property
+    def checkout(self) -> Path:
+        return self.checkout_dir or self.root / "checkout"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "journal.jsonl"

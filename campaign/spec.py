@@ -1,0 +1,345 @@
+"""The campaign file as a typed, validated model: `load_campaign(path) -> CampaignSpec`.
+
+Validation refuses the whole file, listing every problem with file:line and the stage it is in,
+before anything runs. Pure: reads the file and nothing else.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from campaign.errors import InputError
+from campaign.scale import canonical_sf
+from campaign.templating import TemplateProblem, render
+from campaign.yamlmarks import LocatedDict, load_located_yaml
+
+KINDS = ("build", "data", "bench", "validate", "test")
+CAMPAIGN_KEYS = {"name", "description", "scale_factors", "default_selection", "vars", "stages"}
+STAGE_KEYS = {
+    "name", "description", "kind", "run", "per", "needs", "produces", "uses",
+    "incremental", "timeout", "retries", "requires", "upload",
+}
+REQUIRES_KEYS = {"cpu_flags"}
+STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+# Two values no real campaign uses: rendering a per-SF path with both shows whether it contains the SF.
+_PROBE_SFS = ("0.000123", "98765")
+
+
+@dataclass(frozen=True)
+class Requirements:
+    cpu_flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    kind: str
+    run: str
+    line: int
+    per_sf: bool = False
+    needs: tuple[str, ...] = ()
+    produces: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    incremental: str | None = None
+    timeout_s: float | None = None
+    retries: int = 0
+    requires: Requirements = field(default_factory=Requirements)
+    upload: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    name: str
+    path: Path
+    scale_factors: tuple[str, ...]
+    default_selection: str
+    vars: dict
+    stages: tuple[Stage, ...]
+    digest: str  # sha256 of the campaign file's bytes
+
+    def stage(self, name: str) -> Stage:
+        return next(s for s in self.stages if s.name == name)
+
+
+def template_context(spec_vars: dict, *, campaign: str, stage: str, sf: str | None,
+                     run_id: str, output_dir: str, work_dir: str) -> dict:
+    """What a stage's `run`, `produces` and `incremental` templates may use."""
+    context = {"campaign": campaign, "stage": stage, "run_id": run_id,
+               "output_dir": output_dir, "work_dir": work_dir, "vars": spec_vars}
+    if sf is not None:
+        context["sf"] = sf
+    return context
+
+
+class _Problems:
+    """Collects every problem in the file so the user fixes them in one pass, not one per run."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.items: list[tuple[int, str]] = []
+
+    def add(self, line: int, message: str) -> None:
+        self.items.append((line, message))
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        lines = [f"{self.path}:{line}: {message}" for line, message in sorted(self.items)]
+        count = len(lines)
+        header = f"campaign file {self.path} has {count} problem{'s' if count > 1 else ''}; nothing was run:"
+        raise InputError("\n".join([header, *("  " + line for line in lines)]))
+
+
+def load_campaign(path: Path) -> CampaignSpec:
+    """Read and validate a campaign file; InputError lists every problem with file:line."""
+    document, raw = load_located_yaml(path)
+    problems = _Problems(path)
+    if not isinstance(document, LocatedDict):
+        raise InputError(f"{path}:1: a campaign file is a mapping with name, scale_factors and stages.")
+    _check_keys(document, CAMPAIGN_KEYS, "the campaign", problems)
+    name = _require_str(document, "name", "the campaign", problems)
+    scale_factors = _parse_scale_factors(document, problems)
+    spec_vars = document.get("vars") or {}
+    if not isinstance(spec_vars, dict):
+        problems.add(document.line_of("vars"), "vars must be a mapping of names to values.")
+        spec_vars = {}
+    stages = _parse_stages(document, problems)
+    default_selection = str(document.get("default_selection") or
+                            (f"sf{scale_factors[0]}" if scale_factors else ""))
+    problems.raise_if_any()
+    spec = CampaignSpec(
+        name=name, path=path, scale_factors=scale_factors, default_selection=default_selection,
+        vars=dict(spec_vars), stages=tuple(stages), digest=hashlib.sha256(raw).hexdigest(),
+    )
+    _check_references(spec, document, problems)
+    problems.raise_if_any()
+    _check_templates(spec, problems)
+    problems.raise_if_any()
+    from campaign.graph import check_output_collisions  # graph builds on spec; this check needs both
+
+    check_output_collisions(spec)
+    return spec
+
+
+def _check_keys(mapping: LocatedDict, allowed: set[str], where: str, problems: _Problems) -> None:
+    for key in mapping:
+        if key not in allowed:
+            hint = ", ".join(sorted(allowed))
+            problems.add(mapping.line_of(key), f"{where}: unknown key '{key}'. Allowed keys: {hint}.")
+
+
+def _require_str(mapping: LocatedDict, key: str, where: str, problems: _Problems) -> str:
+    value = mapping.get(key)
+    if not isinstance(value, str) or not value.strip():
+        problems.add(mapping.line_of(key), f"{where}: '{key}' is required and must be a non-empty string.")
+        return ""
+    return value
+
+
+def _parse_scale_factors(document: LocatedDict, problems: _Problems) -> tuple[str, ...]:
+    values = document.get("scale_factors")
+    line = document.line_of("scale_factors")
+    if not isinstance(values, list) or not values:
+        problems.add(line, "scale_factors must be a non-empty list such as [0.01, 1, 10].")
+        return ()
+    canonical = []
+    for value in values:
+        try:
+            sf = canonical_sf(str(value))
+        except ValueError as err:
+            problems.add(line, f"scale_factors: {err}")
+            continue
+        if sf in canonical:
+            problems.add(line, f"scale_factors: {sf} is listed twice.")
+        canonical.append(sf)
+    return tuple(canonical)
+
+
+def _parse_stages(document: LocatedDict, problems: _Problems) -> list[Stage]:
+    entries = document.get("stages")
+    if not isinstance(entries, list) or not entries:
+        problems.add(document.line_of("stages"), "stages must be a non-empty list of stages.")
+        return []
+    stages, first_line = [], {}
+    for entry in entries:
+        if not isinstance(entry, LocatedDict):
+            problems.add(document.line_of("stages"), "each entry of stages must be a mapping with name and run.")
+            continue
+        stage = _parse_stage(entry, problems)
+        if stage.name in first_line:
+            problems.add(entry.line_of("name"), f"stage '{stage.name}': the name is already used by the stage "
+                         f"at line {first_line[stage.name]}. Stage names must be unique; rename one.")
+            continue
+        first_line[stage.name] = entry.line_of("name")
+        stages.append(stage)
+    return stages
+
+
+def _parse_stage(entry: LocatedDict, problems: _Problems) -> Stage:
+    name = entry.get("name") if isinstance(entry.get("name"), str) else ""
+    where = f"stage '{name}'" if name else "a stage"
+    _check_keys(entry, STAGE_KEYS, where, problems)
+    if not STAGE_NAME.match(name):
+        problems.add(entry.line_of("name"), f"{where}: name is required: letters, digits, '-', '_' or '.', "
+                     "starting with a letter or digit (it names log files and store keys).")
+    kind = entry.get("kind")
+    if kind not in KINDS:
+        problems.add(entry.line_of("kind"), f"{where}: kind must be one of {', '.join(KINDS)}, not {kind!r}.")
+    per = entry.get("per")
+    if per not in (None, "scale_factor"):
+        problems.add(entry.line_of("per"), f"{where}: per may only be 'scale_factor' (or left out), not {per!r}.")
+    return Stage(
+        name=name, kind=str(kind), line=entry.line,
+        run=_require_str(entry, "run", where, problems),
+        per_sf=per == "scale_factor",
+        needs=_str_list(entry, "needs", where, problems),
+        produces=_str_list(entry, "produces", where, problems),
+        uses=_str_list(entry, "uses", where, problems),
+        incremental=_optional_str(entry, "incremental", where, problems),
+        timeout_s=_parse_timeout(entry, where, problems),
+        retries=_parse_retries(entry, where, problems),
+        requires=_parse_requires(entry, where, problems),
+        upload=_parse_bool(entry, "upload", True, where, problems),
+        description=str(entry.get("description") or ""),
+    )
+
+
+def _str_list(entry: LocatedDict, key: str, where: str, problems: _Problems) -> tuple[str, ...]:
+    value = entry.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        problems.add(entry.line_of(key), f"{where}: {key} must be a list of strings.")
+        return ()
+    return tuple(value)
+
+
+def _optional_str(entry: LocatedDict, key: str, where: str, problems: _Problems) -> str | None:
+    value = entry.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        problems.add(entry.line_of(key), f"{where}: {key} must be a path string.")
+        return None
+    return value
+
+
+def _parse_bool(entry: LocatedDict, key: str, default: bool, where: str, problems: _Problems) -> bool:
+    value = entry.get(key, default)
+    if not isinstance(value, bool):
+        problems.add(entry.line_of(key), f"{where}: {key} must be true or false.")
+        return default
+    return value
+
+
+def parse_duration(value: object) -> float:
+    """'90s', '30m', '2h', '1h30m' or a number of seconds -> seconds (> 0)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    match = DURATION.match(str(value).strip()) if isinstance(value, str) else None
+    if not match or not any(match.groups()):
+        raise ValueError(f"{value!r} is not a duration; write e.g. 90s, 30m, 2h or 1h30m")
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise ValueError("a timeout must be longer than 0s")
+    return float(total)
+
+
+def _parse_timeout(entry: LocatedDict, where: str, problems: _Problems) -> float | None:
+    if "timeout" not in entry:
+        return None
+    try:
+        return parse_duration(entry["timeout"])
+    except ValueError as err:
+        problems.add(entry.line_of("timeout"), f"{where}: timeout: {err}.")
+        return None
+
+
+def _parse_retries(entry: LocatedDict, where: str, problems: _Problems) -> int:
+    value = entry.get("retries", 0)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10:
+        problems.add(entry.line_of("retries"), f"{where}: retries must be a whole number from 0 to 10.")
+        return 0
+    return value
+
+
+def _parse_requires(entry: LocatedDict, where: str, problems: _Problems) -> Requirements:
+    value = entry.get("requires")
+    if value is None:
+        return Requirements()
+    if not isinstance(value, LocatedDict):
+        problems.add(entry.line_of("requires"), f"{where}: requires must be a mapping, e.g. cpu_flags: [avx512f].")
+        return Requirements()
+    _check_keys(value, REQUIRES_KEYS, f"{where}: requires", problems)
+    flags = _str_list(value, "cpu_flags", f"{where}: requires", problems)
+    return Requirements(cpu_flags=tuple(f.lower() for f in flags))
+
+
+def _check_references(spec: CampaignSpec, document: LocatedDict, problems: _Problems) -> None:
+    """needs name known stages, the stage graph has no cycle, default_selection is allowed."""
+    known = {stage.name for stage in spec.stages}
+    for stage in spec.stages:
+        for need in stage.needs:
+            if need not in known:
+                problems.add(stage.line, f"stage '{stage.name}': needs '{need}', which is not a stage of this "
+                             f"campaign. Known stages: {', '.join(sorted(known))}.")
+    if problems.items:
+        return
+    try:
+        graphlib.TopologicalSorter({s.name: s.needs for s in spec.stages}).prepare()
+    except graphlib.CycleError as err:
+        cycle = err.args[1]
+        first = spec.stage(cycle[0])
+        problems.add(first.line, f"stage '{first.name}': needs form a cycle: {' -> '.join(reversed(cycle))}. "
+                     "Remove one of these needs.")
+    from campaign.selection import parse_selection  # avoids an import cycle at module load
+
+    try:
+        parse_selection(spec.default_selection, spec)
+    except InputError as err:
+        problems.add(document.line_of("default_selection"), f"default_selection: {err}")
+
+
+def _check_templates(spec: CampaignSpec, problems: _Problems) -> None:
+    """Every template renders; per-SF outputs contain the SF; outputs stay inside the output dir."""
+    for stage in spec.stages:
+        contexts = [_probe_context(spec, stage, sf) for sf in (_PROBE_SFS if stage.per_sf else (None,))]
+        where = f"stage '{stage.name}'"
+        for label, source in _stage_templates(stage):
+            try:
+                rendered = [render(source, context) for context in contexts]
+            except TemplateProblem as err:
+                hint = " Stages without 'per: scale_factor' have no sf." if "'sf'" in str(err) else ""
+                problems.add(stage.line, f"{where}: {label} {source!r}: {err}.{hint}")
+                continue
+            if label == "run":
+                continue
+            if not _is_inside_output_dir(rendered[0]):
+                problems.add(stage.line, f"{where}: {label} {source!r} must be a relative path inside the "
+                             "output dir (no leading '/', no '..').")
+            if stage.per_sf and rendered[0] == rendered[1]:
+                problems.add(stage.line, f"{where}: {label} {source!r} does not contain the scale factor, so "
+                             "every SF would write the same path (SF10 would overwrite SF1). "
+                             "Put {{ sf }} in it, e.g. results/sf{{ sf }}/...")
+
+
+def _stage_templates(stage: Stage) -> list[tuple[str, str]]:
+    templates = [("run", stage.run)] + [("produces", p) for p in stage.produces]
+    if stage.incremental:
+        templates.append(("incremental", stage.incremental))
+    return templates
+
+
+def _probe_context(spec: CampaignSpec, stage: Stage, sf: str | None) -> dict:
+    return template_context(spec.vars, campaign=spec.name, stage=stage.name, sf=sf,
+                            run_id="RUN-ID", output_dir="/OUTPUT", work_dir="/WORK")
+
+
+def _is_inside_output_dir(path: str) -> bool:
+    pure = PurePosixPath(path)
+    return bool(path.strip()) and not pure.is_absolute() and ".." not in pure.parts

@@ -1,0 +1,40 @@
+"""The local target: a clean checkout of the exact commit in a fresh folder, then the agent in-process.
+
+Never runs in the user's working tree, so untracked files cannot leak into a run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from campaign.errors import PreflightRefused
+from campaign.gitrepo import git
+
+
+def prepare_checkout(repo_root: Path, commit: str, dest: Path, *, dirty: bool) -> None:
+    """dest becomes a checkout of commit; with dirty, the working tree's files as they are (rehearsal)."""
+    if dest.exists():
+        raise PreflightRefused(f"{dest} already exists; a run never reuses a work folder. Remove it or start a new run.")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(repo_root), str(dest)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise PreflightRefused(f"could not clone {repo_root} into {dest}: {result.stderr.strip()}")
+    git(dest, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit)
+    if dirty:
+        _overlay_working_tree(repo_root, dest)
+
+
+def _overlay_working_tree(repo_root: Path, dest: Path) -> None:
+    """Copy tracked-and-modified and untracked (not ignored) files over the checkout."""
+    listed = git(repo_root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+    for relative in filter(None, listed):
+        source = repo_root / relative
+        target = dest / relative
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+        elif not source.exists():
+            target.unlink(missing_ok=True)  # deleted in the working tree
