@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from campaign.errors import CampaignError
+from campaign.errors import CampaignError, PreflightRefused
 
 DEFAULT_CAMPAIGN_FILE = "campaign.yaml"
 
@@ -39,12 +39,17 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as a JSON document.")
 @click.option("--allow-dirty", is_flag=True, help="Report uncommitted files as a warning instead of a refusal.")
 def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty: bool) -> None:
-    """Show what `campaign run SELECTION` would do (e.g. sf1,sf10), and the preflight verdicts."""
+    """Show what `campaign run SELECTION` would do (e.g. sf1,sf10), and the preflight verdicts.
+
+    Exits 3 when preflight would refuse the run, 0 otherwise.
+    """
     from campaign.orchestrate import make_plan
     from campaign.plan import format_plan
 
     the_plan, _ = make_plan(campaign_file, selection, allow_dirty=allow_dirty)
     click.echo(json.dumps(the_plan.to_dict(), indent=2) if as_json else format_plan(the_plan))
+    if the_plan.refusals:
+        raise click.exceptions.Exit(PreflightRefused.exit_code)  # the plan is shown; `run` would refuse it
 
 
 @cli.command()
@@ -147,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn exceptions into the documented exit codes."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="campaign", standalone_mode=False)
-        return 0
+        code = cli.main(args=argv, prog_name="campaign", standalone_mode=False)
+        return code if isinstance(code, int) else 0  # click returns Exit's code in this mode
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as err:

@@ -72,7 +72,7 @@ def smoke_gate(spec: CampaignSpec, runs: list[StageRun], root: Path, *, allow_di
     if state.head is None:
         problems.insert(0, "the repository has no commit yet: git add -A && git commit -m 'first commit'")
     if not problems:
-        count = sum(len(_files_under(root, p)) for p in refs.users)
+        count = len(_users_by_file(refs, root))
         return Verdict("smoke gate", True, f"{count} referenced repository files are committed and unmodified")
     if refs.missing:
         summary = "referenced files are missing or not committed"
@@ -87,21 +87,32 @@ def smoke_gate(spec: CampaignSpec, runs: list[StageRun], root: Path, *, allow_di
 def _problems(refs: References, state: RepoState, root: Path) -> list[str]:
     problems = [f"{path} (used by {_names(users)}): referenced but does not exist in {root}"
                 for path, users in sorted(refs.missing.items())]
-    for path, users in sorted(refs.users.items()):
-        for file in _files_under(root, path):
-            problem = state.problem_with(file)
-            if problem:
-                problems.append(f"{file} (used by {_names(users)}): {problem}")
+    for file, users in sorted(_users_by_file(refs, root).items()):
+        problem = state.problem_with(file)
+        if problem:
+            problems.append(f"{file} (used by {_names(users)}): {problem}")
     return problems
 
 
+def _users_by_file(refs: References, root: Path) -> dict[str, set[str]]:
+    """Each file under the referenced paths, once, with every stage that references it."""
+    by_file: dict[str, set[str]] = {}
+    for path, users in refs.users.items():
+        for file in _files_under(root, path):
+            by_file.setdefault(file, set()).update(users)
+    return by_file
+
+
 def _fix_line(refs: References, state: RepoState, root: Path) -> str:
-    to_add = [file for path in sorted(refs.users) for file in _files_under(root, path)
-              if state.problem_with(file)]
+    """One command that commits what is missing, naming referenced folders rather than every file."""
+    to_add = [path for path in sorted(refs.users)
+              if any(state.problem_with(f) for f in _files_under(root, path))]
     if not to_add:
         return ""
-    force = " -f" if any(state.problem_with(f) == "ignored by .gitignore" for f in to_add) else ""
-    return f"fix: git add{force} {' '.join(shlex.quote(f) for f in to_add)} && git commit -m 'Commit campaign stage files'"
+    to_add = [p for p in to_add if not any(p.startswith(other.rstrip("/") + "/") for other in to_add)]
+    ignored = any(state.problem_with(f) == "ignored by .gitignore" for p in to_add for f in _files_under(root, p))
+    force = " -f" if ignored else ""
+    return f"fix: git add{force} {' '.join(shlex.quote(p) for p in to_add)} && git commit -m 'Commit campaign stage files'"
 
 
 def _files_under(root: Path, path: str) -> list[str]:
