@@ -117,15 +117,19 @@ class Agent:
         log_path = self.dir.logs / log_name
         started = now_iso()
         self.journal.record("stage", stage_run=run.id, state=RUNNING, attempt=attempt, log=f"logs/{log_name}")
-        result = run_logged(self._command(run), cwd=self.dir.checkout, env=self._environment(run),
-                            log_path=log_path, timeout_s=run.stage.timeout_s)
+        try:
+            result = run_logged(self._command(run), cwd=self.dir.checkout, env=self._environment(run),
+                                log_path=log_path, timeout_s=run.stage.timeout_s)
+        except KeyboardInterrupt:
+            self._store_attempt(run, log_path, log_name)
+            self.journal.record("stage", stage_run=run.id, state=INTERRUPTED, attempt=attempt,
+                                started_at=started, log=f"logs/{log_name}", reason="interrupted")
+            raise
         problem = self._problem(run, result)
         self._last_log[run.id] = log_path
         if problem:
             self._last_problem[run.id] = problem
-        self._upload(log_path, run_key(self.record.run_id, "logs", log_name))
-        if run.stage.upload:
-            self._upload_outputs(run)
+        self._store_attempt(run, log_path, log_name)
         state = FAILED if problem else SUCCEEDED
         self.journal.record("stage", stage_run=run.id, state=state, attempt=attempt, exit_code=result.exit_code,
                             started_at=started, duration_s=round(result.duration_s, 3), log=f"logs/{log_name}",
@@ -145,12 +149,18 @@ class Agent:
             return f"exited 0 but did not produce {', '.join(missing)} (declared in produces/incremental)"
         return None
 
+    def _store_attempt(self, run: StageRun, log_path: Path, log_name: str) -> None:
+        """Upload the attempt's log and whatever outputs exist (also after a failure: nothing is lost)."""
+        self._upload(log_path, run_key(self.record.run_id, "logs", log_name))
+        if run.stage.upload:
+            self._upload_outputs(run)
+
     def _upload_outputs(self, run: StageRun) -> None:
         for output in run.outputs(self.spec):
             path = self.dir.outputs / output
             files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
             for file in files:
-                if file.is_file():
+                if file.is_file():  # a missing output is reported by _problem, not here
                     relative = file.relative_to(self.dir.outputs).as_posix()
                     self._upload(file, run_key(self.record.run_id, "outputs", relative))
 

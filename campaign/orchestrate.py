@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,11 +103,24 @@ def run_campaign(options: RunOptions, *, out=print) -> str:
     store.put_bytes(record.to_bytes(), run_key(run_id, "run.json"))
     log = configure_events(run_dir.logs / RUNNER_LOG)
     agent_plan = plan_for_record(record, run_dir.checkout)
-    with make_progress() as progress:
+    with make_progress() as progress, sigterm_as_interrupt():
         Agent(record, agent_plan, store=store, run_dir=run_dir, log=log, progress=progress).execute()
     out(f"results: {store.where(run_key(run_id, 'outputs'))}")
     out(f"local copy: {run_dir.outputs}")
     return run_id
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM (a spot reclaim, `kill`, systemd stop) is handled like Ctrl-C: stop the stage, record, upload."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _warn_dirty(plan: Plan) -> None:
@@ -132,5 +147,5 @@ def run_agent(run_id: str, store_url: str, *, checkout: Path, state_dir: Path) -
     run_dir = RunDir(state_dir / "runs" / run_id, checkout_dir=checkout.resolve())
     log = configure_events(run_dir.logs / RUNNER_LOG)
     plan = plan_for_record(record, run_dir.checkout)
-    with make_progress() as progress:
+    with make_progress() as progress, sigterm_as_interrupt():
         Agent(record, plan, store=store, run_dir=run_dir, log=log, progress=progress).execute()

@@ -18,6 +18,7 @@ import hashlib
 import os
 import secrets
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -85,12 +86,13 @@ def write_atomically(dest: Path, chunks: Iterable[bytes | memoryview], *, expect
         _compare(temp, written, dest=dest)
         if expected is not None and written != expected:
             raise StoreError(
-                f"the content for {dest} was {written.size} bytes with sha256 {written.sha256}, "
+                f"the bytes received for {dest} were {written.size} bytes with sha256 {written.sha256}, "
                 f"but the store records {expected.size} bytes with sha256 {expected.sha256}. "
                 f"{dest} was left as it was; run again, and if it repeats the stored object is damaged."
             )
-        os.replace(temp, dest)
-        fsync_folder(dest.parent)
+        with _write_errors(dest):
+            os.replace(temp, dest)
+            fsync_folder(dest.parent)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -98,27 +100,36 @@ def write_atomically(dest: Path, chunks: Iterable[bytes | memoryview], *, expect
 
 
 def _write_and_sync(temp: Path, chunks: Iterable[bytes | memoryview], *, dest: Path) -> Digest:
+    """Copy chunks into temp while hashing them; errors from the chunks' source pass through as they are."""
     sha, size = hashlib.sha256(), 0
-    try:
+    with _write_errors(dest):
         # O_EXCL: never write through a name someone else created; 0o666 lets the umask decide.
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with open(fd, "wb") as out:  # buffered: its write() never stops short
-            for chunk in chunks:
-                sha.update(chunk)
+        out = open(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb")
+    with out:  # buffered: its write() never stops short
+        for chunk in chunks:
+            sha.update(chunk)
+            with _write_errors(dest):
                 out.write(chunk)
-                size += len(chunk)
+            size += len(chunk)
+        with _write_errors(dest):
             out.flush()
             os.fsync(out.fileno())
+    return Digest(size, sha.hexdigest())
+
+
+@contextmanager
+def _write_errors(dest: Path) -> Iterator[None]:
+    try:
+        yield
     except OSError as error:
         raise StoreError(
             f"cannot write {dest}: {error.strerror or error}. Free some space or fix the "
             "folder's permissions, or pass another --store."
         ) from error
-    return Digest(size, sha.hexdigest())
 
 
 def _compare(temp: Path, written: Digest, *, dest: Path) -> None:
-    with temp.open("rb") as file:
+    with _write_errors(dest), temp.open("rb") as file:
         read_back = hash_chunks(read_chunks(file))
     if read_back != written:
         raise StoreError(
@@ -213,12 +224,13 @@ class LocalStore(Store):
     def probe(self) -> None:
         key = f"{PROBE_PREFIX}{secrets.token_hex(8)}"
         payload = f"campaign store probe {key}\n".encode()
+        self.put_bytes(payload, key)
         try:
-            self.put_bytes(payload, key)
-            if self.get_bytes(key) != payload:
-                raise StoreError(f"the probe {self.where(key)} read back different bytes than were written.")
+            read_back = self.get_bytes(key)
         finally:
             self._remove(key)
+        if read_back != payload:
+            raise StoreError(f"the probe {self.where(key)} read back different bytes than were written.")
 
     def _writable_path(self, key: str) -> Path:
         dest = self.root / check_key(key, store_url=self.url)

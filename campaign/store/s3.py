@@ -1,0 +1,461 @@
+"""A store in S3 (`s3://bucket/prefix`): every upload carries its SHA-256 and is read back.
+
+Below `multipart_threshold` a file goes up in one PUT whose SHA-256 was computed locally first and
+is sent with it (ChecksumSHA256), so S3 refuses a body that does not match. Larger files go up in
+parts through s3transfer with ChecksumAlgorithm=SHA256 (S3 checks every part); the composite
+checksum S3 then reports (sha256 of the parts' sha256 digests, suffixed '-N') is computed locally
+with the same part size and compared. The full-object sha256 is stored in the object's metadata
+('sha256') next to the composite it belongs to ('sha256-composite'): `stat()` trusts it only while
+S3's composite still matches, so an object replaced behind the store's back is not believed.
+
+Endpoint, credentials, profile and region come from boto3's own configuration (AWS_PROFILE,
+AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3, ~/.aws/config, an instance role, ...). botocore's
+'standard' retry mode retries throttling, 5xx and connection errors with backoff; the timeouts in
+S3Settings bound how long a server that is gone can hold a request.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+import boto3
+from boto3.s3.transfer import TransferConfig, create_transfer_manager
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    FlexibleChecksumError,
+    HTTPClientError,
+    IncompleteReadError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from s3transfer.utils import ChunksizeAdjuster
+
+from campaign.errors import CampaignError, NotInStore, StoreError
+from campaign.store.base import Artifact, Store
+from campaign.store.local import (
+    CHUNK_SIZE,
+    INTERNAL_PREFIXES,
+    PROBE_PREFIX,
+    Digest,
+    check_key,
+    check_prefix,
+    hash_chunks,
+    make_folder,
+    read_chunks,
+    write_atomically,
+)
+
+MiB = 1024 * 1024
+SHA256_METADATA = "sha256"
+COMPOSITE_METADATA = "sha256-composite"
+NOT_FOUND_CODES = ("404", "NoSuchKey", "NotFound")
+# The request never got an answer (botocore already retried these max_attempts times).
+UNREACHABLE_ERRORS = (BotocoreConnectionError, HTTPClientError)
+# A response body that broke off mid-way: botocore does not retry those, so the whole GET is redone.
+BODY_RETRYABLE_ERRORS = (ReadTimeoutError, IncompleteReadError, ResponseStreamingError)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """How the S3 store talks to S3.
+
+    A server that is gone holds one request for at most about
+    max_attempts x (connect_timeout + read_timeout) plus backoff: about 55 s with the defaults.
+    """
+
+    multipart_threshold: int = 64 * MiB
+    part_size: int = 16 * MiB  # S3 needs at least 5 MiB; s3transfer raises smaller values
+    max_concurrency: int = 8
+    max_attempts: int = 3
+    connect_timeout: float = 5.0
+    read_timeout: float = 12.0
+    list_page_size: int = 1000  # S3's own maximum; smaller only to exercise pagination in tests
+
+
+class S3Store(Store):
+    """Objects under s3://bucket/prefix; keys are joined under the prefix."""
+
+    def __init__(self, bucket: str, prefix: str = "", *, settings: S3Settings | None = None):
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        check_prefix(self.prefix, store_url=self.url)
+        self.settings = settings or S3Settings()
+        self._client = _make_client(self.settings, store_url=self.url)
+
+    @classmethod
+    def from_url(cls, url: str, *, settings: S3Settings | None = None) -> S3Store:
+        """Open 's3://bucket' or 's3://bucket/prefix'."""
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        if not url.startswith("s3://") or not bucket:
+            raise StoreError(f"{url!r} is not an S3 store address: write s3://BUCKET or s3://BUCKET/PREFIX.")
+        return cls(bucket, prefix, settings=settings)
+
+    def where(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._full(key)}"
+
+    def put_file(self, path: Path, key: str) -> Artifact:
+        check_key(key, store_url=self.url)
+        with _local_errors(path, self.where(key)):
+            file = open(path, "rb")
+        with file:
+            if os.fstat(file.fileno()).st_size < self.settings.multipart_threshold:
+                digest = self._put_small_file(file, Path(path), key)
+            else:
+                digest = self._put_large_file(file, Path(path), key)
+        return Artifact(key, digest.size, digest.sha256)
+
+    def put_bytes(self, data: bytes, key: str) -> Artifact:
+        check_key(key, store_url=self.url)
+        digest = hash_chunks([data])
+        self._put_single(data, key, digest)
+        return Artifact(key, digest.size, digest.sha256)
+
+    def get_bytes(self, key: str) -> bytes:
+        def read() -> bytes:
+            response = self._get(key, ChecksumMode="ENABLED")
+            data = b"".join(_body_chunks(response["Body"]))
+            _refuse_unexpected(self.where(key), hash_chunks([data]), _recorded_digest(response))
+            return data
+
+        with self._errors("read", key):
+            return self._retry_interrupted(read)
+
+    def download(self, key: str, path: Path) -> None:
+        path = Path(path)
+
+        def fetch() -> None:
+            response = self._get(key, ChecksumMode="ENABLED")
+            make_folder(path.parent, purpose=f"to download {self.where(key)} into")
+            chunks = _body_chunks(response["Body"])
+            write_atomically(path, chunks, expected=_recorded_digest(response))
+
+        with self._errors("download", key):
+            self._retry_interrupted(fetch)
+
+    def stat(self, key: str) -> Artifact | None:
+        with self._errors("check", key):
+            head = self._head(key)
+        if head is None:
+            return None
+        sha256 = _recorded_sha256(head)
+        if sha256 is None:  # not written by this store, or replaced since: only the bytes can tell
+            return self.content_digest(key)
+        return Artifact(key, head["ContentLength"], sha256)
+
+    def content_digest(self, key: str) -> Artifact | None:
+        def digest() -> Digest:
+            # No ChecksumMode: deep verification wants the bytes' own digest, not botocore's verdict.
+            return hash_chunks(_body_chunks(self._get(key)["Body"]))
+
+        try:
+            with self._errors("read", key):
+                content = self._retry_interrupted(digest)
+        except NotInStore:
+            return None
+        return Artifact(key, content.size, content.sha256)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        objects = (item for page in self._list_pages(prefix) for item in page.get("Contents", []))
+        return sorted(self._relative(item["Key"]) for item in objects)
+
+    def list_children(self, prefix: str) -> list[str]:
+        prefix = prefix if not prefix or prefix.endswith("/") else f"{prefix}/"
+        start = len(self._full(prefix))
+        names = set()
+        for page in self._list_pages(prefix, Delimiter="/"):
+            names.update(item["Prefix"][start:].rstrip("/") for item in page.get("CommonPrefixes", []))
+            names.update(item["Key"][start:] for item in page.get("Contents", []))
+        return sorted(name for name in names if name and not name.startswith(INTERNAL_PREFIXES))
+
+    def probe(self) -> None:
+        key = f"{PROBE_PREFIX}{secrets.token_hex(8)}"
+        payload = f"campaign store probe {key}\n".encode()
+        self.put_bytes(payload, key)
+        try:
+            read_back = self.get_bytes(key)
+        finally:
+            with self._errors("delete", key):
+                self._client.delete_object(Bucket=self.bucket, Key=self._full(key))
+        if read_back != payload:
+            raise StoreError(f"the probe {self.where(key)} read back different bytes than were written.")
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _put_small_file(self, file: BinaryIO, path: Path, key: str) -> Digest:
+        with _local_errors(path, self.where(key)):
+            digest = hash_chunks(read_chunks(file))
+            file.seek(0)
+        self._put_single(file, key, digest)
+        return digest
+
+    def _put_large_file(self, file: BinaryIO, path: Path, key: str) -> Digest:
+        size = os.fstat(file.fileno()).st_size
+        part_size = ChunksizeAdjuster().adjust_chunksize(self.settings.part_size, size)  # as s3transfer does
+        with _local_errors(path, self.where(key)):
+            digest, composite = _hash_parts(file, part_size)
+        self._put_multipart(path, key, digest, composite)
+        return digest
+
+    def _put_single(self, body: bytes | BinaryIO, key: str, digest: Digest) -> None:
+        checksum = _base64(bytes.fromhex(digest.sha256))
+        with self._errors("upload", key):
+            self._client.put_object(
+                Bucket=self.bucket,
+                Key=self._full(key),
+                Body=body,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=checksum,
+                Metadata={SHA256_METADATA: digest.sha256},
+            )
+            self._check_written(key, digest, checksum)
+
+    def _put_multipart(self, path: Path, key: str, digest: Digest, composite: str) -> None:
+        extra_args = {
+            "ChecksumAlgorithm": "SHA256",
+            "Metadata": {SHA256_METADATA: digest.sha256, COMPOSITE_METADATA: composite},
+        }
+        with self._errors("upload", key):
+            # s3transfer aborts the multipart upload itself when a part fails or on Ctrl-C.
+            with create_transfer_manager(self._client, self._transfer_config()) as manager:
+                manager.upload(str(path), self.bucket, self._full(key), extra_args=extra_args).result()
+            self._check_written(key, digest, composite)
+
+    def _check_written(self, key: str, digest: Digest, checksum: str) -> None:
+        head = self._head(key)
+        if head is None:
+            raise StoreError(f"uploaded {self.where(key)} but S3 says it does not exist right after. Run again.")
+        reported = head.get("ChecksumSHA256") or "none"
+        if head["ContentLength"] != digest.size or not _same_checksum(reported, checksum):
+            raise StoreError(
+                f"uploaded {self.where(key)} but S3 reports {head['ContentLength']} bytes with SHA-256 "
+                f"checksum {reported}, where {digest.size} bytes with {checksum} were sent. Do not trust "
+                "this object: run again, and if it repeats check what else writes under this prefix."
+            )
+
+    def _transfer_config(self) -> TransferConfig:
+        return TransferConfig(
+            multipart_threshold=self.settings.multipart_threshold,
+            multipart_chunksize=self.settings.part_size,
+            max_concurrency=self.settings.max_concurrency,
+            preferred_transfer_client="classic",  # the CRT client computes parts its own way
+        )
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _head(self, key: str) -> dict | None:
+        check_key(key, store_url=self.url)
+        try:
+            return self._client.head_object(Bucket=self.bucket, Key=self._full(key), ChecksumMode="ENABLED")
+        except ClientError as error:
+            if _error_code(error) in NOT_FOUND_CODES:
+                return None
+            raise
+
+    def _get(self, key: str, **params: str) -> dict:
+        check_key(key, store_url=self.url)
+        return self._client.get_object(Bucket=self.bucket, Key=self._full(key), **params)
+
+    def _retry_interrupted(self, action: Callable[[], T]) -> T:
+        attempt = 1
+        while True:
+            try:
+                return action()
+            except _BodyInterrupted as interrupted:
+                if attempt >= self.settings.max_attempts:
+                    raise interrupted.__cause__ from None
+                attempt += 1
+
+    def _list_pages(self, prefix: str, **params: str) -> Iterator[dict]:
+        check_prefix(prefix, store_url=self.url)
+        paginator = self._client.get_paginator("list_objects_v2")
+        with self._errors("list", prefix):
+            yield from paginator.paginate(
+                Bucket=self.bucket,
+                Prefix=self._full(prefix),
+                PaginationConfig={"PageSize": self.settings.list_page_size},
+                **params,
+            )
+
+    # -- names and errors ---------------------------------------------------------------------
+
+    def _full(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _relative(self, full_key: str) -> str:
+        return full_key[len(self.prefix) + 1 :] if self.prefix else full_key
+
+    @contextmanager
+    def _errors(self, operation: str, key: str) -> Iterator[None]:
+        """Anything that goes wrong becomes a StoreError naming the object (NotInStore if absent)."""
+        try:
+            yield
+        except CampaignError:
+            raise
+        except Exception as error:
+            raise self._explain(error, operation, self.where(key)) from error
+
+    def _explain(self, error: Exception, operation: str, where: str) -> StoreError:
+        failed = f"cannot {operation} {where}"
+        if isinstance(error, ClientError):
+            return _explain_client_error(error, operation=operation, where=where, bucket=self.bucket)
+        if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
+            return StoreError(
+                f"{failed}: no usable AWS credentials. Set AWS_PROFILE (or AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY), or run where an instance role is available."
+            )
+        if isinstance(error, FlexibleChecksumError):
+            return StoreError(
+                f"{failed}: the bytes S3 sent do not match the checksum it records ({error}). "
+                "Run again; if it repeats, the stored object is damaged."
+            )
+        if isinstance(error, UNREACHABLE_ERRORS):
+            return StoreError(
+                f"{failed}: the S3 endpoint {self._client.meta.endpoint_url} did not answer after "
+                f"{self.settings.max_attempts} attempts ({error}). Check the network and "
+                "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3, then run again."
+            )
+        return StoreError(f"{failed}: {type(error).__name__}: {error}")
+
+
+class _BodyInterrupted(Exception):
+    """A response body broke off mid-way (the cause says how); the whole GET is worth another try."""
+
+
+def _body_chunks(body) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(CHUNK_SIZE)
+    except BODY_RETRYABLE_ERRORS as error:
+        raise _BodyInterrupted() from error
+
+
+def _make_client(settings: S3Settings, *, store_url: str):
+    config = Config(
+        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        max_pool_connections=max(10, settings.max_concurrency),
+    )
+    try:
+        return boto3.session.Session().client("s3", config=config)
+    except BotoCoreError as error:
+        raise StoreError(
+            f"cannot open the store {store_url}: {error}. Check AWS_PROFILE, AWS_ENDPOINT_URL "
+            "and ~/.aws/config."
+        ) from error
+
+
+_CHECKSUM_REJECTED = (
+    "S3 refused the body: it does not match the SHA-256 computed before sending ({code}). "
+    "The file changed during the upload or the data was damaged on the way: run again."
+)
+_ADVICE = {
+    "NoSuchBucket": "bucket {bucket} does not exist. Create it or pass another --store.",
+    "AccessDenied": "access denied ({code}): the AWS credentials in effect may not {operation} it.",
+    "AllAccessDisabled": "access denied ({code}): all access to bucket {bucket} is disabled.",
+    "InvalidAccessKeyId": "S3 does not know the access key in effect ({code}): check AWS_PROFILE.",
+    "SignatureDoesNotMatch": "S3 rejected the request signature ({code}): check the secret key in effect.",
+    "ExpiredToken": "the AWS session token has expired ({code}): refresh the credentials and run again.",
+    "BadDigest": _CHECKSUM_REJECTED,
+    "InvalidDigest": _CHECKSUM_REJECTED,
+    "XAmzContentSHA256Mismatch": _CHECKSUM_REJECTED,
+}
+
+
+def _explain_client_error(error: ClientError, *, operation: str, where: str, bucket: str) -> StoreError:
+    code = _error_code(error)
+    if code in NOT_FOUND_CODES:
+        return NotInStore(f"{where} is not in the store.")
+    advice = _ADVICE.get(code, "S3 answered {code}: {message}")
+    message = error.response.get("Error", {}).get("Message", str(error))
+    advice = advice.format(code=code, bucket=bucket, operation=operation, message=message)
+    return StoreError(f"cannot {operation} {where}: {advice}")
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _recorded_sha256(response: dict) -> str | None:
+    """The full-object sha256 S3 vouches for, or None when the object carries no trusted record."""
+    checksum = response.get("ChecksumSHA256")
+    if not checksum:
+        return None
+    if not _is_multipart(response):
+        return base64.b64decode(checksum).hex()
+    metadata = response.get("Metadata", {})
+    if _same_checksum(checksum, metadata.get(COMPOSITE_METADATA, "")):
+        return metadata.get(SHA256_METADATA)
+    return None
+
+
+def _recorded_digest(response: dict) -> Digest | None:
+    sha256 = _recorded_sha256(response)
+    return None if sha256 is None else Digest(response["ContentLength"], sha256)
+
+
+def _is_multipart(response: dict) -> bool:
+    # HEAD may omit the '-N' suffix on a composite checksum (moto does); the ETag still has it.
+    checksum, etag = response.get("ChecksumSHA256", ""), response.get("ETag", "").strip('"')
+    return "-" in checksum or "-" in etag or response.get("ChecksumType") == "COMPOSITE"
+
+
+def _same_checksum(reported: str, expected: str) -> bool:
+    """Compare checksums, tolerating a '-N' part-count suffix that only one side shows."""
+    reported_value, _, reported_parts = reported.partition("-")
+    expected_value, _, expected_parts = expected.partition("-")
+    parts_agree = not reported_parts or not expected_parts or reported_parts == expected_parts
+    return bool(expected_value) and reported_value == expected_value and parts_agree
+
+
+def _refuse_unexpected(where: str, received: Digest, recorded: Digest | None) -> None:
+    if recorded is not None and received != recorded:
+        raise StoreError(
+            f"read {where}: got {received.size} bytes with sha256 {received.sha256}, but the store "
+            f"records {recorded.size} bytes with sha256 {recorded.sha256}. Run again; if it repeats, "
+            "the stored object is damaged."
+        )
+
+
+def _hash_parts(file: BinaryIO, part_size: int) -> tuple[Digest, str]:
+    """Full digest and the composite checksum S3 computes for parts of part_size, in one pass."""
+    whole, part, part_digests, size = hashlib.sha256(), hashlib.sha256(), [], 0
+    buffer = memoryview(bytearray(CHUNK_SIZE))
+    left = part_size
+    while count := file.readinto(buffer[: min(CHUNK_SIZE, left)]):
+        whole.update(buffer[:count])
+        part.update(buffer[:count])
+        size, left = size + count, left - count
+        if left == 0:
+            part_digests.append(part.digest())
+            part, left = hashlib.sha256(), part_size
+    if left < part_size:
+        part_digests.append(part.digest())
+    composite = f"{_base64(hashlib.sha256(b''.join(part_digests)).digest())}-{len(part_digests)}"
+    return Digest(size, whole.hexdigest()), composite
+
+
+@contextmanager
+def _local_errors(path: Path, where: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as error:
+        raise StoreError(f"cannot read {path} to upload it to {where}: {error.strerror or error}.") from error
+
+
+def _base64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
