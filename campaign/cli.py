@@ -105,9 +105,12 @@ def runs(store: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    for row in rows:
-        click.echo(f"{row['run_id']}  {row['state']:<11}  {row['selection'] or '-':<12}  "
-                   f"{(row['commit'] or '-')[:12]:<12}  {row['target'] or '-'}")
+    from campaign.texttable import format_table
+
+    table = [("run", "state", "selection", "commit", "target")]
+    table += [(r["run_id"], r["state"], r["selection"] or "-", (r["commit"] or "-")[:12], r["target"] or "-")
+              for r in rows]
+    click.echo("\n".join(format_table(table)) if rows else "no runs in this store yet")
 
 
 @cli.command()

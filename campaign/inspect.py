@@ -9,6 +9,7 @@ from campaign.journal import RunStatus, read_entries, summarize
 from campaign.manifest import read_manifest, verify_artifacts
 from campaign.runs import RUNS_PREFIX, read_record, run_key
 from campaign.store import Store
+from campaign.texttable import format_table
 
 
 def run_status(store: Store, run_id: str) -> RunStatus:
@@ -39,8 +40,7 @@ def format_status(document: dict) -> str:
         rows.append((stage["id"], stage["state"], str(stage["attempts"]),
                      "" if stage["exit_code"] is None else str(stage["exit_code"]),
                      "" if stage["duration_s"] is None else f"{stage['duration_s']:.1f}", detail))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines += format_table(rows, indent="  ")
     return "\n".join(lines)
 
 

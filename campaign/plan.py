@@ -11,6 +11,7 @@ from campaign.graph import StageRun
 from campaign.host import HostFacts
 from campaign.preflight import Verdict
 from campaign.spec import CampaignSpec
+from campaign.texttable import format_table
 
 RUN, SKIP = "run", "skip"
 
@@ -97,7 +98,7 @@ def format_plan(plan: Plan) -> str:
         action = planned.action if planned.action == RUN else f"skip: {planned.reason}"
         rows.append((str(index), run.id, run.stage.kind, action, ", ".join(run.needs) or "-",
                      ", ".join(run.outputs(plan.spec)) or "-"))
-    lines += _table(rows)
+    lines += format_table(rows)
     lines += ["", "preflight:"]
     for verdict in plan.verdicts:
         mark = "ok  " if verdict.ok else ("WARN" if verdict.overridden else "FAIL")
@@ -105,7 +106,3 @@ def format_plan(plan: Plan) -> str:
         lines += [f"       {detail}" for detail in verdict.details]
     return "\n".join(lines)
 
-
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]

@@ -1,7 +1,6 @@
 """`campaign run` on the local target, end to end with real subprocesses, git and the folder store."""
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BENCH_PY, GEN_SH, TOY_CAMPAIGN, git, make_repo, run_cli
+from .conftest import BENCH_PY, GEN_SH, TOY_CAMPAIGN, make_repo, run_cli
 
 FILES = {"campaign.yaml": TOY_CAMPAIGN, "scripts/gen.sh": GEN_SH, "scripts/bench.py": BENCH_PY}
 
@@ -189,7 +188,7 @@ def test_verify_detects_a_tampered_artifact(toy_repo: Path):
     target.write_text(target.read_text().replace("q2", "q9"))  # same size, different bytes
     result = run_cli(toy_repo, "verify", run_id, "--deep")
     assert result.returncode == 5
-    assert f"1 of " in result.stderr and "toy.jsonl has sha256" in result.stderr
+    assert "1 of " in result.stderr and "toy.jsonl has sha256" in result.stderr
 
 
 def test_unknown_run_says_where_it_looked(toy_repo: Path):
