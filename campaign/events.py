@@ -31,10 +31,26 @@ def configure_events(json_path: Path, *, quiet: bool = False) -> structlog.typin
     if quiet:
         processors.append(_drop)
     else:
-        processors.append(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
-    structlog.configure(processors=processors, logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        processors += [_for_people, structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+    structlog.configure(processors=processors, logger_factory=lambda *args: _CurrentStderr(),
                         cache_logger_on_first_use=False)
     return structlog.get_logger("campaign")
+
+
+class _CurrentStderr:
+    """Writes to whatever sys.stderr is now: the progress display redirects it to print above itself."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    debug = info = warning = error = critical = exception = log = msg
+
+
+def _for_people(logger, method_name, event_dict):
+    """On the console: the time of day only, and no empty fields (the JSON file keeps everything)."""
+    shown = {key: value for key, value in event_dict.items() if value is not None}
+    shown["timestamp"] = str(event_dict.get("timestamp", ""))[11:19]
+    return shown
 
 
 def _drop(logger, method_name, event_dict):
