@@ -1,0 +1,372 @@
+"""Run the 22 TPC-H queries on DuckDB and DataFusion, record every run, validate every answer.
+
+    python stages/tpch/bench.py --sf SF --data-dir DIR --results RESULTS.jsonl --report REPORT.md
+        --iterations N --run-id ID [--engines duckdb,datafusion] [--queries q01,q02,...]
+        [--queries-dir stages/tpch/queries]
+
+Order is query-major: q01 on the first engine (one warm-up, iteration 0, then iterations 1..N),
+q01 on the next engine, then q02, and so on. Every run appends one JSON record to RESULTS as soon
+as it completes (flushed and fsync'd). A query that raises is recorded with ok=false and its
+error; the remaining iterations of that query on that engine are skipped and the run goes on.
+
+Each answer is normalised and compared as described in answers.py. Where a reference ships for
+the scale factor (answers/sf0.01, answers/sf1), every answer is compared with it: valid=true or
+false. Where none ships, every answer is compared with the first answer recorded for the query
+(the first engine's warm-up), so the engines must agree with each other and with themselves:
+valid=null when they do, false when they do not. A record with valid=false says why in `mismatch`.
+
+At the end the Markdown report is generated from RESULTS (see report.py).
+
+Exit codes: 0 every query ran and no answer was wrong; 1 some query failed or gave a wrong answer
+(RESULTS and the report are complete); 2 bad input (missing data, query or reference files, an
+existing RESULTS file, bad arguments), detected before anything is written; 130 / 143 interrupted
+by SIGINT / SIGTERM (the records written so far stay; no report is written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import answers
+import engines
+import report
+
+STAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_QUERIES_DIR = STAGE_DIR / "queries"
+ALL_QUERIES = tuple(f"q{number:02d}" for number in range(1, 23))
+
+
+class BadInput(Exception):
+    """Something the stage needs is missing or wrong; nothing has been written yet."""
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    sf: str
+    data_dir: Path
+    results: Path
+    report: Path
+    iterations: int
+    run_id: str
+    engines: tuple[str, ...]
+    queries: tuple[str, ...]
+    queries_dir: Path
+
+
+def parse_args(argv: list[str]) -> BenchSettings:
+    parser = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--sf", required=True, help="scale factor, e.g. 0.01, 1, 10")
+    parser.add_argument("--data-dir", required=True, type=Path)
+    parser.add_argument("--results", required=True, type=Path, help="JSON Lines file to create")
+    parser.add_argument("--report", required=True, type=Path, help="Markdown report to write")
+    parser.add_argument("--iterations", required=True, type=int, help="measured runs per query")
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--engines", default=",".join(engines.ENGINE_NAMES))
+    parser.add_argument("--queries", default=",".join(ALL_QUERIES), help="default: all 22")
+    parser.add_argument("--queries-dir", type=Path, default=DEFAULT_QUERIES_DIR)
+    args = parser.parse_args(argv)
+    if args.iterations < 1:
+        parser.error(f"--iterations must be at least 1, got {args.iterations}")
+    return BenchSettings(
+        sf=canonical_sf(args.sf, parser),
+        data_dir=args.data_dir,
+        results=args.results,
+        report=args.report,
+        iterations=args.iterations,
+        run_id=args.run_id,
+        engines=parse_list(args.engines, engines.ENGINE_NAMES, "--engines", parser),
+        queries=parse_list(args.queries, ALL_QUERIES, "--queries", parser),
+        queries_dir=args.queries_dir,
+    )
+
+
+def canonical_sf(text: str, parser: argparse.ArgumentParser) -> str:
+    """'1.0' -> '1', '0.010' -> '0.01', so the SF names the same reference however it is written."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        parser.error(f"--sf must be a number such as 0.01, 1 or 10, got {text!r}")
+    if not value.is_finite() or value <= 0:
+        parser.error(f"--sf must be a positive number, got {text!r}")
+    return format(value.normalize(), "f")
+
+
+def parse_list(text: str, allowed: tuple[str, ...], option: str, parser) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in text.split(",") if item.strip())
+    unknown = [item for item in items if item not in allowed]
+    if unknown or not items or len(set(items)) != len(items):
+        parser.error(f"{option} takes a comma-separated subset of {','.join(allowed)}; got {text!r}")
+    return items
+
+
+def load_query_texts(settings: BenchSettings) -> dict[str, str]:
+    texts, missing = {}, []
+    for query in settings.queries:
+        path = settings.queries_dir / f"{query}.sql"
+        if path.is_file():
+            texts[query] = path.read_text(encoding="utf-8")
+        else:
+            missing.append(str(path))
+    if missing:
+        raise BadInput(f"query files not found: {', '.join(missing)} (check --queries-dir)")
+    return texts
+
+
+def check_results_path_is_new(path: Path) -> None:
+    if path.exists():
+        raise BadInput(
+            f"results file {path} already exists; this stage never appends to earlier results. "
+            "Move it away, or pass a fresh --results path."
+        )
+
+
+def check_inputs(settings: BenchSettings) -> dict[str, str]:
+    """Everything that can be checked before the first write; returns the query texts."""
+    try:
+        engines.check_data_dir(settings.data_dir)
+    except engines.DataNotFound as error:
+        raise BadInput(str(error)) from None
+    texts = load_query_texts(settings)
+    check_results_path_is_new(settings.results)
+    return texts
+
+
+class Validator:
+    """Decides `valid` and `mismatch` for each answer, as the module docstring describes."""
+
+    def __init__(self, sf: str, queries: tuple[str, ...]) -> None:
+        self.kinds = answers.load_column_kinds()
+        self.reference_dir = answers.reference_dir_for(sf)
+        self.sf = sf
+        self.references = self._load_references(queries)
+        self.first_answers: dict[str, tuple[str, answers.Answer]] = {}
+
+    def _load_references(self, queries) -> dict[str, answers.Answer]:
+        if self.reference_dir is None:
+            return {}
+        loaded = {}
+        for query in queries:
+            path = answers.reference_file(self.reference_dir, query)
+            if not path.is_file():
+                raise BadInput(f"reference answer {path} is missing from the SF {self.sf} reference set")
+            loaded[query] = answers.load_reference(self.reference_dir, query, self.kinds[query])
+        return loaded
+
+    def check(self, query: str, label: str, answer: answers.Answer) -> tuple[bool | None, str | None]:
+        kinds = self.kinds[query]
+        if query in self.references:
+            difference = answers.compare(answer, self.references[query], kinds)
+            if difference is None:
+                return True, None
+            path = answers.reference_file(self.reference_dir, query)
+            return False, f"differs from the reference {path}: {difference}"
+        if query not in self.first_answers:
+            self.first_answers[query] = (label, answer)
+            return None, None
+        first_label, first = self.first_answers[query]
+        difference = answers.compare(answer, first, kinds)
+        if difference is None:
+            return None, None
+        return False, f"differs from the answer of {first_label}: {difference}"
+
+
+def fsync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+class ResultsLog:
+    """Append-only JSON Lines file: created exclusively, one fsync'd line per record."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._handle = open(path, "x", encoding="utf-8")  # "x": never append to an old file
+        fsync_directory(path.parent)  # so the file itself survives a crash, not only its lines
+        self.records: list[dict] = []
+
+    def append(self, record: dict) -> None:
+        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self.records.append(record)
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def host_cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+INTERRUPT_REQUESTED = threading.Event()
+INTERRUPTING_SIGNAL = [signal.SIGINT]
+
+
+def note_interrupt_and_raise(signum, frame):
+    """SIGINT/SIGTERM handler: remember the interrupt, so an engine that converts it into its own
+    exception cannot make it look like a failed query and let the run go on."""
+    INTERRUPT_REQUESTED.set()
+    INTERRUPTING_SIGNAL[0] = signum
+    raise KeyboardInterrupt
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+
+
+def run_once(engine, sql: str) -> tuple[float, object, str | None]:
+    """(elapsed ms, Arrow table or None, error text or None) for one execution plus full fetch."""
+    started = time.perf_counter()
+    try:
+        table = engine.run(sql)
+    except Exception as error:  # any engine failure is a result to record, not a crash
+        if INTERRUPT_REQUESTED.is_set():  # e.g. DuckDB reports Ctrl-C as "Query interrupted"
+            raise KeyboardInterrupt from error
+        return (time.perf_counter() - started) * 1000, None, f"{type(error).__name__}: {error}"
+    return (time.perf_counter() - started) * 1000, table, None
+
+
+def make_record(context: dict, engine, query: str, iteration: int) -> dict:
+    return {
+        **context,
+        "engine": engine.name,
+        "engine_version": engine.version,
+        "query": query,
+        "iteration": iteration,
+        "warmup": iteration == 0,
+    }
+
+
+def describe(record: dict, iterations: int) -> str:
+    label = "warm-up" if record["warmup"] else f"iter {record['iteration']}/{iterations}"
+    head = f"{record['query']} {record['engine']:<10} {label:<9} {record['elapsed_ms']:10.1f} ms"
+    if not record["ok"]:
+        return f"{head}  ERROR {record['error']}"
+    verdict = {True: "valid", False: "INVALID", None: "ok"}[record["valid"]]
+    tail = f"  {record['mismatch']}" if record["mismatch"] else ""
+    rows = "row " if record["rows"] == 1 else "rows"
+    return f"{head} {record['rows']:>7} {rows}  {verdict}{tail}"
+
+
+def run_query(engine, query: str, sql: str, *, settings, context, log, validator) -> None:
+    """Warm-up plus the measured iterations of one query on one engine, recording each."""
+    for iteration in range(settings.iterations + 1):
+        record = make_record(context, engine, query, iteration)
+        record["started_at"] = utc_now()
+        elapsed_ms, table, error = run_once(engine, sql)
+        record.update(elapsed_ms=round(elapsed_ms, 3), ok=error is None, error=error)
+        if error is None:
+            answer = answers.normalise(table)
+            label = f"{engine.name}'s warm-up" if iteration == 0 else f"{engine.name}'s iteration {iteration}"
+            valid, mismatch = validator.check(query, label, answer)
+            record.update(rows=len(answer.rows), answer_digest=answer.digest)
+            record.update(valid=valid, mismatch=mismatch)
+        else:
+            record.update(rows=None, answer_digest=None, valid=None, mismatch=None)
+        log.append(record)
+        print(describe(record, settings.iterations), flush=True)
+        if error is not None:
+            print(f"{query} {engine.name}: skipping its remaining iterations after the error", flush=True)
+            return
+
+
+def open_engines(settings: BenchSettings) -> list:
+    opened = []
+    for name in settings.engines:
+        try:
+            opened.append(engines.open_engine(name, settings.data_dir))
+        except ImportError as error:
+            raise BadInput(
+                f"engine {name} is not installed for {sys.executable} ({error}); "
+                "install the project's tpch extra: pip install -e '.[tpch]'"
+            ) from None
+        except Exception as error:  # e.g. a corrupt Parquet file: the data, not the bench, is bad
+            raise BadInput(
+                f"{name} could not register the tables in {settings.data_dir}: "
+                f"{type(error).__name__}: {error}. Regenerate the data into a fresh directory."
+            ) from None
+    return opened
+
+
+def run_bench(settings: BenchSettings, texts: dict[str, str], opened: list, validator) -> list[dict]:
+    context = {
+        "run_id": settings.run_id,
+        "sf": settings.sf,
+        "host_cpu": host_cpu_model(),
+        "host_cores": os.cpu_count(),
+    }
+    log = ResultsLog(settings.results)
+    try:
+        for query in settings.queries:
+            for engine in opened:
+                run_query(
+                    engine, query, texts[query],
+                    settings=settings, context=context, log=log, validator=validator,
+                )
+    finally:
+        log.close()
+    return log.records
+
+
+def exit_code_for(records: list[dict]) -> int:
+    return 1 if any(not r["ok"] or r["valid"] is False for r in records) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        texts = check_inputs(settings)
+        validator = Validator(settings.sf, settings.queries)
+        opened = open_engines(settings)
+    except BadInput as error:
+        print(f"tpch-bench: error: {error}", file=sys.stderr)
+        return 2
+    reference = validator.reference_dir
+    print(
+        f"TPC-H SF {settings.sf}: {len(settings.queries)} queries x {', '.join(settings.engines)}, "
+        f"1 warm-up + {settings.iterations} iterations; answers checked against "
+        + (f"the reference in {reference}" if reference else "each other (no reference for this SF)"),
+        flush=True,
+    )
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, note_interrupt_and_raise)
+    try:
+        records = run_bench(settings, texts, opened, validator)
+    except KeyboardInterrupt:
+        name = signal.Signals(INTERRUPTING_SIGNAL[0]).name
+        print(
+            f"tpch-bench: interrupted by {name}; the records so far are in {settings.results} "
+            f"(regenerate a report from them with: python stages/tpch/report.py {settings.results} OUT.md)",
+            file=sys.stderr,
+        )
+        return 128 + INTERRUPTING_SIGNAL[0]
+    report.write_report(settings.results, settings.report)
+    code = exit_code_for(records)
+    outcome = "FAILED: some query failed or gave a wrong answer" if code else "all answers ok"
+    print(f"tpch-bench: {outcome}; results {settings.results}, report {settings.report}", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

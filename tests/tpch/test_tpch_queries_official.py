@@ -1,0 +1,40 @@
+"""The query files, run at SF 1 on both engines, reproduce the TPC-H specification's answers.
+
+This is the test that checks stages/tpch/queries against the specification: data from
+tpchgen-cli at SF 1, answers from shared/tpch-answers-sf1, compared with the specification's
+per-column precision rules (answers.py), not with the project's own shipped copy.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tpch_helpers import QUERIES, QUERIES_DIR, load_stage_module
+
+ENGINE_NAMES = ("duckdb", "datafusion")
+
+
+@pytest.fixture(scope="module")
+def engines_module():
+    return load_stage_module("engines")
+
+
+@pytest.fixture(scope="module", params=ENGINE_NAMES)
+def sf1_engine(request, engines_module, sf1_data):
+    return engines_module.open_engine(request.param, sf1_data)
+
+
+@pytest.fixture(scope="module")
+def official_kinds(answers_module, official_answers):
+    return answers_module.load_column_kinds(official_answers / "colprecision.txt")
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_query_reproduces_the_official_sf1_answer(
+    query, sf1_engine, answers_module, official_answers, official_kinds
+):
+    sql = (QUERIES_DIR / f"{query}.sql").read_text(encoding="utf-8")
+    answer = answers_module.normalise(sf1_engine.run(sql))
+    expected = answers_module.load_reference(official_answers, query, official_kinds[query])
+    difference = answers_module.compare(answer, expected, official_kinds[query])
+    assert difference is None, f"{query} on {sf1_engine.name} at SF 1: {difference}"
