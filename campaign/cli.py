@@ -76,7 +76,7 @@ def run(selection, campaign_file, store, keep_going, allow_dirty, state_dir) -> 
 @click.option("--json", "as_json", is_flag=True, help="Print the status as a JSON document.")
 def status(run_id: str, store: str | None, as_json: bool) -> None:
     """Show the state of every stage run of RUN_ID, from its journal in the store."""
-    from campaign.inspect import format_status, status_dict
+    from campaign.inspection import format_status, status_dict
 
     document = status_dict(_open_store(store), run_id)
     click.echo(json.dumps(document, indent=2) if as_json else format_status(document))
@@ -88,7 +88,7 @@ def status(run_id: str, store: str | None, as_json: bool) -> None:
 @store_option
 def logs(run_id: str, stage_run: str | None, store: str | None) -> None:
     """Print the full log of STAGE_RUN (e.g. 'tpch-bench[sf1]'), or the runner's event log."""
-    from campaign.inspect import stage_log
+    from campaign.inspection import stage_log
 
     sys.stdout.buffer.write(stage_log(_open_store(store), run_id, stage_run))
     sys.stdout.flush()
@@ -99,7 +99,7 @@ def logs(run_id: str, stage_run: str | None, store: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON document.")
 def runs(store: str | None, as_json: bool) -> None:
     """List the runs in the store, newest first."""
-    from campaign.inspect import list_runs
+    from campaign.inspection import list_runs
 
     rows = list_runs(_open_store(store))
     if as_json:
@@ -119,7 +119,7 @@ def runs(store: str | None, as_json: bool) -> None:
 @click.option("--deep", is_flag=True, help="Re-read every object and hash it, instead of trusting stored checksums.")
 def verify(run_id: str, store: str | None, deep: bool) -> None:
     """Check every artifact of RUN_ID in the store against its manifest (size and SHA-256)."""
-    from campaign.inspect import verify_run
+    from campaign.inspection import verify_run
 
     count = verify_run(_open_store(store), run_id, deep=deep)
     click.echo(f"verified: {count} artifacts of run {run_id} match the manifest")
