@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from campaign.errors import CampaignError, Interrupted, StageFailed, StoreError
+from campaign.errors import Interrupted, PreflightRefused, StageFailed, StoreError
 from campaign.graph import StageRun, expand
 from campaign.host import read_host
 from campaign.journal import FAILED, INTERRUPTED, RUNNING, SKIPPED, STARTED, SUCCEEDED, Journal, now_iso
@@ -33,9 +33,10 @@ def plan_for_record(record: RunRecord, checkout: Path) -> Plan:
     """The plan of a run, rebuilt from the checkout's own campaign file (the committed one)."""
     spec = load_campaign(checkout / record.campaign_file)
     if spec.digest != record.campaign_digest:
-        raise CampaignError(
+        raise PreflightRefused(
             f"{checkout / record.campaign_file} differs from the campaign file run {record.run_id} was planned "
-            f"with (sha256 {record.campaign_digest[:12]}…); the checkout is not commit {record.commit}."
+            f"with (sha256 {record.campaign_digest[:12]}…): the checkout is not commit {record.commit}. "
+            f"Clone that commit (git checkout {record.commit}) and start the agent there."
         )
     selection = parse_selection(record.selection, spec)
     return build_plan(spec, selection, expand(spec, selection), target=record.target, commit=record.commit,
@@ -60,7 +61,8 @@ class Agent:
             self._execute_all()
         except (KeyboardInterrupt, Interrupted):
             self._close(INTERRUPTED, "interrupted by the user or a signal")
-            raise Interrupted(f"run {self.record.run_id} was interrupted; what existed was uploaded.") from None
+            raise Interrupted(f"run {self.record.run_id} was interrupted; what existed was uploaded. "
+                              f"`campaign status {self.record.run_id}` shows where it stopped.") from None
         except StoreError as err:
             self._close_after_store_error(err)
             raise
@@ -216,7 +218,8 @@ class Agent:
         lines = [f"run {self.record.run_id} failed: {len(failed)} stage run(s) did not succeed."]
         for run_id in failed:
             lines.append(f"  {run_id}: {self._last_problem.get(run_id, 'failed')}; log {self._last_log[run_id]}")
-        lines.append(f"`campaign status {self.record.run_id}` shows every stage run and why.")
+        lines.append(f"`campaign status {self.record.run_id}` shows every stage run and why; "
+                     f"`campaign logs {self.record.run_id} '{failed[0]}'` prints a log from the store.")
         return "\n".join(lines)
 
 

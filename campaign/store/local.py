@@ -280,10 +280,11 @@ def _read_unchanged(source: BinaryIO, path: Path, *, dest: Path) -> Iterator[mem
     before = os.fstat(source.fileno())
     yield from read_chunks(source)
     # A stage output still being written would otherwise be stored torn, with a matching digest.
-    _refuse_if_changed(path, before, os.fstat(source.fileno()), dest=dest)
+    refuse_if_changed(path, before, os.fstat(source.fileno()), dest=dest)
 
 
-def _refuse_if_changed(path: Path, before: os.stat_result, after: os.stat_result, *, dest: Path) -> None:
+def refuse_if_changed(path: Path, before: os.stat_result, after: os.stat_result, *, dest: Path | str) -> None:
+    """StoreError if the file at path was written to between the two stats (size or mtime moved)."""
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
         raise StoreError(
             f"{path} changed while it was being stored as {dest} ({before.st_size} bytes, then "

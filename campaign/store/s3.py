@@ -29,40 +29,22 @@ from typing import BinaryIO, TypeVar
 import boto3
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    FlexibleChecksumError,
-    HTTPClientError,
-    IncompleteReadError,
-    NoCredentialsError,
-    PartialCredentialsError,
-    ReadTimeoutError,
-    ResponseStreamingError,
-)
+from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.exceptions import IncompleteReadError, ReadTimeoutError, ResponseStreamingError
+from botocore.exceptions import NoCredentialsError, PartialCredentialsError
 from s3transfer.utils import ChunksizeAdjuster
 
 from campaign.errors import CampaignError, NotInStore, StoreError
 from campaign.store.base import Artifact, Store
-from campaign.store.local import (
-    CHUNK_SIZE,
-    INTERNAL_PREFIXES,
-    PROBE_PREFIX,
-    Digest,
-    check_key,
-    check_prefix,
-    hash_chunks,
-    make_folder,
-    read_chunks,
-    write_atomically,
-)
+from campaign.store.local import CHUNK_SIZE, INTERNAL_PREFIXES, PROBE_PREFIX, Digest, check_key, check_prefix
+from campaign.store.local import hash_chunks, make_folder, read_chunks, refuse_if_changed, write_atomically
 
 MiB = 1024 * 1024
 SHA256_METADATA = "sha256"
 COMPOSITE_METADATA = "sha256-composite"
 NOT_FOUND_CODES = ("404", "NoSuchKey", "NotFound")
-# The request never got an answer (botocore already retried these max_attempts times).
+# The request never got an answer (botocore already made its max_attempts).
 UNREACHABLE_ERRORS = (BotocoreConnectionError, HTTPClientError)
 # A response body that broke off mid-way: botocore does not retry those, so the whole GET is redone.
 BODY_RETRYABLE_ERRORS = (ReadTimeoutError, IncompleteReadError, ResponseStreamingError)
@@ -73,8 +55,9 @@ T = TypeVar("T")
 class S3Settings:
     """How the S3 store talks to S3.
 
-    A server that is gone holds one request for at most about
-    max_attempts x (connect_timeout + read_timeout) plus backoff: about 55 s with the defaults.
+    A server that is gone or silent holds one request for at most about
+    max_attempts x (connect_timeout or 1 s + read_timeout) plus backoff (the 1 s is botocore's
+    wait for '100 Continue' on uploads): about 45 s with the defaults.
     """
 
     multipart_threshold: int = 64 * MiB
@@ -113,16 +96,20 @@ class S3Store(Store):
         with _local_errors(path, self.where(key)):
             file = open(path, "rb")
         with file:
-            if os.fstat(file.fileno()).st_size < self.settings.multipart_threshold:
-                digest = self._put_small_file(file, Path(path), key)
-            else:
-                digest = self._put_large_file(file, Path(path), key)
+            before = os.fstat(file.fileno())
+            large = before.st_size >= self.settings.multipart_threshold
+            digest, checksum = (self._upload_parts if large else self._upload_small_file)(file, Path(path), key)
+            with self._deleted_on_failure(key):
+                refuse_if_changed(path, before, os.fstat(file.fileno()), dest=self.where(key))
+                self._check_written(key, digest, checksum)
         return Artifact(key, digest.size, digest.sha256)
 
     def put_bytes(self, data: bytes, key: str) -> Artifact:
         check_key(key, store_url=self.url)
         digest = hash_chunks([data])
-        self._put_single(data, key, digest)
+        checksum = self._put_object(data, key, digest)
+        with self._deleted_on_failure(key):
+            self._check_written(key, digest, checksum)
         return Artifact(key, digest.size, digest.sha256)
 
     def get_bytes(self, key: str) -> bytes:
@@ -141,8 +128,7 @@ class S3Store(Store):
         def fetch() -> None:
             response = self._get(key, ChecksumMode="ENABLED")
             make_folder(path.parent, purpose=f"to download {self.where(key)} into")
-            chunks = _body_chunks(response["Body"])
-            write_atomically(path, chunks, expected=_recorded_digest(response))
+            write_atomically(path, _body_chunks(response["Body"]), expected=_recorded_digest(response))
 
         with self._errors("download", key):
             self._retry_interrupted(fetch)
@@ -189,62 +175,61 @@ class S3Store(Store):
         try:
             read_back = self.get_bytes(key)
         finally:
-            with self._errors("delete", key):
-                self._client.delete_object(Bucket=self.bucket, Key=self._full(key))
+            self._delete(key)
         if read_back != payload:
             raise StoreError(f"the probe {self.where(key)} read back different bytes than were written.")
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _put_small_file(self, file: BinaryIO, path: Path, key: str) -> Digest:
+    def _upload_small_file(self, file: BinaryIO, path: Path, key: str) -> tuple[Digest, str]:
         with _local_errors(path, self.where(key)):
             digest = hash_chunks(read_chunks(file))
             file.seek(0)
-        self._put_single(file, key, digest)
-        return digest
+        return digest, self._put_object(file, key, digest)
 
-    def _put_large_file(self, file: BinaryIO, path: Path, key: str) -> Digest:
+    def _upload_parts(self, file: BinaryIO, path: Path, key: str) -> tuple[Digest, str]:
         size = os.fstat(file.fileno()).st_size
         part_size = ChunksizeAdjuster().adjust_chunksize(self.settings.part_size, size)  # as s3transfer does
         with _local_errors(path, self.where(key)):
             digest, composite = _hash_parts(file, part_size)
-        self._put_multipart(path, key, digest, composite)
-        return digest
-
-    def _put_single(self, body: bytes | BinaryIO, key: str, digest: Digest) -> None:
-        checksum = _base64(bytes.fromhex(digest.sha256))
-        with self._errors("upload", key):
-            self._client.put_object(
-                Bucket=self.bucket,
-                Key=self._full(key),
-                Body=body,
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=checksum,
-                Metadata={SHA256_METADATA: digest.sha256},
-            )
-            self._check_written(key, digest, checksum)
-
-    def _put_multipart(self, path: Path, key: str, digest: Digest, composite: str) -> None:
-        extra_args = {
-            "ChecksumAlgorithm": "SHA256",
-            "Metadata": {SHA256_METADATA: digest.sha256, COMPOSITE_METADATA: composite},
-        }
+        metadata = {SHA256_METADATA: digest.sha256, COMPOSITE_METADATA: composite}
         with self._errors("upload", key):
             # s3transfer aborts the multipart upload itself when a part fails or on Ctrl-C.
             with create_transfer_manager(self._client, self._transfer_config()) as manager:
+                extra_args = {"ChecksumAlgorithm": "SHA256", "Metadata": metadata}
                 manager.upload(str(path), self.bucket, self._full(key), extra_args=extra_args).result()
-            self._check_written(key, digest, composite)
+        return digest, composite
+
+    def _put_object(self, body: bytes | BinaryIO, key: str, digest: Digest) -> str:
+        checksum = _base64(bytes.fromhex(digest.sha256))
+        with self._errors("upload", key):
+            self._client.put_object(
+                Bucket=self.bucket, Key=self._full(key), Body=body, Metadata={SHA256_METADATA: digest.sha256},
+                ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum,  # S3 refuses a body that does not match
+            )
+        return checksum
+
+    @contextmanager
+    def _deleted_on_failure(self, key: str) -> Iterator[None]:
+        """An upload that fails its checks is deleted, so that it cannot pass for a good one later."""
+        try:
+            yield
+        except StoreError as failure:
+            try:
+                self._delete(key)
+            except StoreError as also:
+                failure.add_note(f"Deleting it failed too: {also}")
+            raise
 
     def _check_written(self, key: str, digest: Digest, checksum: str) -> None:
-        head = self._head(key)
-        if head is None:
-            raise StoreError(f"uploaded {self.where(key)} but S3 says it does not exist right after. Run again.")
-        reported = head.get("ChecksumSHA256") or "none"
-        if head["ContentLength"] != digest.size or not _same_checksum(reported, checksum):
+        with self._errors("check", key):
+            head = self._head(key)
+        size, reported = (head or {}).get("ContentLength"), (head or {}).get("ChecksumSHA256") or "none"
+        if size != digest.size or not _same_checksum(reported, checksum):
             raise StoreError(
-                f"uploaded {self.where(key)} but S3 reports {head['ContentLength']} bytes with SHA-256 "
-                f"checksum {reported}, where {digest.size} bytes with {checksum} were sent. Do not trust "
-                "this object: run again, and if it repeats check what else writes under this prefix."
+                f"uploaded {self.where(key)} but S3 reports {size} bytes with SHA-256 checksum "
+                f"{reported}, where {digest.size} bytes with {checksum} were sent. The object was deleted: "
+                "run again, and if it repeats check what else writes under this prefix."
             )
 
     def _transfer_config(self) -> TransferConfig:
@@ -254,6 +239,10 @@ class S3Store(Store):
             max_concurrency=self.settings.max_concurrency,
             preferred_transfer_client="classic",  # the CRT client computes parts its own way
         )
+
+    def _delete(self, key: str) -> None:
+        with self._errors("delete", key):
+            self._client.delete_object(Bucket=self.bucket, Key=self._full(key))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -283,12 +272,10 @@ class S3Store(Store):
     def _list_pages(self, prefix: str, **params: str) -> Iterator[dict]:
         check_prefix(prefix, store_url=self.url)
         paginator = self._client.get_paginator("list_objects_v2")
+        pages = {"PageSize": self.settings.list_page_size}
         with self._errors("list", prefix):
             yield from paginator.paginate(
-                Bucket=self.bucket,
-                Prefix=self._full(prefix),
-                PaginationConfig={"PageSize": self.settings.list_page_size},
-                **params,
+                Bucket=self.bucket, Prefix=self._full(prefix), PaginationConfig=pages, **params
             )
 
     # -- names and errors ---------------------------------------------------------------------
@@ -312,17 +299,16 @@ class S3Store(Store):
     def _explain(self, error: Exception, operation: str, where: str) -> StoreError:
         failed = f"cannot {operation} {where}"
         if isinstance(error, ClientError):
-            return _explain_client_error(error, operation=operation, where=where, bucket=self.bucket)
+            code, message = _error_code(error), error.response.get("Error", {}).get("Message", str(error))
+            if code in NOT_FOUND_CODES:
+                return NotInStore(f"{where} is not in the store.")
+            advice = _ADVICE.get(code, "S3 answered {code}: {message}")
+            return StoreError(f"{failed}: {advice.format(code=code, bucket=self.bucket, operation=operation, message=message)}")
         if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
-            return StoreError(
-                f"{failed}: no usable AWS credentials. Set AWS_PROFILE (or AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY), or run where an instance role is available."
-            )
+            return StoreError(f"{failed}: {_NO_CREDENTIALS}")
         if isinstance(error, FlexibleChecksumError):
-            return StoreError(
-                f"{failed}: the bytes S3 sent do not match the checksum it records ({error}). "
-                "Run again; if it repeats, the stored object is damaged."
-            )
+            return StoreError(f"{failed}: the bytes S3 sent do not match the checksum it records ({error}). "
+                              "Run again; if it repeats, the stored object is damaged.")
         if isinstance(error, UNREACHABLE_ERRORS):
             return StoreError(
                 f"{failed}: the S3 endpoint {self._client.meta.endpoint_url} did not answer after "
@@ -332,33 +318,10 @@ class S3Store(Store):
         return StoreError(f"{failed}: {type(error).__name__}: {error}")
 
 
-class _BodyInterrupted(Exception):
-    """A response body broke off mid-way (the cause says how); the whole GET is worth another try."""
-
-
-def _body_chunks(body) -> Iterator[bytes]:
-    try:
-        yield from body.iter_chunks(CHUNK_SIZE)
-    except BODY_RETRYABLE_ERRORS as error:
-        raise _BodyInterrupted() from error
-
-
-def _make_client(settings: S3Settings, *, store_url: str):
-    config = Config(
-        retries={"mode": "standard", "max_attempts": settings.max_attempts},
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        max_pool_connections=max(10, settings.max_concurrency),
-    )
-    try:
-        return boto3.session.Session().client("s3", config=config)
-    except BotoCoreError as error:
-        raise StoreError(
-            f"cannot open the store {store_url}: {error}. Check AWS_PROFILE, AWS_ENDPOINT_URL "
-            "and ~/.aws/config."
-        ) from error
-
-
+_NO_CREDENTIALS = (
+    "no usable AWS credentials. Set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), "
+    "or run where an instance role is available."
+)
 _CHECKSUM_REJECTED = (
     "S3 refused the body: it does not match the SHA-256 computed before sending ({code}). "
     "The file changed during the upload or the data was damaged on the way: run again."
@@ -376,14 +339,31 @@ _ADVICE = {
 }
 
 
-def _explain_client_error(error: ClientError, *, operation: str, where: str, bucket: str) -> StoreError:
-    code = _error_code(error)
-    if code in NOT_FOUND_CODES:
-        return NotInStore(f"{where} is not in the store.")
-    advice = _ADVICE.get(code, "S3 answered {code}: {message}")
-    message = error.response.get("Error", {}).get("Message", str(error))
-    advice = advice.format(code=code, bucket=bucket, operation=operation, message=message)
-    return StoreError(f"cannot {operation} {where}: {advice}")
+class _BodyInterrupted(Exception):
+    """A response body broke off mid-way (the cause says how); the whole GET is worth another try."""
+
+
+def _body_chunks(body) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(CHUNK_SIZE)
+    except BODY_RETRYABLE_ERRORS as error:
+        raise _BodyInterrupted() from error
+
+
+def _make_client(settings: S3Settings, *, store_url: str):
+    config = Config(
+        # total_max_attempts counts the first try; botocore's 'max_attempts' would not.
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
+        connect_timeout=settings.connect_timeout,
+        
+        max_pool_connections=max(10, settings.max_concurrency),
+    )
+    try:
+        return boto3.session.Session().client("s3", config=config)
+    except BotoCoreError as error:
+        raise StoreError(
+            f"cannot open the store {store_url}: {error}. Check AWS_PROFILE, AWS_ENDPOINT_URL and ~/.aws/config."
+        ) from error
 
 
 def _error_code(error: ClientError) -> str:
