@@ -7,8 +7,8 @@ the folder fsynced. A failed write therefore never replaces what was there befor
 The folder keeps no checksum records: `stat()` hashes the content, so shallow and deep
 verification are the same here.
 
-The helpers `check_key`, `check_prefix`, `write_atomically` and `Digest` are shared with the S3
-store (downloads use the same atomic write).
+The key checks, the hashing helpers and `write_atomically` are shared with the S3 store (its
+downloads use the same atomic write).
 """
 
 from __future__ import annotations
@@ -75,21 +75,18 @@ def read_chunks(file: BinaryIO) -> Iterator[memoryview]:
         yield view[:count]
 
 
-def write_atomically(dest: Path, chunks: Iterable[bytes | memoryview], *, expected: Digest | None = None) -> Digest:
+def write_atomically(
+    dest: Path, chunks: Iterable[bytes | memoryview], *, expected: Digest | None = None, source: str = ""
+) -> Digest:
     """Write chunks to dest through a verified temp file; dest is untouched if anything fails.
 
-    expected, when given, is what the chunks must add up to (e.g. the checksum S3 recorded).
+    expected, when given, is what the chunks must add up to (the checksum the source records).
     """
     temp = dest.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
     try:
         written = _write_and_sync(temp, chunks, dest=dest)
         _compare(temp, written, dest=dest)
-        if expected is not None and written != expected:
-            raise StoreError(
-                f"the bytes received for {dest} were {written.size} bytes with sha256 {written.sha256}, "
-                f"but the store records {expected.size} bytes with sha256 {expected.sha256}. "
-                f"{dest} was left as it was; run again, and if it repeats the stored object is damaged."
-            )
+        refuse_mismatch(written, expected, doing=f"copying {source} to {dest} (left as it was)")
         with _write_errors(dest):
             os.replace(temp, dest)
             fsync_folder(dest.parent)
@@ -97,6 +94,16 @@ def write_atomically(dest: Path, chunks: Iterable[bytes | memoryview], *, expect
         temp.unlink(missing_ok=True)
         raise
     return written
+
+
+def refuse_mismatch(received: Digest, recorded: Digest | None, *, doing: str) -> None:
+    """StoreError if bytes received from a store do not add up to what it records for them."""
+    if recorded is not None and received != recorded:
+        raise StoreError(
+            f"{doing}: got {received.size} bytes with sha256 {received.sha256}, but the store records "
+            f"{recorded.size} bytes with sha256 {recorded.sha256}. Run again; if it repeats, the stored "
+            "object is damaged."
+        )
 
 
 def _write_and_sync(temp: Path, chunks: Iterable[bytes | memoryview], *, dest: Path) -> Digest:
@@ -164,13 +171,7 @@ class LocalStore(Store):
 
     def put_file(self, path: Path, key: str) -> Artifact:
         dest = self._writable_path(key)
-        try:
-            source = open(path, "rb")
-        except OSError as error:
-            raise StoreError(
-                f"cannot read {path} to store it as {dest}: {error.strerror or error}."
-            ) from error
-        with source:
+        with _read_errors(f"cannot read {path} to store it as {dest}"), open(path, "rb") as source:
             written = write_atomically(dest, _read_unchanged(source, path, dest=dest))
         return Artifact(key, written.size, written.sha256)
 
@@ -180,12 +181,12 @@ class LocalStore(Store):
         return Artifact(key, written.size, written.sha256)
 
     def get_bytes(self, key: str) -> bytes:
-        with self._open(key) as file:
+        with self._stored(key) as file:
             return file.read()
 
     def download(self, key: str, path: Path) -> None:
         path = Path(path)
-        with self._open(key) as source:
+        with self._stored(key) as source:
             make_folder(path.parent, purpose=f"to download {self.where(key)} into")
             write_atomically(path, read_chunks(source))
 
@@ -194,7 +195,7 @@ class LocalStore(Store):
 
     def content_digest(self, key: str) -> Artifact | None:
         try:
-            with self._open(key) as file:
+            with self._stored(key) as file:
                 digest = hash_chunks(read_chunks(file))
         except NotInStore:
             return None
@@ -237,21 +238,26 @@ class LocalStore(Store):
         make_folder(dest.parent, purpose=f"for the store {self.root}")
         return dest
 
-    def _open(self, key: str) -> BinaryIO:
+    @contextmanager
+    def _stored(self, key: str) -> Iterator[BinaryIO]:
+        """The stored file, open for reading; NotInStore if absent, StoreError if it cannot be read."""
         path = self.root / check_key(key, store_url=self.url)
-        try:
-            return open(path, "rb")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
-            raise NotInStore(f"{path} is not in the store.") from error
-        except OSError as error:
-            raise StoreError(f"cannot read {path}: {error.strerror or error}.") from error
+        with _read_errors(f"cannot read {path}"):
+            try:
+                file = open(path, "rb")
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as error:
+                raise NotInStore(f"{path} is not in the store.") from error
+            with file:
+                yield file
 
     def _remove(self, key: str) -> None:
         path = self.root / key
         try:
             path.unlink(missing_ok=True)
         except OSError as error:
-            raise StoreError(f"cannot delete {path}: {error.strerror or error}; delete it by hand.") from error
+            raise StoreError(
+                f"cannot delete {path}: {error.strerror or error}; delete it by hand."
+            ) from error
 
     def _refuse_walk_error(self, error: OSError) -> None:
         if not isinstance(error, (FileNotFoundError, NotADirectoryError)):  # those: nothing there
@@ -273,6 +279,15 @@ def make_folder(folder: Path, *, purpose: str) -> None:
             f"cannot create the folder {folder} {purpose}: {error.strerror or error}. "
             "Create it yourself (and make it writable), or pass another --store."
         ) from error
+
+
+@contextmanager
+def _read_errors(failed: str) -> Iterator[None]:
+    """An OSError becomes a StoreError starting with failed (errors writing are StoreErrors already)."""
+    try:
+        yield
+    except OSError as error:
+        raise StoreError(f"{failed}: {error.strerror or error}.") from error
 
 
 def _read_unchanged(source: BinaryIO, path: Path, *, dest: Path) -> Iterator[memoryview]:

@@ -29,16 +29,23 @@ from typing import BinaryIO, TypeVar
 import boto3
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumError, HTTPClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    FlexibleChecksumError,
+    HTTPClientError,
+    IncompleteReadError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
-from botocore.exceptions import IncompleteReadError, ReadTimeoutError, ResponseStreamingError
-from botocore.exceptions import NoCredentialsError, PartialCredentialsError
 from s3transfer.utils import ChunksizeAdjuster
 
-from campaign.errors import CampaignError, NotInStore, StoreError
+from campaign.errors import CampaignError, InputError, NotInStore, StoreError
+from campaign.store import local
 from campaign.store.base import Artifact, Store
-from campaign.store.local import CHUNK_SIZE, INTERNAL_PREFIXES, PROBE_PREFIX, Digest, check_key, check_prefix
-from campaign.store.local import hash_chunks, make_folder, read_chunks, refuse_if_changed, write_atomically
 
 MiB = 1024 * 1024
 SHA256_METADATA = "sha256"
@@ -76,7 +83,7 @@ class S3Store(Store):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
-        check_prefix(self.prefix, store_url=self.url)
+        local.check_prefix(self.prefix, store_url=self.url)
         self.settings = settings or S3Settings()
         self._client = _make_client(self.settings, store_url=self.url)
 
@@ -85,53 +92,51 @@ class S3Store(Store):
         """Open 's3://bucket' or 's3://bucket/prefix'."""
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
         if not url.startswith("s3://") or not bucket:
-            raise StoreError(f"{url!r} is not an S3 store address: write s3://BUCKET or s3://BUCKET/PREFIX.")
+            raise InputError(f"{url!r} is not an S3 store address: write s3://BUCKET or s3://BUCKET/PREFIX.")
         return cls(bucket, prefix, settings=settings)
 
     def where(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._full(key)}"
 
     def put_file(self, path: Path, key: str) -> Artifact:
-        check_key(key, store_url=self.url)
+        local.check_key(key, store_url=self.url)
         with _local_errors(path, self.where(key)):
             file = open(path, "rb")
         with file:
             before = os.fstat(file.fileno())
             large = before.st_size >= self.settings.multipart_threshold
-            digest, checksum = (self._upload_parts if large else self._upload_small_file)(file, Path(path), key)
+            digest, checksum = (self._upload_parts if large else self._upload_small_file)(
+                file, Path(path), key
+            )
             with self._deleted_on_failure(key):
-                refuse_if_changed(path, before, os.fstat(file.fileno()), dest=self.where(key))
+                local.refuse_if_changed(path, before, os.fstat(file.fileno()), dest=self.where(key))
                 self._check_written(key, digest, checksum)
         return Artifact(key, digest.size, digest.sha256)
 
     def put_bytes(self, data: bytes, key: str) -> Artifact:
-        check_key(key, store_url=self.url)
-        digest = hash_chunks([data])
+        local.check_key(key, store_url=self.url)
+        digest = local.hash_chunks([data])
         checksum = self._put_object(data, key, digest)
         with self._deleted_on_failure(key):
             self._check_written(key, digest, checksum)
         return Artifact(key, digest.size, digest.sha256)
 
     def get_bytes(self, key: str) -> bytes:
-        def read() -> bytes:
-            response = self._get(key, ChecksumMode="ENABLED")
-            data = b"".join(_body_chunks(response["Body"]))
-            _refuse_unexpected(self.where(key), hash_chunks([data]), _recorded_digest(response))
+        def read(chunks: Iterator[bytes], recorded: local.Digest | None) -> bytes:
+            data = b"".join(chunks)
+            local.refuse_mismatch(local.hash_chunks([data]), recorded, doing=f"reading {self.where(key)}")
             return data
 
-        with self._errors("read", key):
-            return self._retry_interrupted(read)
+        return self._read(key, "read", read)
 
     def download(self, key: str, path: Path) -> None:
         path = Path(path)
 
-        def fetch() -> None:
-            response = self._get(key, ChecksumMode="ENABLED")
-            make_folder(path.parent, purpose=f"to download {self.where(key)} into")
-            write_atomically(path, _body_chunks(response["Body"]), expected=_recorded_digest(response))
+        def save(chunks: Iterator[bytes], recorded: local.Digest | None) -> None:
+            local.make_folder(path.parent, purpose=f"to download {self.where(key)} into")
+            local.write_atomically(path, chunks, expected=recorded, source=self.where(key))
 
-        with self._errors("download", key):
-            self._retry_interrupted(fetch)
+        self._read(key, "download", save)
 
     def stat(self, key: str) -> Artifact | None:
         with self._errors("check", key):
@@ -144,20 +149,17 @@ class S3Store(Store):
         return Artifact(key, head["ContentLength"], sha256)
 
     def content_digest(self, key: str) -> Artifact | None:
-        def digest() -> Digest:
-            # No ChecksumMode: deep verification wants the bytes' own digest, not botocore's verdict.
-            return hash_chunks(_body_chunks(self._get(key)["Body"]))
-
         try:
-            with self._errors("read", key):
-                content = self._retry_interrupted(digest)
+            # No ChecksumMode: deep verification wants the bytes' own digest, not botocore's verdict.
+            content = self._read(key, "read", lambda chunks, _: local.hash_chunks(chunks), checksum_mode=None)
         except NotInStore:
             return None
         return Artifact(key, content.size, content.sha256)
 
     def list_keys(self, prefix: str) -> list[str]:
         objects = (item for page in self._list_pages(prefix) for item in page.get("Contents", []))
-        return sorted(self._relative(item["Key"]) for item in objects)
+        keys = (self._relative(item["Key"]) for item in objects)
+        return sorted(key for key in keys if not key.rpartition("/")[2].startswith(local.INTERNAL_PREFIXES))
 
     def list_children(self, prefix: str) -> list[str]:
         prefix = prefix if not prefix or prefix.endswith("/") else f"{prefix}/"
@@ -166,10 +168,10 @@ class S3Store(Store):
         for page in self._list_pages(prefix, Delimiter="/"):
             names.update(item["Prefix"][start:].rstrip("/") for item in page.get("CommonPrefixes", []))
             names.update(item["Key"][start:] for item in page.get("Contents", []))
-        return sorted(name for name in names if name and not name.startswith(INTERNAL_PREFIXES))
+        return sorted(name for name in names if name and not name.startswith(local.INTERNAL_PREFIXES))
 
     def probe(self) -> None:
-        key = f"{PROBE_PREFIX}{secrets.token_hex(8)}"
+        key = f"{local.PROBE_PREFIX}{secrets.token_hex(8)}"
         payload = f"campaign store probe {key}\n".encode()
         self.put_bytes(payload, key)
         try:
@@ -181,31 +183,37 @@ class S3Store(Store):
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _upload_small_file(self, file: BinaryIO, path: Path, key: str) -> tuple[Digest, str]:
+    def _upload_small_file(self, file: BinaryIO, path: Path, key: str) -> tuple[local.Digest, str]:
         with _local_errors(path, self.where(key)):
-            digest = hash_chunks(read_chunks(file))
+            digest = local.hash_chunks(local.read_chunks(file))
             file.seek(0)
         return digest, self._put_object(file, key, digest)
 
-    def _upload_parts(self, file: BinaryIO, path: Path, key: str) -> tuple[Digest, str]:
+    def _upload_parts(self, file: BinaryIO, path: Path, key: str) -> tuple[local.Digest, str]:
         size = os.fstat(file.fileno()).st_size
         part_size = ChunksizeAdjuster().adjust_chunksize(self.settings.part_size, size)  # as s3transfer does
         with _local_errors(path, self.where(key)):
             digest, composite = _hash_parts(file, part_size)
         metadata = {SHA256_METADATA: digest.sha256, COMPOSITE_METADATA: composite}
-        with self._errors("upload", key):
-            # s3transfer aborts the multipart upload itself when a part fails or on Ctrl-C.
-            with create_transfer_manager(self._client, self._transfer_config()) as manager:
-                extra_args = {"ChecksumAlgorithm": "SHA256", "Metadata": metadata}
-                manager.upload(str(path), self.bucket, self._full(key), extra_args=extra_args).result()
+        extra_args = {"ChecksumAlgorithm": "SHA256", "Metadata": metadata}
+        # s3transfer aborts the multipart upload itself when a part fails or on Ctrl-C.
+        with (
+            self._errors("upload", key),
+            create_transfer_manager(self._client, self._transfer_config()) as manager,
+        ):
+            manager.upload(str(path), self.bucket, self._full(key), extra_args=extra_args).result()
         return digest, composite
 
-    def _put_object(self, body: bytes | BinaryIO, key: str, digest: Digest) -> str:
+    def _put_object(self, body: bytes | BinaryIO, key: str, digest: local.Digest) -> str:
         checksum = _base64(bytes.fromhex(digest.sha256))
         with self._errors("upload", key):
             self._client.put_object(
-                Bucket=self.bucket, Key=self._full(key), Body=body, Metadata={SHA256_METADATA: digest.sha256},
-                ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum,  # S3 refuses a body that does not match
+                Bucket=self.bucket,
+                Key=self._full(key),
+                Body=body,
+                Metadata={SHA256_METADATA: digest.sha256},
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=checksum,  # S3 refuses a body that does not match
             )
         return checksum
 
@@ -221,10 +229,12 @@ class S3Store(Store):
                 failure.add_note(f"Deleting it failed too: {also}")
             raise
 
-    def _check_written(self, key: str, digest: Digest, checksum: str) -> None:
+    def _check_written(self, key: str, digest: local.Digest, checksum: str) -> None:
         with self._errors("check", key):
             head = self._head(key)
-        size, reported = (head or {}).get("ContentLength"), (head or {}).get("ChecksumSHA256") or "none"
+        if head is None:
+            raise StoreError(f"uploaded {self.where(key)} but S3 does not have it right after. Run again.")
+        size, reported = head["ContentLength"], head.get("ChecksumSHA256") or "none"
         if size != digest.size or not _same_checksum(reported, checksum):
             raise StoreError(
                 f"uploaded {self.where(key)} but S3 reports {size} bytes with SHA-256 checksum "
@@ -247,7 +257,7 @@ class S3Store(Store):
     # -- reading ------------------------------------------------------------------------------
 
     def _head(self, key: str) -> dict | None:
-        check_key(key, store_url=self.url)
+        local.check_key(key, store_url=self.url)
         try:
             return self._client.head_object(Bucket=self.bucket, Key=self._full(key), ChecksumMode="ENABLED")
         except ClientError as error:
@@ -255,22 +265,29 @@ class S3Store(Store):
                 return None
             raise
 
-    def _get(self, key: str, **params: str) -> dict:
-        check_key(key, store_url=self.url)
-        return self._client.get_object(Bucket=self.bucket, Key=self._full(key), **params)
-
-    def _retry_interrupted(self, action: Callable[[], T]) -> T:
-        attempt = 1
-        while True:
-            try:
-                return action()
-            except _BodyInterrupted as interrupted:
-                if attempt >= self.settings.max_attempts:
-                    raise interrupted.__cause__ from None
-                attempt += 1
+    def _read(
+        self,
+        key: str,
+        operation: str,
+        consume: Callable[[Iterator[bytes], local.Digest | None], T],
+        checksum_mode: str | None = "ENABLED",
+    ) -> T:
+        """GET key and hand its body and recorded digest to consume; a body that breaks off is
+        fetched again, up to max_attempts times."""
+        local.check_key(key, store_url=self.url)
+        params = {"ChecksumMode": checksum_mode} if checksum_mode else {}
+        with self._errors(operation, key):
+            for attempt in range(1, self.settings.max_attempts + 1):
+                response = self._client.get_object(Bucket=self.bucket, Key=self._full(key), **params)
+                try:
+                    return consume(_body_chunks(response["Body"]), _recorded_digest(response))
+                except _InterruptedBodyError as interrupted:
+                    if attempt == self.settings.max_attempts:
+                        raise interrupted.__cause__ from None
+        raise AssertionError("max_attempts must be at least 1")
 
     def _list_pages(self, prefix: str, **params: str) -> Iterator[dict]:
-        check_prefix(prefix, store_url=self.url)
+        local.check_prefix(prefix, store_url=self.url)
         paginator = self._client.get_paginator("list_objects_v2")
         pages = {"PageSize": self.settings.list_page_size}
         with self._errors("list", prefix):
@@ -302,33 +319,24 @@ class S3Store(Store):
             code, message = _error_code(error), error.response.get("Error", {}).get("Message", str(error))
             if code in NOT_FOUND_CODES:
                 return NotInStore(f"{where} is not in the store.")
-            advice = _ADVICE.get(code, "S3 answered {code}: {message}")
-            return StoreError(f"{failed}: {advice.format(code=code, bucket=self.bucket, operation=operation, message=message)}")
-        if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
-            return StoreError(f"{failed}: {_NO_CREDENTIALS}")
-        if isinstance(error, FlexibleChecksumError):
-            return StoreError(f"{failed}: the bytes S3 sent do not match the checksum it records ({error}). "
-                              "Run again; if it repeats, the stored object is damaged.")
-        if isinstance(error, UNREACHABLE_ERRORS):
-            return StoreError(
-                f"{failed}: the S3 endpoint {self._client.meta.endpoint_url} did not answer after "
-                f"{self.settings.max_attempts} attempts ({error}). Check the network and "
-                "AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3, then run again."
-            )
+            advice = _CLIENT_ERROR_ADVICE.get(code, "S3 answered {code}: {message}")
+            return StoreError(f"{failed}: " + advice.format(code=code, message=message, bucket=self.bucket))
+        endpoint, attempts = self._client.meta.endpoint_url, self.settings.max_attempts
+        for kinds, advice in _ERROR_ADVICE:
+            if isinstance(error, kinds):
+                return StoreError(
+                    f"{failed}: " + advice.format(error=error, endpoint=endpoint, attempts=attempts)
+                )
         return StoreError(f"{failed}: {type(error).__name__}: {error}")
 
 
-_NO_CREDENTIALS = (
-    "no usable AWS credentials. Set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), "
-    "or run where an instance role is available."
-)
 _CHECKSUM_REJECTED = (
     "S3 refused the body: it does not match the SHA-256 computed before sending ({code}). "
     "The file changed during the upload or the data was damaged on the way: run again."
 )
-_ADVICE = {
+_CLIENT_ERROR_ADVICE = {
     "NoSuchBucket": "bucket {bucket} does not exist. Create it or pass another --store.",
-    "AccessDenied": "access denied ({code}): the AWS credentials in effect may not {operation} it.",
+    "AccessDenied": "access denied ({code}): the AWS credentials in effect may not do this.",
     "AllAccessDisabled": "access denied ({code}): all access to bucket {bucket} is disabled.",
     "InvalidAccessKeyId": "S3 does not know the access key in effect ({code}): check AWS_PROFILE.",
     "SignatureDoesNotMatch": "S3 rejected the request signature ({code}): check the secret key in effect.",
@@ -337,17 +345,34 @@ _ADVICE = {
     "InvalidDigest": _CHECKSUM_REJECTED,
     "XAmzContentSHA256Mismatch": _CHECKSUM_REJECTED,
 }
+_ERROR_ADVICE = (
+    (
+        (NoCredentialsError, PartialCredentialsError),
+        "no usable AWS credentials. Set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), "
+        "or run where an instance role is available.",
+    ),
+    (
+        FlexibleChecksumError,
+        "the bytes S3 sent do not match the checksum it records ({error}). Run again; if it repeats, "
+        "the stored object is damaged.",
+    ),
+    (
+        UNREACHABLE_ERRORS,
+        "the S3 endpoint {endpoint} did not answer after {attempts} attempts ({error}). Check the "
+        "network and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3, then run again.",
+    ),
+)
 
 
-class _BodyInterrupted(Exception):
+class _InterruptedBodyError(Exception):
     """A response body broke off mid-way (the cause says how); the whole GET is worth another try."""
 
 
 def _body_chunks(body) -> Iterator[bytes]:
     try:
-        yield from body.iter_chunks(CHUNK_SIZE)
+        yield from body.iter_chunks(local.CHUNK_SIZE)
     except BODY_RETRYABLE_ERRORS as error:
-        raise _BodyInterrupted() from error
+        raise _InterruptedBodyError() from error
 
 
 def _make_client(settings: S3Settings, *, store_url: str):
@@ -355,15 +380,14 @@ def _make_client(settings: S3Settings, *, store_url: str):
         # total_max_attempts counts the first try; botocore's 'max_attempts' would not.
         retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         connect_timeout=settings.connect_timeout,
-        
+        read_timeout=settings.read_timeout,
         max_pool_connections=max(10, settings.max_concurrency),
     )
     try:
         return boto3.session.Session().client("s3", config=config)
     except BotoCoreError as error:
-        raise StoreError(
-            f"cannot open the store {store_url}: {error}. Check AWS_PROFILE, AWS_ENDPOINT_URL and ~/.aws/config."
-        ) from error
+        advice = "Check AWS_PROFILE, AWS_ENDPOINT_URL and ~/.aws/config."
+        raise StoreError(f"cannot open the store {store_url}: {error}. {advice}") from error
 
 
 def _error_code(error: ClientError) -> str:
@@ -383,9 +407,9 @@ def _recorded_sha256(response: dict) -> str | None:
     return None
 
 
-def _recorded_digest(response: dict) -> Digest | None:
+def _recorded_digest(response: dict) -> local.Digest | None:
     sha256 = _recorded_sha256(response)
-    return None if sha256 is None else Digest(response["ContentLength"], sha256)
+    return None if sha256 is None else local.Digest(response["ContentLength"], sha256)
 
 
 def _is_multipart(response: dict) -> bool:
@@ -402,21 +426,12 @@ def _same_checksum(reported: str, expected: str) -> bool:
     return bool(expected_value) and reported_value == expected_value and parts_agree
 
 
-def _refuse_unexpected(where: str, received: Digest, recorded: Digest | None) -> None:
-    if recorded is not None and received != recorded:
-        raise StoreError(
-            f"read {where}: got {received.size} bytes with sha256 {received.sha256}, but the store "
-            f"records {recorded.size} bytes with sha256 {recorded.sha256}. Run again; if it repeats, "
-            "the stored object is damaged."
-        )
-
-
-def _hash_parts(file: BinaryIO, part_size: int) -> tuple[Digest, str]:
+def _hash_parts(file: BinaryIO, part_size: int) -> tuple[local.Digest, str]:
     """Full digest and the composite checksum S3 computes for parts of part_size, in one pass."""
     whole, part, part_digests, size = hashlib.sha256(), hashlib.sha256(), [], 0
-    buffer = memoryview(bytearray(CHUNK_SIZE))
+    buffer = memoryview(bytearray(local.CHUNK_SIZE))
     left = part_size
-    while count := file.readinto(buffer[: min(CHUNK_SIZE, left)]):
+    while count := file.readinto(buffer[: min(local.CHUNK_SIZE, left)]):
         whole.update(buffer[:count])
         part.update(buffer[:count])
         size, left = size + count, left - count
@@ -426,7 +441,7 @@ def _hash_parts(file: BinaryIO, part_size: int) -> tuple[Digest, str]:
     if left < part_size:
         part_digests.append(part.digest())
     composite = f"{_base64(hashlib.sha256(b''.join(part_digests)).digest())}-{len(part_digests)}"
-    return Digest(size, whole.hexdigest()), composite
+    return local.Digest(size, whole.hexdigest()), composite
 
 
 @contextmanager

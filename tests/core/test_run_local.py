@@ -227,3 +227,9 @@ def test_an_interrupt_stops_the_stage_records_interrupted_and_exits_130(tmp_path
     assert (repo / ".campaign/store/runs" / run_id / "logs/gen[sf0.01].log").exists()
     assert (repo / ".campaign/store/runs" / run_id / "manifest.json").exists()
     assert not alive(int(pid_file.read_text()))
+
+
+def test_a_malformed_s3_address_is_bad_input(toy_repo: Path):
+    result = run_cli(toy_repo, "runs", "--store", "s3://")
+    assert result.returncode == 2
+    assert "'s3://' is not an S3 store address: write s3://BUCKET or s3://BUCKET/PREFIX." in result.stderr
