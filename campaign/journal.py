@@ -7,11 +7,11 @@ crash mid-write, is dropped on read and never parsed as data.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from campaign.durable import append_line
 from campaign.store import Store
 
 # Stage-run states and run states.
@@ -39,6 +39,17 @@ class Journal:
 
     def mirror(self) -> None:
         self.store.put_file(self.path, self.key)
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line with a single write and fsync, so a crash leaves at most a torn last line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line.rstrip("\n") + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_entries(data: bytes) -> list[dict]:

@@ -44,7 +44,7 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from s3transfer.utils import ChunksizeAdjuster
 
 from campaign.errors import CampaignError, InputError, NotInStore, StoreError
-from campaign.store import local
+from campaign.store import files
 from campaign.store.base import Artifact, Store
 
 MiB = 1024 * 1024
@@ -83,7 +83,7 @@ class S3Store(Store):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
-        local.check_prefix(self.prefix, store_url=self.url)
+        files.check_prefix(self.prefix, store_url=self.url)
         self.settings = settings or S3Settings()
         self._client = _make_client(self.settings, store_url=self.url)
 
@@ -93,13 +93,17 @@ class S3Store(Store):
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
         if not url.startswith("s3://") or not bucket:
             raise InputError(f"{url!r} is not an S3 store address: write s3://BUCKET or s3://BUCKET/PREFIX.")
+        try:
+            files.check_prefix(prefix, store_url=url)
+        except StoreError as bad_prefix:
+            raise InputError(str(bad_prefix)) from None
         return cls(bucket, prefix, settings=settings)
 
     def where(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._full(key)}"
 
     def put_file(self, path: Path, key: str) -> Artifact:
-        local.check_key(key, store_url=self.url)
+        files.check_key(key, store_url=self.url)
         with _local_errors(path, self.where(key)):
             file = open(path, "rb")
         with file:
@@ -109,22 +113,22 @@ class S3Store(Store):
                 file, Path(path), key
             )
             with self._deleted_on_failure(key):
-                local.refuse_if_changed(path, before, os.fstat(file.fileno()), dest=self.where(key))
+                files.refuse_if_changed(path, before, os.fstat(file.fileno()), dest=self.where(key))
                 self._check_written(key, digest, checksum)
         return Artifact(key, digest.size, digest.sha256)
 
     def put_bytes(self, data: bytes, key: str) -> Artifact:
-        local.check_key(key, store_url=self.url)
-        digest = local.hash_chunks([data])
+        files.check_key(key, store_url=self.url)
+        digest = files.hash_chunks([data])
         checksum = self._put_object(data, key, digest)
         with self._deleted_on_failure(key):
             self._check_written(key, digest, checksum)
         return Artifact(key, digest.size, digest.sha256)
 
     def get_bytes(self, key: str) -> bytes:
-        def read(chunks: Iterator[bytes], recorded: local.Digest | None) -> bytes:
+        def read(chunks: Iterator[bytes], recorded: files.Digest | None) -> bytes:
             data = b"".join(chunks)
-            local.refuse_mismatch(local.hash_chunks([data]), recorded, doing=f"reading {self.where(key)}")
+            files.refuse_mismatch(files.hash_chunks([data]), recorded, doing=f"reading {self.where(key)}")
             return data
 
         return self._read(key, "read", read)
@@ -132,9 +136,9 @@ class S3Store(Store):
     def download(self, key: str, path: Path) -> None:
         path = Path(path)
 
-        def save(chunks: Iterator[bytes], recorded: local.Digest | None) -> None:
-            local.make_folder(path.parent, purpose=f"to download {self.where(key)} into")
-            local.write_atomically(path, chunks, expected=recorded, source=self.where(key))
+        def save(chunks: Iterator[bytes], recorded: files.Digest | None) -> None:
+            files.make_folder(path.parent, purpose=f"to download {self.where(key)} into")
+            files.write_atomically(path, chunks, expected=recorded, source=self.where(key))
 
         self._read(key, "download", save)
 
@@ -151,7 +155,7 @@ class S3Store(Store):
     def content_digest(self, key: str) -> Artifact | None:
         try:
             # No ChecksumMode: deep verification wants the bytes' own digest, not botocore's verdict.
-            content = self._read(key, "read", lambda chunks, _: local.hash_chunks(chunks), checksum_mode=None)
+            content = self._read(key, "read", lambda chunks, _: files.hash_chunks(chunks), checksum_mode=None)
         except NotInStore:
             return None
         return Artifact(key, content.size, content.sha256)
@@ -159,7 +163,7 @@ class S3Store(Store):
     def list_keys(self, prefix: str) -> list[str]:
         objects = (item for page in self._list_pages(prefix) for item in page.get("Contents", []))
         keys = (self._relative(item["Key"]) for item in objects)
-        return sorted(key for key in keys if not key.rpartition("/")[2].startswith(local.INTERNAL_PREFIXES))
+        return sorted(key for key in keys if not key.rpartition("/")[2].startswith(files.INTERNAL_PREFIXES))
 
     def list_children(self, prefix: str) -> list[str]:
         prefix = prefix if not prefix or prefix.endswith("/") else f"{prefix}/"
@@ -168,10 +172,10 @@ class S3Store(Store):
         for page in self._list_pages(prefix, Delimiter="/"):
             names.update(item["Prefix"][start:].rstrip("/") for item in page.get("CommonPrefixes", []))
             names.update(item["Key"][start:] for item in page.get("Contents", []))
-        return sorted(name for name in names if name and not name.startswith(local.INTERNAL_PREFIXES))
+        return sorted(name for name in names if name and not name.startswith(files.INTERNAL_PREFIXES))
 
     def probe(self) -> None:
-        key = f"{local.PROBE_PREFIX}{secrets.token_hex(8)}"
+        key = f"{files.PROBE_PREFIX}{secrets.token_hex(8)}"
         payload = f"campaign store probe {key}\n".encode()
         self.put_bytes(payload, key)
         try:
@@ -183,13 +187,13 @@ class S3Store(Store):
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _upload_small_file(self, file: BinaryIO, path: Path, key: str) -> tuple[local.Digest, str]:
+    def _upload_small_file(self, file: BinaryIO, path: Path, key: str) -> tuple[files.Digest, str]:
         with _local_errors(path, self.where(key)):
-            digest = local.hash_chunks(local.read_chunks(file))
+            digest = files.hash_chunks(files.read_chunks(file))
             file.seek(0)
         return digest, self._put_object(file, key, digest)
 
-    def _upload_parts(self, file: BinaryIO, path: Path, key: str) -> tuple[local.Digest, str]:
+    def _upload_parts(self, file: BinaryIO, path: Path, key: str) -> tuple[files.Digest, str]:
         size = os.fstat(file.fileno()).st_size
         part_size = ChunksizeAdjuster().adjust_chunksize(self.settings.part_size, size)  # as s3transfer does
         with _local_errors(path, self.where(key)):
@@ -204,7 +208,7 @@ class S3Store(Store):
             manager.upload(str(path), self.bucket, self._full(key), extra_args=extra_args).result()
         return digest, composite
 
-    def _put_object(self, body: bytes | BinaryIO, key: str, digest: local.Digest) -> str:
+    def _put_object(self, body: bytes | BinaryIO, key: str, digest: files.Digest) -> str:
         checksum = _base64(bytes.fromhex(digest.sha256))
         with self._errors("upload", key):
             self._client.put_object(
@@ -229,7 +233,7 @@ class S3Store(Store):
                 failure.add_note(f"Deleting it failed too: {also}")
             raise
 
-    def _check_written(self, key: str, digest: local.Digest, checksum: str) -> None:
+    def _check_written(self, key: str, digest: files.Digest, checksum: str) -> None:
         with self._errors("check", key):
             head = self._head(key)
         if head is None:
@@ -257,7 +261,7 @@ class S3Store(Store):
     # -- reading ------------------------------------------------------------------------------
 
     def _head(self, key: str) -> dict | None:
-        local.check_key(key, store_url=self.url)
+        files.check_key(key, store_url=self.url)
         try:
             return self._client.head_object(Bucket=self.bucket, Key=self._full(key), ChecksumMode="ENABLED")
         except ClientError as error:
@@ -269,12 +273,12 @@ class S3Store(Store):
         self,
         key: str,
         operation: str,
-        consume: Callable[[Iterator[bytes], local.Digest | None], T],
+        consume: Callable[[Iterator[bytes], files.Digest | None], T],
         checksum_mode: str | None = "ENABLED",
     ) -> T:
         """GET key and hand its body and recorded digest to consume; a body that breaks off is
         fetched again, up to max_attempts times."""
-        local.check_key(key, store_url=self.url)
+        files.check_key(key, store_url=self.url)
         params = {"ChecksumMode": checksum_mode} if checksum_mode else {}
         with self._errors(operation, key):
             for attempt in range(1, self.settings.max_attempts + 1):
@@ -287,7 +291,7 @@ class S3Store(Store):
         raise AssertionError("max_attempts must be at least 1")
 
     def _list_pages(self, prefix: str, **params: str) -> Iterator[dict]:
-        local.check_prefix(prefix, store_url=self.url)
+        files.check_prefix(prefix, store_url=self.url)
         paginator = self._client.get_paginator("list_objects_v2")
         pages = {"PageSize": self.settings.list_page_size}
         with self._errors("list", prefix):
@@ -370,7 +374,7 @@ class _InterruptedBodyError(Exception):
 
 def _body_chunks(body) -> Iterator[bytes]:
     try:
-        yield from body.iter_chunks(local.CHUNK_SIZE)
+        yield from body.iter_chunks(files.CHUNK_SIZE)
     except BODY_RETRYABLE_ERRORS as error:
         raise _InterruptedBodyError() from error
 
@@ -407,9 +411,9 @@ def _recorded_sha256(response: dict) -> str | None:
     return None
 
 
-def _recorded_digest(response: dict) -> local.Digest | None:
+def _recorded_digest(response: dict) -> files.Digest | None:
     sha256 = _recorded_sha256(response)
-    return None if sha256 is None else local.Digest(response["ContentLength"], sha256)
+    return None if sha256 is None else files.Digest(response["ContentLength"], sha256)
 
 
 def _is_multipart(response: dict) -> bool:
@@ -426,12 +430,12 @@ def _same_checksum(reported: str, expected: str) -> bool:
     return bool(expected_value) and reported_value == expected_value and parts_agree
 
 
-def _hash_parts(file: BinaryIO, part_size: int) -> tuple[local.Digest, str]:
+def _hash_parts(file: BinaryIO, part_size: int) -> tuple[files.Digest, str]:
     """Full digest and the composite checksum S3 computes for parts of part_size, in one pass."""
     whole, part, part_digests, size = hashlib.sha256(), hashlib.sha256(), [], 0
-    buffer = memoryview(bytearray(local.CHUNK_SIZE))
+    buffer = memoryview(bytearray(files.CHUNK_SIZE))
     left = part_size
-    while count := file.readinto(buffer[: min(local.CHUNK_SIZE, left)]):
+    while count := file.readinto(buffer[: min(files.CHUNK_SIZE, left)]):
         whole.update(buffer[:count])
         part.update(buffer[:count])
         size, left = size + count, left - count
@@ -441,7 +445,7 @@ def _hash_parts(file: BinaryIO, part_size: int) -> tuple[local.Digest, str]:
     if left < part_size:
         part_digests.append(part.digest())
     composite = f"{_base64(hashlib.sha256(b''.join(part_digests)).digest())}-{len(part_digests)}"
-    return local.Digest(size, whole.hexdigest()), composite
+    return files.Digest(size, whole.hexdigest()), composite
 
 
 @contextmanager

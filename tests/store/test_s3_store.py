@@ -19,7 +19,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from moto.server import ThreadedMotoServer
 
-from campaign.errors import NotInStore, StoreError
+from campaign.errors import InputError, NotInStore, StoreError
 from campaign.store import Artifact, open_store
 from campaign.store.s3 import S3Settings, S3Store
 
@@ -75,8 +75,8 @@ def test_from_url_joins_keys_under_the_prefix(url: str, where: str) -> None:
 
 
 @pytest.mark.parametrize("url", ["s3://", "s3:///prefix", "s3://bkt/../x"])
-def test_from_url_refuses_a_malformed_address(url: str) -> None:
-    with pytest.raises(StoreError):
+def test_from_url_refuses_a_malformed_address_as_bad_input(url: str) -> None:
+    with pytest.raises(InputError):
         S3Store.from_url(url)
 
 
