@@ -37,5 +37,9 @@ class NotInStore(StoreError):
     """The object does not exist in the store."""
 
 
+class Conflict(StoreError):
+    """A conditional write found the object changed (another agent holds or took the lease)."""
+
+
 class Interrupted(CampaignError):
     exit_code = 130

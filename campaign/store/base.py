@@ -81,5 +81,21 @@ class Store(abc.ABC):
         return None
 
     @abc.abstractmethod
+    def put_conditional(self, data: bytes, key: str, *, expect: str | None) -> str:
+        """Write data only if key's current version is `expect` (None: only if key does not exist).
+
+        Returns the new version tag; raises Conflict when the object is not in the expected state.
+        The building block of the lease (S3: If-None-Match / If-Match; a folder: a lock file).
+        """
+
+    @abc.abstractmethod
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and version tag, or None when absent."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove key (absent is fine)."""
+
+    @abc.abstractmethod
     def content_digest(self, key: str) -> Artifact | None:
         """Size and SHA-256 computed from the object's bytes, or None when absent."""

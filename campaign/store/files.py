@@ -17,7 +17,8 @@ CHUNK_SIZE = 4 * 1024 * 1024
 TEMP_PREFIX = ".campaign-tmp-"
 PROBE_PREFIX = ".campaign-probe-"
 # Names the store itself creates for a moment; listings never show them.
-INTERNAL_PREFIXES = (TEMP_PREFIX, PROBE_PREFIX)
+LOCK_PREFIX = ".campaign-lock-"
+INTERNAL_PREFIXES = (TEMP_PREFIX, PROBE_PREFIX, LOCK_PREFIX)
 
 
 class Digest(NamedTuple):

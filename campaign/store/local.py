@@ -12,6 +12,7 @@ The key checks, hashing and the atomic write live in campaign.store.files, share
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from collections.abc import Iterator
@@ -19,10 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from campaign.errors import NotInStore, StoreError
+from campaign.errors import Conflict, NotInStore, StoreError
 from campaign.store.base import Artifact, Store
 from campaign.store.files import (
     INTERNAL_PREFIXES,
+    LOCK_PREFIX,
     PROBE_PREFIX,
     check_key,
     check_prefix,
@@ -58,6 +60,25 @@ class LocalStore(Store):
     def get_bytes(self, key: str) -> bytes:
         with self._stored(key) as file:
             return file.read()
+
+    def put_conditional(self, data: bytes, key: str, *, expect: str | None) -> str:
+        dest = self._writable_path(key)
+        with self._locked(dest):
+            current = self.read_versioned(key)
+            found = current[1] if current else None
+            if found != expect:
+                raise Conflict(f"{dest} changed: expected version {expect or 'absent'}, found {found or 'absent'}.")
+            return write_atomically(dest, [data]).sha256
+
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            data = self.get_bytes(key)
+        except NotInStore:
+            return None
+        return data, hash_chunks([data]).sha256
+
+    def delete(self, key: str) -> None:
+        self._remove(check_key(key, store_url=self.url))
 
     def download(self, key: str, path: Path) -> None:
         path = Path(path)
@@ -124,6 +145,14 @@ class LocalStore(Store):
                 raise NotInStore(f"{path} is not in the store.") from error
             with file:
                 yield file
+
+    @contextmanager
+    def _locked(self, dest: Path) -> Iterator[None]:
+        """An exclusive lock beside dest, held across read-compare-write (flock: released if we die)."""
+        lock_path = dest.parent / f"{LOCK_PREFIX}{dest.name}"
+        with _read_errors(f"cannot lock {lock_path}"), open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def _remove(self, key: str) -> None:
         path = self.root / key

@@ -43,7 +43,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from s3transfer.utils import ChunksizeAdjuster
 
-from campaign.errors import CampaignError, InputError, NotInStore, StoreError
+from campaign.errors import CampaignError, Conflict, InputError, NotInStore, StoreError
 from campaign.store import files
 from campaign.store.base import Artifact, Store
 
@@ -51,6 +51,7 @@ MiB = 1024 * 1024
 SHA256_METADATA = "sha256"
 COMPOSITE_METADATA = "sha256-composite"
 NOT_FOUND_CODES = ("404", "NoSuchKey", "NotFound")
+CONFLICT_CODES = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 # The request never got an answer (botocore already made its max_attempts).
 UNREACHABLE_ERRORS = (BotocoreConnectionError, HTTPClientError)
 # A response body that broke off mid-way: botocore does not retry those, so the whole GET is redone.
@@ -124,6 +125,33 @@ class S3Store(Store):
         with self._deleted_on_failure(key):
             self._check_written(key, digest, checksum)
         return Artifact(key, digest.size, digest.sha256)
+
+    def put_conditional(self, data: bytes, key: str, *, expect: str | None) -> str:
+        files.check_key(key, store_url=self.url)
+        condition = {"IfMatch": expect} if expect else {"IfNoneMatch": "*"}
+        try:
+            with self._errors("write conditionally", key):
+                response = self._client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data,
+                                                   ChecksumAlgorithm="SHA256", **condition)
+        except StoreError as error:
+            cause = error.__cause__
+            if isinstance(cause, ClientError) and _error_code(cause) in CONFLICT_CODES:
+                raise Conflict(f"{self.where(key)} changed: expected {expect or 'absent'}.") from cause
+            raise
+        return response["ETag"]
+
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        files.check_key(key, store_url=self.url)
+        try:
+            with self._errors("read", key):
+                response = self._client.get_object(Bucket=self.bucket, Key=self._full(key))
+                return response["Body"].read(), response["ETag"]
+        except NotInStore:
+            return None
+
+    def delete(self, key: str) -> None:
+        files.check_key(key, store_url=self.url)
+        self._delete(key)
 
     def get_bytes(self, key: str) -> bytes:
         def read(chunks: Iterator[bytes], recorded: files.Digest | None) -> bytes:

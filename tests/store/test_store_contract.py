@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from campaign.errors import NotInStore, StoreError
+from campaign.errors import Conflict, NotInStore, StoreError
 from campaign.store import Artifact, Store
 
 MiB = 1024 * 1024
@@ -183,3 +183,31 @@ def test_keys_leaving_the_store_are_refused(store: Store, key: str, tmp_path: Pa
     with pytest.raises(StoreError, match="refusing key"):
         store.list_keys(f"{key}/")
     assert not (tmp_path / "escape").exists()
+
+
+# -- conditional writes (the lease's building block) ----------------------------------------------
+
+
+def test_conditional_create_succeeds_once(store: Store) -> None:
+    tag = store.put_conditional(b"agent-1", "runs/r1/lease.json", expect=None)
+    with pytest.raises(Conflict):
+        store.put_conditional(b"agent-2", "runs/r1/lease.json", expect=None)
+    assert store.read_versioned("runs/r1/lease.json") == (b"agent-1", tag)
+
+
+def test_conditional_replace_needs_the_current_version(store: Store) -> None:
+    first = store.put_conditional(b"beat-1", "runs/r1/lease.json", expect=None)
+    second = store.put_conditional(b"beat-2", "runs/r1/lease.json", expect=first)
+    assert second != first
+    with pytest.raises(Conflict):
+        store.put_conditional(b"stale agent", "runs/r1/lease.json", expect=first)
+    assert store.get_bytes("runs/r1/lease.json") == b"beat-2"
+
+
+def test_delete_and_read_versioned_of_an_absent_key(store: Store) -> None:
+    store.put_bytes(b"x", "runs/r1/lease.json")
+    store.delete("runs/r1/lease.json")
+    store.delete("runs/r1/lease.json")  # absent is fine
+    assert store.read_versioned("runs/r1/lease.json") is None
+    assert store.put_conditional(b"again", "runs/r1/lease.json", expect=None)
+    assert store.list_keys("runs/r1/") == ["runs/r1/lease.json"]  # no lock or temp files listed
