@@ -1,24 +1,34 @@
 """The agent: executes a run's plan in a clean checkout, on this machine or on an EC2 instance.
 
-For each stage run: journal 'running', run the command with its full log, check its exit code
-and declared outputs, upload outputs and log (verified), journal the result. A failed stage stops
-its dependents. At the end the manifest lists every artifact with size and SHA-256.
+For each stage run: journal 'running', run the command with its full log (incremental results
+uploaded as they grow), check its exit code and declared outputs, upload outputs and log
+(verified), journal the result with every artifact it stored. A failed stage stops its dependents.
+At the end the manifest lists every artifact of every session of the run.
+
+Resuming is the same code: the journal already holds entries, stage runs whose outputs still
+verify are "done", the one that was in flight runs again (an incremental one from its first
+missing record), and nothing already produced is overwritten: stale outputs are moved aside.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from campaign.errors import Interrupted, PreflightRefused, StageFailed, StoreError
+from campaign.faults import crash_point
 from campaign.graph import StageRun, expand
 from campaign.host import read_host
+from campaign.incremental import IncrementalSync, prepare_for_resume
 from campaign.journal import FAILED, INTERRUPTED, RUNNING, SKIPPED, STARTED, SUCCEEDED, Journal, now_iso
+from campaign.lease import Lease
 from campaign.manifest import manifest_bytes
-from campaign.plan import SKIP, Plan, build_plan
+from campaign.plan import DONE, SKIP, Plan, build_plan
 from campaign.process import run_logged
+from campaign.resume import PastRun, digest_file, in_flight, reap_orphans
 from campaign.runs import RunDir, RunRecord, run_key
 from campaign.selection import parse_selection
 from campaign.spec import load_campaign
@@ -27,9 +37,11 @@ from campaign.templating import render
 
 MAX_RETRY_BACKOFF_S = 60.0
 RUNNER_LOG = "runner.jsonl"
+INVALIDATED = "invalidated"
 
 
-def plan_for_record(record: RunRecord, checkout: Path) -> Plan:
+def plan_for_record(record: RunRecord, checkout: Path, *, done: dict[str, str] | None = None,
+                    redo: dict[str, str] | None = None) -> Plan:
     """The plan of a run, rebuilt from the checkout's own campaign file (the committed one)."""
     spec = load_campaign(checkout / record.campaign_file)
     if spec.digest != record.campaign_digest:
@@ -40,29 +52,30 @@ def plan_for_record(record: RunRecord, checkout: Path) -> Plan:
         )
     selection = parse_selection(record.selection, spec)
     return build_plan(spec, selection, expand(spec, selection), target=record.target, commit=record.commit,
-                      host=read_host(), verdicts=[])
+                      host=read_host(), verdicts=[], done=done or {}, redo=redo or {})
 
 
 class Agent:
-    def __init__(self, record: RunRecord, plan: Plan, *, store: Store, run_dir: RunDir, log, progress):
+    def __init__(self, record: RunRecord, plan: Plan, *, store: Store, run_dir: RunDir, journal: Journal,
+                 past: dict[str, PastRun], lease: Lease, log, progress):
         self.record, self.plan, self.spec = record, plan, plan.spec
-        self.store, self.dir, self.log, self.progress = store, run_dir, log, progress
-        self.journal = Journal(run_dir.journal, store, run_key(record.run_id, "journal.jsonl"))
-        self.artifacts: list[Artifact] = []
+        self.store, self.dir, self.journal, self.past = store, run_dir, journal, past
+        self.lease, self.log, self.progress = lease, log, progress
         self.states: dict[str, str] = {}
         self._last_problem: dict[str, str] = {}
         self._last_log: dict[str, Path] = {}
 
     def execute(self) -> None:
         """Run every stage run of the plan; raise StageFailed/StoreError/Interrupted unless all succeeded."""
-        runs = self.plan.runs
-        self.journal.record("run", state=STARTED, run_id=self.record.run_id, stage_runs=[p.id for p in runs])
+        self._stop_leftovers()
+        self.journal.record("run", state=STARTED, run_id=self.record.run_id, resumed=bool(self.past),
+                            stage_runs=[p.id for p in self.plan.runs])
         try:
             self._execute_all()
         except (KeyboardInterrupt, Interrupted):
             self._close(INTERRUPTED, "interrupted by the user or a signal")
             raise Interrupted(f"run {self.record.run_id} was interrupted; what existed was uploaded. "
-                              f"`campaign status {self.record.run_id}` shows where it stopped.") from None
+                              f"`campaign resume {self.record.run_id}` continues it.") from None
         except StoreError as err:
             self._close_after_store_error(err)
             raise
@@ -72,20 +85,43 @@ class Agent:
             raise StageFailed(self._failure_message(failed))
         self._close(SUCCEEDED, "")
 
+    def _stop_leftovers(self) -> None:
+        """A dead agent's stage may still be running here: stop it before anything is re-run."""
+        for past in in_flight(self.past):
+            self.log.warning("stage run was in flight when the previous agent stopped; it runs again",
+                             stage_run=past.entry["stage_run"], attempt=past.attempts)
+        for pgid in reap_orphans(self.record.run_id):
+            self.log.warning("stopped a leftover stage process group of a dead agent", pgid=pgid)
+
     def _execute_all(self) -> None:
         total = len(self.plan.runs)
         for index, planned in enumerate(self.plan.runs, 1):
             run = planned.run
+            self._check_lease()
+            if planned.action == DONE:
+                self.states[run.id] = SUCCEEDED
+                self.log.info("stage done, verified", stage_run=run.id, reason=planned.reason)
+                continue
             reason = planned.reason if planned.action == SKIP else self._blocker(run)
             if reason:
                 self._skip(run, reason)
                 continue
+            if planned.redo:
+                self.journal.record("stage", stage_run=run.id, state=INVALIDATED, reason=planned.redo)
+                self.log.warning("stage runs again", stage_run=run.id, reason=planned.redo)
             self.progress.stage_started(index, total, run.id, self._incremental_path(run))
             try:
                 self.log.info("stage started", stage_run=run.id, index=index, total=total)
                 self.states[run.id] = self._run_with_retries(run)
             finally:
                 self.progress.stage_ended()
+
+    def _check_lease(self) -> None:
+        if self.lease.lost:
+            raise PreflightRefused(f"run {self.record.run_id}: {self.lease.lost}; this agent stops here "
+                                   "without writing more. `campaign status` shows the agent that holds it.")
+        if self.lease.beat_error:
+            self.log.warning("lease heartbeat failed; retrying", error=self.lease.beat_error)
 
     def _blocker(self, run: StageRun) -> str:
         not_done = [need for need in run.needs if self.states.get(need) != SUCCEEDED]
@@ -101,13 +137,14 @@ class Agent:
         self.log.warning("stage skipped", stage_run=run.id, reason=reason)
 
     def _run_with_retries(self, run: StageRun) -> str:
-        attempts = 1 + run.stage.retries
-        for attempt in range(1, attempts + 1):
+        first = self.past[run.id].attempts + 1 if run.id in self.past else 1
+        last = first + run.stage.retries
+        for attempt in range(first, last + 1):
             problem = self._attempt(run, attempt)
             if problem is None:
                 return SUCCEEDED
-            if attempt < attempts:
-                backoff = min(2.0 ** attempt, MAX_RETRY_BACKOFF_S)
+            if attempt < last:
+                backoff = min(2.0 ** (attempt - first + 1), MAX_RETRY_BACKOFF_S)
                 self.log.warning("stage attempt failed; retrying", stage_run=run.id, attempt=attempt,
                                  problem=problem, retry_in_s=backoff)
                 time.sleep(backoff)
@@ -117,29 +154,52 @@ class Agent:
         """One attempt: run, check, upload. The problem in one sentence, or None when it succeeded."""
         log_name = f"{run.id}.log" if attempt == 1 else f"{run.id}.attempt{attempt}.log"
         log_path = self.dir.logs / log_name
+        self._set_aside_stale_outputs(run, attempt)
+        resumed_records = self._prepare_incremental(run)
         started = now_iso()
-        self.journal.record("stage", stage_run=run.id, state=RUNNING, attempt=attempt, log=f"logs/{log_name}")
+        self.journal.record("stage", stage_run=run.id, state=RUNNING, attempt=attempt, log=f"logs/{log_name}",
+                            resumed_records=resumed_records)
+        crash_point("stage.start")
         try:
-            result = run_logged(self._command(run), cwd=self.dir.checkout, env=self._environment(run),
-                                log_path=log_path, timeout_s=run.stage.timeout_s)
+            result = self._run_process(run, log_path, resumed_records)
         except KeyboardInterrupt:
-            self._store_attempt(run, log_path, log_name)
-            self.journal.record("stage", stage_run=run.id, state=INTERRUPTED, attempt=attempt,
-                                started_at=started, log=f"logs/{log_name}", reason="interrupted")
+            artifacts = self._store_attempt(run, log_path, log_name)
+            self.journal.record("stage", stage_run=run.id, state=INTERRUPTED, attempt=attempt, started_at=started,
+                                log=f"logs/{log_name}", reason="interrupted", artifacts=artifacts)
             raise
+        crash_point("stage.end")
         problem = self._problem(run, result)
         self._last_log[run.id] = log_path
         if problem:
             self._last_problem[run.id] = problem
-        self._store_attempt(run, log_path, log_name)
+        artifacts = self._store_attempt(run, log_path, log_name)
+        local_outputs = self._local_outputs(run) if not problem and not run.stage.upload else []
         state = FAILED if problem else SUCCEEDED
         self.journal.record("stage", stage_run=run.id, state=state, attempt=attempt, exit_code=result.exit_code,
                             started_at=started, duration_s=round(result.duration_s, 3), log=f"logs/{log_name}",
-                            reason=problem or "", timed_out=result.timed_out)
+                            reason=problem or "", timed_out=result.timed_out, artifacts=artifacts,
+                            local_outputs=local_outputs)
         event = self.log.error if problem else self.log.info
         event("stage " + state, stage_run=run.id, attempt=attempt, duration_s=round(result.duration_s, 3),
               problem=problem, log=str(log_path))
         return problem
+
+    def _run_process(self, run: StageRun, log_path: Path, resumed_records: int):
+        env = self._environment(run, resumed_records)
+        command = run.command(self.spec, run_id=self.record.run_id, output_dir=str(self.dir.outputs),
+                              work_dir=str(self.dir.checkout))
+        incremental = self._incremental_path(run)
+        if incremental is None:
+            return run_logged(command, cwd=self.dir.checkout, env=env, log_path=log_path,
+                              timeout_s=run.stage.timeout_s)
+        with IncrementalSync(incremental, self.store, self._output_key(incremental),
+                             interval_s=self.record.sync_interval_s) as sync:
+            result = run_logged(command, cwd=self.dir.checkout, env=env, log_path=log_path,
+                                timeout_s=run.stage.timeout_s)
+        if sync.error:
+            self.log.warning("incremental upload failed during the stage; the final upload decides",
+                             stage_run=run.id, error=str(sync.error))
+        return result
 
     def _problem(self, run: StageRun, result) -> str | None:
         if result.timed_out:
@@ -151,27 +211,55 @@ class Agent:
             return f"exited 0 but did not produce {', '.join(missing)} (declared in produces/incremental)"
         return None
 
-    def _store_attempt(self, run: StageRun, log_path: Path, log_name: str) -> None:
-        """Upload the attempt's log and whatever outputs exist (also after a failure: nothing is lost)."""
-        self._upload(log_path, run_key(self.record.run_id, "logs", log_name))
-        if run.stage.upload:
-            self._upload_outputs(run)
+    def _set_aside_stale_outputs(self, run: StageRun, attempt: int) -> None:
+        """Outputs left by an earlier attempt or session move to superseded/, never overwritten.
 
-    def _upload_outputs(self, run: StageRun) -> None:
+        The incremental file stays: the stage continues it.
+        """
+        incremental = self._incremental_path(run)
         for output in run.outputs(self.spec):
             path = self.dir.outputs / output
-            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-            for file in files:
-                if file.is_file():  # a missing output is reported by _problem, not here
-                    relative = file.relative_to(self.dir.outputs).as_posix()
-                    self._upload(file, run_key(self.record.run_id, "outputs", relative))
+            if path == incremental or not (path.exists() or path.is_symlink()):
+                continue
+            aside = self.dir.root / "superseded" / f"{run.id}.before-attempt{attempt}" / output
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, aside)
+            self.log.warning("moved an earlier output aside", stage_run=run.id, output=output, to=str(aside))
 
-    def _upload(self, path: Path, key: str) -> None:
-        self.artifacts.append(self.store.put_file(path, key))
+    def _prepare_incremental(self, run: StageRun) -> int:
+        incremental = self._incremental_path(run)
+        if incremental is None:
+            return 0
+        return prepare_for_resume(incremental, self.store, self._output_key(incremental))
 
-    def _command(self, run: StageRun) -> str:
-        return run.command(self.spec, run_id=self.record.run_id, output_dir=str(self.dir.outputs),
-                           work_dir=str(self.dir.checkout))
+    def _store_attempt(self, run: StageRun, log_path: Path, log_name: str) -> list[dict]:
+        """Upload the attempt's log and whatever outputs exist (also after a failure: nothing is lost)."""
+        artifacts = [self._upload(log_path, run_key(self.record.run_id, "logs", log_name))]
+        if run.stage.upload:
+            artifacts += [self._upload(file, self._output_key(file)) for file in self._output_files(run)]
+        return [a.to_dict() for a in artifacts]
+
+    def _local_outputs(self, run: StageRun) -> list[dict]:
+        """Size and SHA-256 of outputs kept only here (upload: false), so a resume can verify them."""
+        recorded = []
+        for file in self._output_files(run):
+            size, sha256 = digest_file(file)
+            recorded.append({"path": file.relative_to(self.dir.outputs).as_posix(), "size": size, "sha256": sha256})
+        return recorded
+
+    def _output_files(self, run: StageRun) -> list[Path]:
+        found = []
+        for output in run.outputs(self.spec):
+            path = self.dir.outputs / output
+            found += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        return [file for file in found if file.is_file()]  # a missing output is reported by _problem
+
+    def _upload(self, path: Path, key: str) -> Artifact:
+        crash_point("upload")
+        return self.store.put_file(path, key)
+
+    def _output_key(self, path: Path) -> str:
+        return run_key(self.record.run_id, "outputs", path.relative_to(self.dir.outputs).as_posix())
 
     def _incremental_path(self, run: StageRun) -> Path | None:
         if not run.stage.incremental:
@@ -179,9 +267,10 @@ class Agent:
         context = run.context(self.spec, run_id=self.record.run_id, output_dir="", work_dir="")
         return self.dir.outputs / render(run.stage.incremental, context)
 
-    def _environment(self, run: StageRun) -> dict[str, str]:
+    def _environment(self, run: StageRun, resumed_records: int) -> dict[str, str]:
         env = dict(os.environ)
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        env.pop("CAMPAIGN_FAULT", None)  # crash points are for the agent, never its stages
         env.update({
             "PYTHONUNBUFFERED": "1",
             "CAMPAIGN_NAME": self.record.campaign,
@@ -194,18 +283,23 @@ class Agent:
         })
         if run.sf is not None:
             env["CAMPAIGN_SF"] = run.sf
+        incremental = self._incremental_path(run)
+        if incremental is not None:
+            env["CAMPAIGN_INCREMENTAL"] = str(incremental)
+        if resumed_records:
+            env["CAMPAIGN_RESUME"] = "1"
         env.update({f"CAMPAIGN_VAR_{k.upper()}": str(v) for k, v in self.spec.vars.items()})
         return env
 
     def _close(self, state: str, reason: str) -> None:
         """Runner log, then manifest, then the journal's last entry (its mirror is the run's last write)."""
         self.log.info("run " + state, run_id=self.record.run_id, reason=reason or None)
+        artifacts = [Artifact(**a) for e in self.journal.entries for a in e.get("artifacts", [])]
         runner_log = self.dir.logs / RUNNER_LOG
         if runner_log.exists():
-            self._upload(runner_log, run_key(self.record.run_id, "logs", RUNNER_LOG))
-        manifest_key = run_key(self.record.run_id, "manifest.json")
-        self.store.put_bytes(manifest_bytes(self.record.run_id, self.artifacts), manifest_key)
-        self.journal.record("run", state=state, reason=reason, artifacts=len(self.artifacts))
+            artifacts.append(self._upload(runner_log, run_key(self.record.run_id, "logs", RUNNER_LOG)))
+        self.store.put_bytes(manifest_bytes(self.record.run_id, artifacts), run_key(self.record.run_id, "manifest.json"))
+        self.journal.record("run", state=state, reason=reason, artifacts=len({a.key for a in artifacts}))
 
     def _close_after_store_error(self, err: StoreError) -> None:
         try:
@@ -227,5 +321,3 @@ def _produced(path: Path) -> bool:
     if path.is_dir():
         return any(p.is_file() for p in path.rglob("*"))
     return path.is_file()
-
-

@@ -38,15 +38,22 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @campaign_file_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as a JSON document.")
 @click.option("--allow-dirty", is_flag=True, help="Report uncommitted files as a warning instead of a refusal.")
-def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty: bool) -> None:
+@click.option("--resume", "resume_run", metavar="RUN", default=None,
+              help="Show what `campaign resume RUN` would do: which stage runs are done and verified.")
+@store_option
+def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty: bool, resume_run: str | None,
+         store: str | None) -> None:
     """Show what `campaign run SELECTION` would do (e.g. sf1,sf10), and the preflight verdicts.
 
     Exits 3 when preflight would refuse the run, 0 otherwise.
     """
-    from campaign.orchestrate import make_plan
+    from campaign.orchestrate import make_plan, resume_plan
     from campaign.plan import format_plan
 
-    the_plan, _ = make_plan(campaign_file, selection, allow_dirty=allow_dirty)
+    if resume_run:
+        the_plan = resume_plan(resume_run, store_url=store, state_dir=None)
+    else:
+        the_plan, _ = make_plan(campaign_file, selection, allow_dirty=allow_dirty)
     click.echo(json.dumps(the_plan.to_dict(), indent=2) if as_json else format_plan(the_plan))
     if the_plan.refusals:
         raise click.exceptions.Exit(PreflightRefused.exit_code)  # the plan is shown; `run` would refuse it
@@ -61,13 +68,35 @@ def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty:
               help="Local rehearsal only: run the working tree as it is, uncommitted files included.")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None,
               help="Where run folders go. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
-def run(selection, campaign_file, store, keep_going, allow_dirty, state_dir) -> None:
+@click.option("--resume", is_flag=True,
+              help="Continue the newest unfinished run of this commit, campaign file and selection, if any.")
+@click.option("--take-over", is_flag=True, help="With --resume: take the lease of an agent that stopped heartbeating.")
+@click.option("--sync-interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between uploads of a growing incremental results file.")
+def run(selection, campaign_file, store, keep_going, allow_dirty, state_dir, resume, take_over,
+        sync_interval) -> None:
     """Run the campaign for SELECTION (default: the campaign's default_selection) on this machine."""
     from campaign.orchestrate import RunOptions, run_campaign
 
     run_campaign(RunOptions(campaign_file=campaign_file, selection=selection, store=store,
-                            keep_going=keep_going, allow_dirty=allow_dirty, state_dir=state_dir),
+                            keep_going=keep_going, allow_dirty=allow_dirty, state_dir=state_dir,
+                            resume=resume, take_over=take_over, sync_interval_s=sync_interval),
                  out=lambda line: click.echo(line))
+
+
+@cli.command()
+@click.argument("run_id")
+@store_option
+@click.option("--take-over", is_flag=True,
+              help="Take the lease of an agent on another machine whose heartbeat is older than 120 s.")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
+              help="Where run folders are. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
+def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | None) -> None:
+    """Continue RUN_ID after a crash or Ctrl-C: verified stage runs are kept, the rest runs."""
+    from campaign.orchestrate import resume_campaign
+
+    resume_campaign(run_id, store_url=store, state_dir=state_dir, take_over=take_over,
+                    out=lambda line: click.echo(line))
 
 
 @cli.command()
@@ -131,11 +160,12 @@ def verify(run_id: str, store: str | None, deep: bool) -> None:
 @click.option("--checkout", type=click.Path(path_type=Path, file_okay=False), default=".", show_default=True,
               help="The clean clone of the run's commit.")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".campaign"), show_default=True)
-def agent(run_id: str, store: str, checkout: Path, state_dir: Path) -> None:
-    """Execute RUN_ID's plan here (what an instance's userdata starts)."""
+@click.option("--take-over", is_flag=True, help="Take the lease of an agent whose heartbeat is older than 120 s.")
+def agent(run_id: str, store: str, checkout: Path, state_dir: Path, take_over: bool) -> None:
+    """Execute RUN_ID's plan here (what an instance's userdata starts); resumes a run already begun."""
     from campaign.orchestrate import run_agent
 
-    run_agent(run_id, store, checkout=checkout, state_dir=state_dir)
+    run_agent(run_id, store, checkout=checkout, state_dir=state_dir, take_over=take_over)
 
 
 def _open_store(url: str | None):

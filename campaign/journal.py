@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from campaign.faults import armed, crash_point
 from campaign.store import Store
 
 # Stage-run states and run states.
@@ -24,16 +25,23 @@ def now_iso() -> str:
 
 
 class Journal:
-    """Appends entries to a local file (fsync'd) and mirrors the whole file to the store after each."""
+    """Appends entries to a local file (fsync'd) and mirrors the whole file to the store after each.
+
+    Opening an existing journal (a resume) first cuts a torn last line, so new entries never
+    follow half an entry.
+    """
 
     def __init__(self, path: Path, store: Store, key: str):
         self.path, self.store, self.key = path, store, key
-        self.seq = len(read_entries(path.read_bytes())) if path.exists() else 0
+        cut_torn_tail(path)
+        self.entries = read_entries(path.read_bytes()) if path.exists() else []
 
     def record(self, kind: str, **fields) -> dict:
-        entry = {"seq": self.seq, "ts": now_iso(), "kind": kind, **fields}
+        entry = {"seq": len(self.entries), "ts": now_iso(), "kind": kind, **fields}
+        crash_point("journal.append")
         append_line(self.path, json.dumps(entry, sort_keys=True))
-        self.seq += 1
+        self.entries.append(entry)
+        crash_point("journal.mirror")
         self.mirror()
         return entry
 
@@ -44,12 +52,32 @@ class Journal:
 def append_line(path: Path, line: str) -> None:
     """Append one line with a single write and fsync, so a crash leaves at most a torn last line."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = (line.rstrip("\n") + "\n").encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, (line.rstrip("\n") + "\n").encode("utf-8"))
+        if armed("journal.torn"):
+            os.write(fd, data[: len(data) // 2])
+            os.fsync(fd)
+            crash_point("journal.torn")
+        os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def cut_torn_tail(path: Path) -> int:
+    """Truncate path after its last newline (a crash mid-append); returns the bytes cut."""
+    try:
+        with open(path, "rb+") as handle:
+            data = handle.read()
+            keep = data.rfind(b"\n") + 1
+            if keep < len(data):
+                handle.truncate(keep)
+                handle.flush()
+                os.fsync(handle.fileno())
+            return len(data) - keep
+    except FileNotFoundError:
+        return 0
 
 
 def read_entries(data: bytes) -> list[dict]:

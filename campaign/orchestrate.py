@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from campaign.errors import PreflightRefused
+from campaign.errors import InputError, PreflightRefused, StoreError
 from campaign.gitrepo import find_root, head_commit
 from campaign.graph import expand
 from campaign.host import HostFacts, read_host
@@ -30,6 +30,9 @@ class RunOptions:
     keep_going: bool = False
     allow_dirty: bool = False
     state_dir: Path | None = None
+    resume: bool = False
+    take_over: bool = False
+    sync_interval_s: float = 2.0
 
 
 def state_dir_for(repo_root: Path, explicit: Path | None = None) -> Path:
@@ -75,9 +78,6 @@ def refusal_message(plan: Plan) -> str:
 
 def run_campaign(options: RunOptions, *, out=print) -> str:
     """Plan, refuse or run locally; returns the run id. Raises the error that decides the exit code."""
-    from campaign.agent import RUNNER_LOG, Agent, plan_for_record
-    from campaign.events import configure_events
-    from campaign.progress import make_progress
     from campaign.runs import RunDir, RunRecord, new_run_id, run_key
     from campaign.store import open_store
     from campaign.targets.local import prepare_checkout
@@ -88,6 +88,13 @@ def run_campaign(options: RunOptions, *, out=print) -> str:
     dirty = any(v.overridden for v in plan.verdicts)
     store_url = options.store or default_store(root)
     store = open_store(store_url)
+    if options.resume:
+        unfinished = find_unfinished(store, plan)
+        if unfinished:
+            return resume_campaign(unfinished, store_url=store_url, state_dir=options.state_dir,
+                                   take_over=options.take_over, out=out)
+        print("--resume: no unfinished run of this commit, campaign file and selection; starting a new run.",
+              file=sys.stderr)
     run_id = new_run_id(plan.commit)
     out(f"run: {run_id}")
     if dirty:
@@ -98,16 +105,130 @@ def run_campaign(options: RunOptions, *, out=print) -> str:
         run_id=run_id, campaign=plan.spec.name, campaign_file=plan.spec.path.relative_to(root).as_posix(),
         campaign_digest=plan.spec.digest, commit=plan.commit, dirty=dirty, selection=plan.selection_text,
         target="local", store=store_url, created_at=now_iso(), keep_going=options.keep_going,
+        sync_interval_s=options.sync_interval_s,
     )
     prepare_checkout(root, plan.commit, run_dir.checkout, dirty=dirty)
     store.put_bytes(record.to_bytes(), run_key(run_id, "run.json"))
-    log = configure_events(run_dir.logs / RUNNER_LOG)
-    agent_plan = plan_for_record(record, run_dir.checkout)
-    with make_progress() as progress, sigterm_as_interrupt():
-        Agent(record, agent_plan, store=store, run_dir=run_dir, log=log, progress=progress).execute()
+    execute_record(record, store, run_dir, take_over=False)
     out(f"results: {store.where(run_key(run_id, 'outputs'))}")
     out(f"local copy: {run_dir.outputs}")
     return run_id
+
+
+def resume_campaign(run_id: str, *, store_url: str | None, state_dir: Path | None, take_over: bool,
+                    out=print) -> str:
+    """`campaign resume RUN`: continue a local run where it stopped."""
+    from campaign.runs import run_key
+
+    record, store, run_dir = _resumable(run_id, store_url, state_dir)
+    out(f"run: {run_id}")
+    print(f"resuming run {run_id} (selection {record.selection}, commit {(record.commit or '')[:12]})",
+          file=sys.stderr)
+    _ensure_checkout(record, run_dir)
+    execute_record(record, store, run_dir, take_over=take_over)
+    out(f"results: {store.where(run_key(run_id, 'outputs'))}")
+    out(f"local copy: {run_dir.outputs}")
+    return run_id
+
+
+def resume_plan(run_id: str, *, store_url: str | None, state_dir: Path | None) -> Plan:
+    """What `campaign resume RUN` would do, without doing it (no lease taken, nothing written)."""
+    from campaign.agent import plan_for_record
+    from campaign.journal import read_entries
+    from campaign.resume import decide, past_runs
+    from campaign.runs import run_key
+
+    record, store, run_dir = _resumable(run_id, store_url, state_dir)
+    if run_dir.journal.exists():
+        entries = read_entries(run_dir.journal.read_bytes())
+    else:
+        entries = read_entries(store.get_bytes(run_key(run_id, "journal.jsonl")))
+    done, redo = decide(past_runs(entries), store, run_dir.outputs)
+    checkout = run_dir.checkout if run_dir.checkout.exists() else None
+    if checkout is None:
+        raise InputError(f"run {run_id} has no local checkout at {run_dir.checkout}; `campaign resume {run_id}` "
+                         "recreates it, then shows the same plan as it runs.")
+    return plan_for_record(record, checkout, done=done, redo=redo)
+
+
+def find_unfinished(store, plan: Plan) -> str | None:
+    """The newest run in store of the same commit, campaign file and selection that did not succeed."""
+    from campaign.inspection import run_status
+    from campaign.runs import RUNS_PREFIX, read_record
+
+    for run_id in sorted(store.list_children(RUNS_PREFIX), reverse=True):
+        try:
+            record = read_record(store, run_id)
+        except InputError:
+            continue  # no run.json: nothing to resume from
+        same = (record.commit, record.campaign_digest, record.selection, record.target, record.dirty) == \
+            (plan.commit, plan.spec.digest, plan.selection_text, "local", False)
+        if same and run_status(store, run_id).state != "succeeded":
+            return run_id
+    return None
+
+
+def execute_record(record, store, run_dir, *, take_over: bool) -> None:
+    """Hold the lease, restore the journal, trust what still verifies, and run the rest."""
+    from campaign.lease import Lease
+
+    lease = Lease(store, record.run_id)
+    lease.acquire(take_over=take_over)
+    lease.start_heartbeats()
+    try:
+        _execute_held(record, store, run_dir, lease)
+    except BaseException as err:
+        try:
+            lease.release()
+        except StoreError as also:
+            err.add_note(f"The run's lease could not be released either: {also}")
+        raise
+    lease.release()
+
+
+def _execute_held(record, store, run_dir, lease) -> None:
+    from campaign.agent import RUNNER_LOG, Agent, plan_for_record
+    from campaign.events import configure_events
+    from campaign.journal import Journal
+    from campaign.progress import make_progress
+    from campaign.resume import decide, past_runs
+    from campaign.runs import run_key
+
+    key = run_key(record.run_id, "journal.jsonl")
+    if not run_dir.journal.exists() and store.stat(key) is not None:
+        store.download(key, run_dir.journal)  # a new machine continues from the store's copy
+    journal = Journal(run_dir.journal, store, key)
+    past = past_runs(journal.entries)
+    done, redo = decide(past, store, run_dir.outputs)
+    plan = plan_for_record(record, run_dir.checkout, done=done, redo=redo)
+    log = configure_events(run_dir.logs / RUNNER_LOG)
+    with make_progress() as progress, sigterm_as_interrupt():
+        Agent(record, plan, store=store, run_dir=run_dir, journal=journal, past=past, lease=lease,
+              log=log, progress=progress).execute()
+
+
+def _resumable(run_id: str, store_url: str | None, state_dir: Path | None):
+    from campaign.runs import RunDir, read_record
+    from campaign.store import open_store
+
+    root = find_root(Path.cwd())
+    store = open_store(store_url or default_store(root))
+    record = read_record(store, run_id)
+    if record.target != "local":
+        raise InputError(f"run {run_id} ran on the {record.target} target; resume it there, not locally.")
+    return record, store, RunDir(state_dir_for(root, state_dir) / "runs" / run_id)
+
+
+def _ensure_checkout(record, run_dir) -> None:
+    from campaign.targets.local import prepare_checkout
+
+    if run_dir.checkout.exists():
+        return
+    if record.dirty:
+        raise PreflightRefused(
+            f"run {record.run_id} ran with --allow-dirty and its working-tree copy {run_dir.checkout} is gone, "
+            "so it cannot be resumed faithfully. Start a new run.")
+    prepare_checkout(find_root(Path.cwd()), record.commit, run_dir.checkout, dirty=False)
 
 
 @contextmanager
@@ -134,18 +255,15 @@ def _warn_dirty(plan: Plan) -> None:
                 print(f"  {detail}", file=sys.stderr)
 
 
-def run_agent(run_id: str, store_url: str, *, checkout: Path, state_dir: Path) -> None:
-    """`campaign agent`: what userdata starts on an instance, in the clone it made of the run's commit."""
-    from campaign.agent import RUNNER_LOG, Agent, plan_for_record
-    from campaign.events import configure_events
-    from campaign.progress import make_progress
+def run_agent(run_id: str, store_url: str, *, checkout: Path, state_dir: Path, take_over: bool = False) -> None:
+    """`campaign agent`: what userdata starts on an instance, in the clone it made of the run's commit.
+
+    Started again for a run that already has a journal (a replaced instance), it resumes it.
+    """
     from campaign.runs import RunDir, read_record
     from campaign.store import open_store
 
     store = open_store(store_url)
     record = read_record(store, run_id)
     run_dir = RunDir(state_dir / "runs" / run_id, checkout_dir=checkout.resolve())
-    log = configure_events(run_dir.logs / RUNNER_LOG)
-    plan = plan_for_record(record, run_dir.checkout)
-    with make_progress() as progress, sigterm_as_interrupt():
-        Agent(record, plan, store=store, run_dir=run_dir, log=log, progress=progress).execute()
+    execute_record(record, store, run_dir, take_over=take_over)

@@ -13,14 +13,15 @@ from campaign.preflight import Verdict
 from campaign.spec import CampaignSpec
 from campaign.texttable import format_table
 
-RUN, SKIP = "run", "skip"
+RUN, SKIP, DONE = "run", "skip", "done"
 
 
 @dataclass(frozen=True)
 class PlannedRun:
     run: StageRun
-    action: str  # RUN or SKIP
+    action: str  # RUN, SKIP or DONE (a resumed run's stage run whose outputs still verify)
     reason: str
+    redo: str = ""  # why a stage run that succeeded before runs again
 
     @property
     def id(self) -> str:
@@ -59,21 +60,29 @@ class Plan:
 
 
 def build_plan(spec: CampaignSpec, selection: tuple[str, ...], runs: list[StageRun], *, target: str,
-               commit: str | None, host: HostFacts, verdicts: list[Verdict]) -> Plan:
+               commit: str | None, host: HostFacts, verdicts: list[Verdict],
+               done: dict[str, str] | None = None, redo: dict[str, str] | None = None) -> Plan:
+    """done: stage runs a resumed run trusts (-> why); redo: succeeded ones that failed verification (-> why)."""
+    done, redo = done or {}, redo or {}
     decided: dict[str, PlannedRun] = {}
     for run in runs:
-        decided[run.id] = _decide(run, host, decided)
+        if run.id in done:
+            decided[run.id] = PlannedRun(run, DONE, done[run.id])
+        else:
+            decided[run.id] = _decide(run, host, decided, redo.get(run.id, ""))
     return Plan(spec=spec, selection=selection, target=target, commit=commit,
                 runs=tuple(decided.values()), verdicts=tuple(verdicts))
 
 
-def _decide(run: StageRun, host: HostFacts, decided: dict[str, PlannedRun]) -> PlannedRun:
+def _decide(run: StageRun, host: HostFacts, decided: dict[str, PlannedRun], redo: str) -> PlannedRun:
     missing = host.missing_flags(run.stage.requires.cpu_flags)
     if missing:
         return PlannedRun(run, SKIP, f"host lacks CPU flag(s) {', '.join(missing)} required by {run.stage.name}")
     skipped = [need for need in run.needs if decided[need].action == SKIP]
     if skipped:
         return PlannedRun(run, SKIP, f"needs {', '.join(skipped)}, which will be skipped")
+    if redo:
+        return PlannedRun(run, RUN, f"runs again: {redo}", redo=redo)
     return PlannedRun(run, RUN, "not run yet")
 
 
@@ -95,7 +104,9 @@ def format_plan(plan: Plan) -> str:
     rows = [("#", "stage run", "kind", "action", "needs", "outputs")]
     for index, planned in enumerate(plan.runs, 1):
         run = planned.run
-        action = planned.action if planned.action == RUN else f"skip: {planned.reason}"
+        action = {RUN: "run", SKIP: f"skip: {planned.reason}", DONE: planned.reason}[planned.action]
+        if planned.redo:
+            action = planned.reason
         rows.append((str(index), run.id, run.stage.kind, action, ", ".join(run.needs) or "-",
                      ", ".join(run.outputs(plan.spec)) or "-"))
     lines += format_table(rows)

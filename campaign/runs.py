@@ -39,6 +39,7 @@ class RunRecord:
     store: str
     created_at: str
     keep_going: bool = False
+    sync_interval_s: float = 2.0  # how often incremental results are uploaded while they grow
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), indent=1, sort_keys=True).encode("utf-8")

@@ -148,8 +148,13 @@ class LocalStore(Store):
 
     @contextmanager
     def _locked(self, dest: Path) -> Iterator[None]:
-        """An exclusive lock beside dest, held across read-compare-write (flock: released if we die)."""
-        lock_path = dest.parent / f"{LOCK_PREFIX}{dest.name}"
+        """An exclusive lock for dest, held across read-compare-write (flock: released if we die).
+
+        Lock files live in one hidden folder at the root, so run folders hold only artifacts.
+        """
+        name = hash_chunks([str(dest.relative_to(self.root)).encode()]).sha256[:32]
+        lock_path = self.root / f"{LOCK_PREFIX}files" / name
+        make_folder(lock_path.parent, purpose=f"for the store's locks in {self.root}")
         with _read_errors(f"cannot lock {lock_path}"), open(lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield

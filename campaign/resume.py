@@ -1,0 +1,136 @@
+"""What a resumed run can trust: stage runs whose recorded outputs still verify.
+
+A stage run is "done, verified" when its last attempt succeeded and every artifact recorded with
+that attempt matches the store (size and SHA-256), and every local-only output (upload: false)
+still has the size and SHA-256 recorded. Anything else is run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from campaign.journal import RUNNING, SUCCEEDED
+from campaign.store import Artifact, Store
+
+CHUNK = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PastRun:
+    """What the journal says about one stage run before this session."""
+
+    state: str
+    attempts: int
+    entry: dict  # its latest entry
+
+
+def past_runs(entries: list[dict]) -> dict[str, PastRun]:
+    latest: dict[str, dict] = {}
+    attempts: dict[str, int] = {}
+    for entry in entries:
+        if entry.get("kind") != "stage":
+            continue
+        latest[entry["stage_run"]] = entry
+        attempts[entry["stage_run"]] = max(attempts.get(entry["stage_run"], 0), entry.get("attempt", 0))
+    return {run_id: PastRun(entry["state"], attempts[run_id], entry) for run_id, entry in latest.items()}
+
+
+def verify_done(past: PastRun, store: Store, outputs_dir: Path) -> str | None:
+    """None when a succeeded stage run's outputs still verify, else why not (one sentence)."""
+    for recorded in past.entry.get("artifacts", []):
+        problem = store.verify(Artifact(**recorded))
+        if problem:
+            return f"recorded output failed verification: {problem}"
+    for recorded in past.entry.get("local_outputs", []):
+        problem = local_problem(outputs_dir / recorded["path"], recorded["size"], recorded["sha256"])
+        if problem:
+            return f"local output failed verification: {problem}"
+    return None
+
+
+def decide(past: dict[str, PastRun], store: Store, outputs_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(done: stage run -> why it is trusted, redo: stage run -> why a succeeded run is re-run)."""
+    done, redo = {}, {}
+    for run_id, run in past.items():
+        if run.state != SUCCEEDED:
+            continue
+        problem = verify_done(run, store, outputs_dir)
+        if problem:
+            redo[run_id] = problem
+        else:
+            count = len(run.entry.get("artifacts", [])) + len(run.entry.get("local_outputs", []))
+            done[run_id] = f"done, verified ({count} recorded outputs and logs match)"
+    return done, redo
+
+
+def digest_file(path: Path) -> tuple[int, str]:
+    sha, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            sha.update(chunk)
+            size += len(chunk)
+    return size, sha.hexdigest()
+
+
+def local_problem(path: Path, size: int, sha256: str) -> str | None:
+    if not path.is_file():
+        return f"{path} is missing"
+    found_size, found_sha = digest_file(path)
+    if (found_size, found_sha) != (size, sha256):
+        return f"{path} is {found_size} bytes with sha256 {found_sha}, recorded {size} bytes with {sha256}"
+    return None
+
+
+def in_flight(past: dict[str, PastRun]) -> list[PastRun]:
+    """Stage runs whose last entry says running: the agent died (or was killed) during them."""
+    return [run for run in past.values() if run.state == RUNNING]
+
+
+def reap_group(pgid: int) -> None:
+    """SIGKILL a leftover process group of a dead agent's stage and wait (up to 5 s) until it is gone."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    for _ in range(100):
+        if not process_alive(pgid):
+            return
+        time.sleep(0.05)
+
+
+def process_alive(pid: int) -> bool:
+    """Alive and not a zombie waiting for its parent to collect it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def reap_orphans(run_id: str) -> list[int]:
+    """Stop every stage process group on this machine of run_id (CAMPAIGN_RUN_ID and CAMPAIGN_STAGE_RUN set).
+
+    After a kill -9 of the agent its stage keeps running (it has its own session) and would go on
+    appending to the results a resumed stage is about to continue. Returns the groups stopped.
+    """
+    marker = f"CAMPAIGN_RUN_ID={run_id}".encode()
+    groups = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            is_stage = marker in environ and any(v.startswith(b"CAMPAIGN_STAGE_RUN=") for v in environ)
+            if is_stage and process_alive(int(entry.name)):
+                groups.add(os.getpgid(int(entry.name)))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    groups.discard(os.getpgid(0))
+    for pgid in sorted(groups):
+        reap_group(pgid)
+    return sorted(groups)
