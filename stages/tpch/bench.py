@@ -62,6 +62,7 @@ class BenchSettings:
     engines: tuple[str, ...]
     queries: tuple[str, ...]
     queries_dir: Path
+    resume: bool = False
 
 
 def parse_args(argv: list[str]) -> BenchSettings:
@@ -75,6 +76,9 @@ def parse_args(argv: list[str]) -> BenchSettings:
     parser.add_argument("--engines", default=",".join(engines.ENGINE_NAMES))
     parser.add_argument("--queries", default=",".join(ALL_QUERIES), help="default: all 22")
     parser.add_argument("--queries-dir", type=Path, default=DEFAULT_QUERIES_DIR)
+    parser.add_argument("--resume", action="store_true", default=os.environ.get("CAMPAIGN_RESUME") == "1",
+                        help="continue an existing results file: skip the items it records (default: "
+                             "on when the runner sets CAMPAIGN_RESUME=1)")
     args = parser.parse_args(argv)
     if args.iterations < 1:
         parser.error(f"--iterations must be at least 1, got {args.iterations}")
@@ -88,6 +92,7 @@ def parse_args(argv: list[str]) -> BenchSettings:
         engines=parse_list(args.engines, engines.ENGINE_NAMES, "--engines", parser),
         queries=parse_list(args.queries, ALL_QUERIES, "--queries", parser),
         queries_dir=args.queries_dir,
+        resume=args.resume,
     )
 
 
@@ -123,11 +128,11 @@ def load_query_texts(settings: BenchSettings) -> dict[str, str]:
     return texts
 
 
-def check_results_path_is_new(path: Path) -> None:
-    if path.exists():
+def check_results_path_is_new(path: Path, resume: bool) -> None:
+    if path.exists() and not resume:
         raise BadInput(
-            f"results file {path} already exists; this stage never appends to earlier results. "
-            "Move it away, or pass a fresh --results path."
+            f"results file {path} already exists; without --resume this stage never appends to earlier "
+            "results. Move it away, pass a fresh --results path, or continue it with --resume."
         )
 
 
@@ -138,7 +143,7 @@ def check_inputs(settings: BenchSettings) -> dict[str, str]:
     except engines.DataNotFound as error:
         raise BadInput(str(error)) from None
     texts = load_query_texts(settings)
-    check_results_path_is_new(settings.results)
+    check_results_path_is_new(settings.results, settings.resume)
     return texts
 
 
@@ -190,14 +195,24 @@ def fsync_directory(path: Path) -> None:
 
 
 class ResultsLog:
-    """Append-only JSON Lines file: created exclusively, one fsync'd line per record."""
+    """Append-only JSON Lines file, one fsync'd line per record.
 
-    def __init__(self, path: Path) -> None:
+    New: created exclusively. Resumed: its complete records are kept (a torn last line, left by a
+    crash mid-write, is cut first) and new records are appended after them.
+    """
+
+    def __init__(self, path: Path, *, resume: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._handle = open(path, "x", encoding="utf-8")  # "x": never append to an old file
+        self.records: list[dict] = read_complete_records(path) if resume else []
+        self._handle = open(path, "a" if resume else "x", encoding="utf-8")  # "x": never an old file
         fsync_directory(path.parent)  # so the file itself survives a crash, not only its lines
-        self.records: list[dict] = []
+
+    def done(self) -> set[tuple[str, str, int]]:
+        """(engine, query, iteration) already recorded; a failed run counts for all its iterations."""
+        keys = {(r["engine"], r["query"], r["iteration"]) for r in self.records}
+        failed = {(r["engine"], r["query"]) for r in self.records if not r["ok"]}
+        return keys | {(engine, query, -1) for engine, query in failed}
 
     def append(self, record: dict) -> None:
         self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -207,6 +222,21 @@ class ResultsLog:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def read_complete_records(path: Path) -> list[dict]:
+    """The records of an existing results file; a torn last line is cut from the file, never parsed."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    keep = data.rfind(b"\n") + 1
+    if keep < len(data):
+        with open(path, "rb+") as handle:
+            handle.truncate(keep)
+            os.fsync(handle.fileno())
+        print(f"tpch-bench: cut a torn last line ({len(data) - keep} bytes) from {path}", flush=True)
+    return [json.loads(line) for line in data[:keep].decode("utf-8").splitlines() if line.strip()]
 
 
 def host_cpu_model() -> str:
@@ -270,8 +300,19 @@ def describe(record: dict, iterations: int) -> str:
 
 
 def run_query(engine, query: str, sql: str, *, settings, context, log, validator) -> None:
-    """Warm-up plus the measured iterations of one query on one engine, recording each."""
-    for iteration in range(settings.iterations + 1):
+    """Warm-up plus the measured iterations of one query on one engine, recording each.
+
+    Items already recorded (a resume) are skipped; when the recorded warm-up belongs to an earlier
+    process, one unrecorded warm-up runs first so the measured iterations are warm all the same.
+    """
+    done = log.done()
+    if (engine.name, query, -1) in done:
+        return
+    todo = [i for i in range(settings.iterations + 1) if (engine.name, query, i) not in done]
+    if todo and todo[0] > 0:
+        run_once(engine, sql)
+        print(f"{query} {engine.name:<10} resume warm-up (not recorded)", flush=True)
+    for iteration in todo:
         record = make_record(context, engine, query, iteration)
         record["started_at"] = utc_now()
         elapsed_ms, table, error = run_once(engine, sql)
@@ -316,7 +357,9 @@ def run_bench(settings: BenchSettings, texts: dict[str, str], opened: list, vali
         "host_cpu": host_cpu_model(),
         "host_cores": os.cpu_count(),
     }
-    log = ResultsLog(settings.results)
+    log = ResultsLog(settings.results, resume=settings.resume)
+    if log.records:
+        print(f"resuming: {len(log.records)} records already in {settings.results} are kept", flush=True)
     try:
         for query in settings.queries:
             for engine in opened:
