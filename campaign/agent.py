@@ -23,9 +23,10 @@ from campaign.faults import crash_point
 from campaign.graph import StageRun, expand
 from campaign.host import read_host
 from campaign.incremental import IncrementalSync, prepare_for_resume
-from campaign.journal import FAILED, INTERRUPTED, RUNNING, SKIPPED, STARTED, SUCCEEDED, Journal, now_iso
+from campaign.journal import (FAILED, INTERRUPTED, INVALIDATED, RUNNING, SKIPPED, STARTED, SUCCEEDED, Journal,
+                              now_iso)
 from campaign.lease import Lease
-from campaign.manifest import manifest_bytes
+from campaign.manifest import artifacts_of_journal, manifest_bytes
 from campaign.plan import DONE, SKIP, Plan, build_plan
 from campaign.process import run_logged
 from campaign.resume import PastRun, digest_file, in_flight, reap_orphans
@@ -37,7 +38,6 @@ from campaign.templating import render
 
 MAX_RETRY_BACKOFF_S = 60.0
 RUNNER_LOG = "runner.jsonl"
-INVALIDATED = "invalidated"
 
 
 def plan_for_record(record: RunRecord, checkout: Path, *, done: dict[str, str] | None = None,
@@ -294,12 +294,12 @@ class Agent:
     def _close(self, state: str, reason: str) -> None:
         """Runner log, then manifest, then the journal's last entry (its mirror is the run's last write)."""
         self.log.info("run " + state, run_id=self.record.run_id, reason=reason or None)
-        artifacts = [Artifact(**a) for e in self.journal.entries for a in e.get("artifacts", [])]
+        artifacts = artifacts_of_journal(self.journal.entries)
         runner_log = self.dir.logs / RUNNER_LOG
         if runner_log.exists():
             artifacts.append(self._upload(runner_log, run_key(self.record.run_id, "logs", RUNNER_LOG)))
         self.store.put_bytes(manifest_bytes(self.record.run_id, artifacts), run_key(self.record.run_id, "manifest.json"))
-        self.journal.record("run", state=state, reason=reason, artifacts=len({a.key for a in artifacts}))
+        self.journal.record("run", state=state, reason=reason, artifact_count=len({a.key for a in artifacts}))
 
     def _close_after_store_error(self, err: StoreError) -> None:
         try:

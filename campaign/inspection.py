@@ -6,10 +6,13 @@ from dataclasses import asdict
 
 from campaign.errors import InputError, NotInStore, StoreError
 from campaign.journal import RunStatus, read_entries, summarize
+from campaign.lease import STALE_AFTER_S, holder_is_dead_here, read_lease
 from campaign.manifest import read_manifest, verify_artifacts
 from campaign.runs import RUNS_PREFIX, read_record, run_key
 from campaign.store import Store
 from campaign.texttable import format_table
+
+DEAD = "dead"
 
 
 def run_status(store: Store, run_id: str) -> RunStatus:
@@ -18,7 +21,29 @@ def run_status(store: Store, run_id: str) -> RunStatus:
         data = store.get_bytes(run_key(run_id, "journal.jsonl"))
     except NotInStore:
         return RunStatus(run_id=run_id, state="created", reason="no stage has started yet")
-    return summarize(run_id, read_entries(data))
+    status = summarize(run_id, read_entries(data))
+    if status.state == "running":
+        _check_agent_alive(store, status)
+    return status
+
+
+def _check_agent_alive(store: Store, status: RunStatus) -> None:
+    """A run whose journal says running but whose agent is gone is dead, not running."""
+    held = read_lease(store, status.run_id)
+    resume = f"`campaign resume {status.run_id}` continues it"
+    if held is None:
+        status.state, status.reason = DEAD, f"no agent holds the run (it stopped without closing it); {resume}"
+        return
+    info, _ = held
+    if holder_is_dead_here(info):
+        status.state = DEAD
+        status.reason = f"its agent (pid {info.pid} on this machine) is gone, last heartbeat {info.heartbeat_at}; {resume}"
+    elif info.age_s() > STALE_AFTER_S:
+        status.state = DEAD
+        status.reason = f"dead since {info.heartbeat_at}: no heartbeat from {info.host} for {info.age_s():.0f}s; " \
+                        f"{resume} (--take-over)"
+    else:
+        status.reason = f"{info.describe()}"
 
 
 def status_dict(store: Store, run_id: str) -> dict:

@@ -18,6 +18,7 @@ from campaign.store import Store
 # Stage-run states and run states.
 PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED = "pending", "running", "succeeded", "failed", "skipped"
 STARTED, INTERRUPTED = "started", "interrupted"
+INVALIDATED = "invalidated"  # a succeeded stage run whose outputs failed verification on resume
 
 
 def now_iso() -> str:

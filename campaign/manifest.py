@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from campaign.journal import INVALIDATED
 from campaign.store import Artifact, Store
 
 
@@ -11,6 +12,23 @@ def manifest_bytes(run_id: str, artifacts: list[Artifact]) -> bytes:
     ordered = sorted({a.key: a for a in artifacts}.values(), key=lambda a: a.key)
     document = {"run_id": run_id, "artifacts": [a.to_dict() for a in ordered]}
     return json.dumps(document, indent=1, sort_keys=True).encode("utf-8")
+
+
+def artifacts_of_journal(entries: list[dict]) -> list[Artifact]:
+    """Every artifact the journal records, the latest per key; a stage run that was invalidated (its
+    outputs failed verification on resume) drops what its earlier attempts recorded."""
+    by_key: dict[str, Artifact] = {}
+    owner: dict[str, str] = {}
+    for entry in entries:
+        if entry.get("kind") != "stage":
+            continue
+        if entry["state"] == INVALIDATED:
+            for key in [k for k, run in owner.items() if run == entry["stage_run"]]:
+                del by_key[key], owner[key]
+        for recorded in entry.get("artifacts", []):
+            by_key[recorded["key"]] = Artifact(**recorded)
+            owner[recorded["key"]] = entry["stage_run"]
+    return list(by_key.values())
 
 
 def read_manifest(data: bytes) -> list[Artifact]:
