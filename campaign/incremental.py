@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from campaign.errors import NotInStore, StoreError
+from campaign.faults import crash_point
 from campaign.journal import cut_torn_tail
 from campaign.store import Store
 
@@ -73,6 +74,7 @@ class IncrementalSync:
         data = complete_lines(self.path)
         if len(data) <= self.synced:
             return
+        crash_point("sync")
         try:
             self.store.put_bytes(data, self.key)
         except StoreError as error:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from campaign.faults import armed, crash_point
+from campaign.faults import crash_point, die, reached
 from campaign.store import Store
 
 # Stage-run states and run states.
@@ -56,10 +56,10 @@ def append_line(path: Path, line: str) -> None:
     data = (line.rstrip("\n") + "\n").encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        if armed("journal.torn"):
+        if reached("journal.torn"):
             os.write(fd, data[: len(data) // 2])
             os.fsync(fd)
-            crash_point("journal.torn")
+            die()
         os.write(fd, data)
         os.fsync(fd)
     finally:
