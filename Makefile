@@ -9,7 +9,7 @@ SELECTION ?= sf1
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[tpch,test]'
+	$(BIN)/pip install --quiet -e '.[tpch,test,aws]'
 	touch $@
 
 run: $(BIN)/.installed
@@ -18,7 +18,16 @@ run: $(BIN)/.installed
 plan: $(BIN)/.installed
 	$(BIN)/campaign plan $(SELECTION)
 
-test: $(BIN)/.installed
+# checkov pins its own boto3 and friends: it gets a venv of its own, inside .venv.
+CHECKOV := $(VENV)/checkov/bin/checkov
+
+$(CHECKOV): | $(BIN)/.installed
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install --quiet --upgrade pip
+	$(VENV)/checkov/bin/pip install --quiet 'checkov>=3.2,<4'
+	touch $@
+
+test: $(BIN)/.installed $(CHECKOV)
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed

@@ -24,6 +24,14 @@ store_option = click.option(
     help="Where artifacts go. Default: $CAMPAIGN_STORE, else .campaign/store in the repository.")
 
 
+def target_options(command):
+    """--target and the AWS target's overrides (everything else: .campaign/config.toml [aws])."""
+    command = click.option("--region", default=None, help="AWS target: the region.")(command)
+    command = click.option("--instance-type", default=None, help="AWS target: the EC2 instance type.")(command)
+    return click.option("--target", type=click.Choice(["local", "aws"]), default="local", show_default=True,
+                        help="Where the run executes: this machine, or EC2 provisioned by Terraform.")(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="campaign")
@@ -41,12 +49,20 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--resume", "resume_run", metavar="RUN", default=None,
               help="Show what `campaign resume RUN` would do: which stage runs are done and verified.")
 @store_option
+@target_options
+@click.option("--show-userdata", is_flag=True, help="AWS target: print the exact userdata script of the instance.")
 def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty: bool, resume_run: str | None,
-         store: str | None) -> None:
+         store: str | None, target: str, instance_type: str | None, region: str | None, show_userdata: bool) -> None:
     """Show what `campaign run SELECTION` would do (e.g. sf1,sf10), and the preflight verdicts.
 
     Exits 3 when preflight would refuse the run, 0 otherwise.
     """
+    if target == "aws" or show_userdata:
+        from campaign.targets.aws.cli import aws_plan
+
+        raise click.exceptions.Exit(aws_plan(selection, campaign_file, as_json=as_json, allow_dirty=allow_dirty,
+                                             instance_type=instance_type, region=region,
+                                             show_userdata=show_userdata, out=click.echo))
     from campaign.orchestrate import make_plan, resume_plan
     from campaign.plan import format_plan
 
@@ -73,9 +89,19 @@ def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty:
 @click.option("--take-over", is_flag=True, help="With --resume: take the lease of an agent that stopped heartbeating.")
 @click.option("--sync-interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds between uploads of a growing incremental results file.")
+@target_options
+@click.option("--keep", is_flag=True, default=None,
+              help="AWS target: leave the instance and role after the run (they bill; `campaign down RUN`).")
 def run(selection, campaign_file, store, keep_going, allow_dirty, state_dir, resume, take_over,
-        sync_interval) -> None:
-    """Run the campaign for SELECTION (default: the campaign's default_selection) on this machine."""
+        sync_interval, target, instance_type, region, keep) -> None:
+    """Run the campaign for SELECTION (default: the campaign's default_selection) on this machine, or on EC2."""
+    if target == "aws":
+        from campaign.targets.aws.cli import aws_run
+
+        aws_run(selection, campaign_file, store=store, keep_going=keep_going, allow_dirty=allow_dirty,
+                state_dir=state_dir, instance_type=instance_type, region=region, keep=keep, resume=resume,
+                out=click.echo)
+        return
     from campaign.orchestrate import RunOptions, run_campaign
 
     run_campaign(RunOptions(campaign_file=campaign_file, selection=selection, store=store,
@@ -166,6 +192,25 @@ def agent(run_id: str, store: str, checkout: Path, state_dir: Path, take_over: b
     from campaign.orchestrate import run_agent
 
     run_agent(run_id, store, checkout=checkout, state_dir=state_dir, take_over=take_over)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
+              help="Where run folders are. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
+def down(run_id: str, state_dir: Path | None) -> None:
+    """Destroy what is left of AWS run RUN_ID (after --keep, or a teardown that did not finish)."""
+    from campaign.targets.aws.cli import aws_down
+
+    aws_down(run_id, state_dir=state_dir, out=click.echo)
+
+
+@cli.command()
+def doctor() -> None:
+    """Say which AWS credentials are in effect (profile, environment or wrapper) and whether they work."""
+    from campaign.targets.aws.cli import aws_doctor
+
+    raise click.exceptions.Exit(aws_doctor(out=click.echo))
 
 
 def _open_store(url: str | None):

@@ -135,7 +135,8 @@ class S3Store(Store):
                                                    ChecksumAlgorithm="SHA256", **condition)
         except StoreError as error:
             cause = error.__cause__
-            if isinstance(cause, ClientError) and _error_code(cause) in CONFLICT_CODES:
+            conflict = isinstance(cause, ClientError) and _error_code(cause) in CONFLICT_CODES
+            if conflict or isinstance(error, NotInStore):  # If-Match on a deleted object: 404
                 raise Conflict(f"{self.where(key)} changed: expected {expect or 'absent'}.") from cause
             raise
         return response["ETag"]

@@ -1,0 +1,160 @@
+"""The AWS target's flow: preflight, provision, watch, collect, teardown (always, unless --keep).
+
+`campaign plan --target aws` and `campaign run --target aws` come here; so do `down` and `doctor`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from campaign.errors import Interrupted, PreflightRefused, StageFailed
+from campaign.plan import Plan
+from campaign.preflight import Verdict
+from campaign.runs import RunRecord
+from campaign.targets.aws import checks
+from campaign.targets.aws.auth import Auth, Identity
+from campaign.targets.aws.settings import AwsSettings, load_settings
+from campaign.targets.aws.userdata import UserdataParams, render_userdata
+
+BUCKET_PLACEHOLDER = "campaign-ACCOUNT-ID-{region}"
+
+
+@dataclass(frozen=True)
+class AwsOptions:
+    """What the command line says; everything else comes from AwsSettings."""
+
+    campaign_file: Path
+    selection: str | None = None
+    state_dir: Path | None = None
+    keep_going: bool = False
+    region: str | None = None
+    instance_type: str | None = None
+    keep: bool | None = None
+    store_overrides: tuple[tuple[str, str], ...] = ()  # bucket and prefix from --store s3://…
+
+
+@dataclass(frozen=True)
+class Preflight:
+    plan: Plan
+    root: Path
+    settings: AwsSettings
+    auth: Auth
+    repo_url: str
+    bucket_exists: bool
+
+
+def default_bucket(identity: Identity | None, region: str) -> str:
+    return f"campaign-{identity.account}-{region}" if identity else BUCKET_PLACEHOLDER.format(region=region)
+
+
+def load(options: AwsOptions) -> tuple[Plan, Path, AwsSettings]:
+    from campaign.orchestrate import make_plan
+
+    plan, root = make_plan(options.campaign_file, options.selection, allow_dirty=False, target="aws")
+    settings = load_settings(root, region=options.region, instance_type=options.instance_type, keep=options.keep,
+                             **dict(options.store_overrides))
+    return plan, root, settings
+
+
+def preflight(options: AwsOptions) -> Preflight:
+    """The local plan and smoke gate, then credentials, the bucket and the pushed commit, as verdicts."""
+    plan, root, settings = load(options)
+    auth = Auth(settings)
+    credentials, identity = checks.credentials_verdict(auth)
+    if not settings.bucket:
+        settings = settings.with_bucket(default_bucket(identity, settings.region))
+    repo_url = checks.remote_url(root, settings.repo_url)
+    verdicts = [credentials]
+    bucket_exists = True
+    if identity is not None:
+        bucket = checks.bucket_verdict(settings.store_url(), settings.region)
+        verdicts.append(bucket.verdict)
+        bucket_exists = bucket.exists
+    else:
+        verdicts.append(Verdict("results bucket", False, "not checked: the AWS credentials do not work"))
+    verdicts.append(checks.pushed_verdict(root, plan.commit, repo_url))
+    plan = replace(plan, verdicts=plan.verdicts + tuple(verdicts))
+    return Preflight(plan, root, settings, auth, repo_url, bucket_exists)
+
+
+def userdata_params(settings: AwsSettings, record: RunRecord, repo_url: str) -> UserdataParams:
+    return UserdataParams(run_id=record.run_id, campaign=record.campaign, commit=record.commit or "",
+                          repo_url=repo_url, store_url=record.store, region=settings.region,
+                          watchdog_minutes=settings.watchdog_minutes, install_spec=settings.install_spec)
+
+
+def new_record(plan: Plan, root: Path, run_id: str, store_url: str, *, keep_going: bool) -> RunRecord:
+    from campaign.journal import now_iso
+
+    return RunRecord(run_id=run_id, campaign=plan.spec.name,
+                     campaign_file=plan.spec.path.relative_to(root).as_posix(), campaign_digest=plan.spec.digest,
+                     commit=plan.commit, dirty=False, selection=plan.selection_text, target="aws",
+                     store=store_url, created_at=now_iso(), keep_going=keep_going)
+
+
+def show_userdata(options: AwsOptions) -> str:
+    """The exact script `run` would pass to the instance, for a new run id; needs no credentials."""
+    from campaign.runs import new_run_id
+
+    plan, root, settings = load(options)
+    if not settings.bucket:
+        settings = settings.with_bucket(default_bucket(None, settings.region))
+    record = new_record(plan, root, new_run_id(plan.commit), settings.store_url(), keep_going=options.keep_going)
+    return render_userdata(userdata_params(settings, record, checks.remote_url(root, settings.repo_url)))
+
+
+def describe(settings: AwsSettings, repo_url: str, *, bucket_exists: bool) -> list[str]:
+    market = "spot" if settings.spot else "on-demand"
+    bucket = settings.bucket if bucket_exists else f"{settings.bucket} (created, and kept after the run)"
+    return [
+        f"aws: region {settings.region} · 1 × {settings.instance_type} {market} · AL2023 · "
+        f"{settings.root_volume_gb} GiB encrypted gp3 · watchdog {settings.max_hours:g} h",
+        f"  store {settings.store_url()} (bucket {bucket}); the instance clones {repo_url}",
+        "  terraform creates: a security group with no inbound rule, an IAM role limited to the run's prefix "
+        "and SSM, the instance",
+        "  and destroys them when the run ends, also after a failure or Ctrl-C"
+        + (" — not this time: --keep" if settings.keep else " (--keep leaves them; `campaign down RUN` removes them)"),
+    ]
+
+
+def run_aws(options: AwsOptions, *, out=print) -> str:
+    """Preflight, then the run on EC2 (see campaign.targets.aws.session); returns the run id."""
+    from campaign.orchestrate import (
+        refusal_message,
+        sigterm_as_interrupt,
+        state_dir_for,
+    )
+    from campaign.runs import new_run_id
+    from campaign.targets.aws.session import RunSession
+
+    checked = preflight(options)
+    if checked.plan.refusals:
+        raise PreflightRefused(refusal_message(checked.plan))
+    settings, plan = checked.settings, checked.plan
+    run_id = new_run_id(plan.commit)
+    out(f"run: {run_id}")
+    for line in describe(settings, checked.repo_url, bucket_exists=checked.bucket_exists):
+        out(line)
+    record = new_record(plan, checked.root, run_id, settings.store_url(), keep_going=options.keep_going)
+    session = RunSession(record=record, plan=plan, settings=settings, auth=checked.auth,
+                         state_dir=state_dir_for(checked.root, options.state_dir),
+                         user_data=render_userdata(userdata_params(settings, record, checked.repo_url)),
+                         create_bucket=not checked.bucket_exists, out=out)
+    with sigterm_as_interrupt():
+        result = session.run()
+    _raise_for(result, run_id, settings)
+    return run_id
+
+
+def _raise_for(result, run_id: str, settings: AwsSettings) -> None:
+    where = f"--store {settings.store_url()}"
+    if result.state == "succeeded":
+        return
+    if result.state == "interrupted":
+        raise Interrupted(f"run {run_id} was interrupted on the instance: {result.reason}. "
+                          f"`campaign status {run_id} {where}` shows where it stopped.")
+    raise StageFailed(f"run {run_id} did not succeed ({result.state}): {result.reason}.\n"
+                      f"`campaign status {run_id} {where}` shows every stage run; "
+                      f"`campaign logs {run_id} {where}` the runner's events, and the instance's own log is "
+                      f"{settings.store_url()}/runs/{run_id}/logs/bootstrap.log.")
