@@ -65,13 +65,14 @@ class S3Settings:
 
     A server that is gone or silent holds one request for at most about
     max_attempts x (connect_timeout or 1 s + read_timeout) plus backoff (the 1 s is botocore's
-    wait for '100 Continue' on uploads): about 45 s with the defaults.
+    wait for '100 Continue' on uploads) plus backoff: under 2 minutes with the defaults. Five
+    attempts ride out S3's SlowDown throttling, which a long campaign will meet.
     """
 
     multipart_threshold: int = 64 * MiB
     part_size: int = 16 * MiB  # S3 needs at least 5 MiB; s3transfer raises smaller values
     max_concurrency: int = 8
-    max_attempts: int = 3
+    max_attempts: int = 5
     connect_timeout: float = 5.0
     read_timeout: float = 12.0
     list_page_size: int = 1000  # S3's own maximum; smaller only to exercise pagination in tests

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import socket
 import threading
 import time
 from collections import Counter
@@ -120,11 +121,17 @@ class FlakyProxy:
         self._faults = {kind: Counter(faults.get(kind, {})) for kind in self.KINDS}
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
+        self.down = False
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
+
+    def go_down(self) -> None:
+        """From now on every request, on new or kept-alive connections, gets its connection dropped
+        unanswered: the store is gone (stop() alone leaves kept-alive connections served)."""
+        self.down = True
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -156,6 +163,10 @@ class FlakyProxy:
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         method = handler.command
+        if self.down:
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            return
         body = handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
         with self._lock:
             self.requests[method] += 1
