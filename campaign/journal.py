@@ -6,12 +6,14 @@ crash mid-write, is dropped on read and never parsed as data.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from campaign.errors import StoreError
 from campaign.faults import crash_point, die, reached
 from campaign.store import Store
 
@@ -52,18 +54,30 @@ class Journal:
 
 def append_line(path: Path, line: str) -> None:
     """Append one line with a single write and fsync, so a crash leaves at most a torn last line."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = (line.rstrip("\n") + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        if reached("journal.torn"):
-            os.write(fd, data[: len(data) // 2])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            if reached("journal.torn"):
+                os.write(fd, data[: len(data) // 2])
+                os.fsync(fd)
+                die()
+            pending = memoryview(data)
+            while pending:  # after a short write, writing the rest makes the kernel say why (EFBIG, ENOSPC)
+                written = os.write(fd, pending)
+                if not written:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                pending = pending[written:]
             os.fsync(fd)
-            die()
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise StoreError(
+            f"cannot append to the journal {path}: {error.strerror or error}. The entries before are intact "
+            "(a partial last one is cut on resume). Free space or raise the file-size limit, then "
+            "`campaign resume` the run."
+        ) from error
 
 
 def cut_torn_tail(path: Path) -> int:

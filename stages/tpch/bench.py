@@ -26,6 +26,7 @@ by SIGINT / SIGTERM (the records written so far stay; no report is written).
 from __future__ import annotations
 
 import argparse
+import errno
 import datetime
 import json
 import os
@@ -194,6 +195,14 @@ def fsync_directory(path: Path) -> None:
         os.close(descriptor)
 
 
+def _nothing_written() -> int:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+class ResultsNotWritten(Exception):
+    """The results file cannot take another record."""
+
+
 class ResultsLog:
     """Append-only JSON Lines file, one fsync'd line per record.
 
@@ -205,7 +214,8 @@ class ResultsLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.records: list[dict] = read_complete_records(path) if resume else []
-        self._handle = open(path, "a" if resume else "x", encoding="utf-8")  # "x": never an old file
+        # Unbuffered bytes: one write per record, so a failed write leaves nothing pending to flush.
+        self._handle = open(path, "ab" if resume else "xb", buffering=0)  # "x": never an old file
         fsync_directory(path.parent)  # so the file itself survives a crash, not only its lines
 
     def done(self) -> set[tuple[str, str, int]]:
@@ -215,9 +225,17 @@ class ResultsLog:
         return keys | {(engine, query, -1) for engine, query in failed}
 
     def append(self, record: dict) -> None:
-        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        try:
+            pending = memoryview((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+            while pending:  # after a short write, writing the rest makes the kernel say why (EFBIG, ENOSPC)
+                pending = pending[self._handle.write(pending) or _nothing_written():]
+            os.fsync(self._handle.fileno())
+        except OSError as error:  # disk full, file-size limit, I/O error
+            raise ResultsNotWritten(
+                f"cannot append a record to {self.path}: {error.strerror or error}. The "
+                f"{len(self.records)} records before it are intact (a partly written last line is cut "
+                "when the stage resumes). Free space or raise the limit, then resume the run."
+            ) from error
         self.records.append(record)
 
     def close(self) -> None:
@@ -396,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, note_interrupt_and_raise)
     try:
         records = run_bench(settings, texts, opened, validator)
+    except ResultsNotWritten as error:
+        print(f"tpch-bench: error: {error}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         name = signal.Signals(INTERRUPTING_SIGNAL[0]).name
         print(

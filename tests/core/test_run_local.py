@@ -233,3 +233,20 @@ def test_a_malformed_s3_address_is_bad_input(toy_repo: Path):
     result = run_cli(toy_repo, "runs", "--store", "s3://")
     assert result.returncode == 2
     assert "'s3://' is not an S3 store address: write s3://BUCKET or s3://BUCKET/PREFIX." in result.stderr
+
+
+def test_a_journal_that_cannot_grow_is_a_store_error_naming_it(tmp_path: Path):
+    script = (
+        "import resource\n"
+        "from pathlib import Path\n"
+        "from campaign.journal import append_line\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))\n"
+        f"path = Path({str(tmp_path / 'journal.jsonl')!r})\n"
+        "for n in range(100):\n"
+        "    append_line(path, '{\"seq\": %d, \"padding\": \"%s\"}' % (n, 'x' * 40))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert f"StoreError: cannot append to the journal {tmp_path / 'journal.jsonl'}: File too large." in result.stderr
+    lines = (tmp_path / "journal.jsonl").read_bytes().split(b"\n")
+    assert all(json.loads(line) for line in lines[:-1])  # every complete entry is intact

@@ -53,3 +53,34 @@ def test_without_resume_an_existing_results_file_is_refused(sf001_data: Path, tm
     result = run_bench(*bench_args(sf001_data, tmp_path))
     assert result.returncode == 2
     assert "already exists; without --resume this stage never appends" in result.stderr
+
+
+def limited_file_size(limit: int):
+    import resource
+
+    def apply() -> None:  # in the child, before exec: the kernel refuses writes past `limit` bytes
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_file_size_limit_stops_the_bench_with_the_path_named_and_earlier_records_kept(
+        sf001_data: Path, tmp_path: Path):
+    import subprocess
+    import sys
+
+    from tpch_helpers import STAGE_DIR, stage_env
+
+    result = subprocess.run([sys.executable, str(STAGE_DIR / "bench.py"), *bench_args(sf001_data, tmp_path)],
+                            env=stage_env(), capture_output=True, text=True, timeout=300,
+                            preexec_fn=limited_file_size(6000))
+    assert result.returncode == 3, result.stderr
+    path = tmp_path / "r.jsonl"
+    assert f"cannot append a record to {path}: File too large." in result.stderr
+    complete = path.read_bytes()[: path.read_bytes().rfind(b"\n") + 1].decode().splitlines()
+    assert len(complete) >= 3 and all(json.loads(line)["ok"] for line in complete)
+    assert f"The {len(complete)} records before it are intact" in result.stderr
+    resumed = run_bench(*bench_args(sf001_data, tmp_path, "--resume"))  # space is back: nothing lost
+    assert resumed.returncode == 0, resumed.stderr
+    assert path.read_text().startswith("\n".join(complete) + "\n")
+    assert len(keys(path)) == len(set(keys(path))) == 18
