@@ -29,7 +29,7 @@ from campaign.lease import Lease
 from campaign.manifest import artifacts_of_journal, manifest_bytes
 from campaign.plan import DONE, SKIP, Plan, build_plan
 from campaign.process import run_logged
-from campaign.resume import PastRun, digest_file, in_flight, reap_orphans
+from campaign.resume import PastRun, digest_file, in_flight
 from campaign.runs import RunDir, RunRecord, run_key
 from campaign.selection import parse_selection
 from campaign.spec import load_campaign
@@ -57,10 +57,11 @@ def plan_for_record(record: RunRecord, checkout: Path, *, done: dict[str, str] |
 
 class Agent:
     def __init__(self, record: RunRecord, plan: Plan, *, store: Store, run_dir: RunDir, journal: Journal,
-                 past: dict[str, PastRun], lease: Lease, log, progress):
+                 past: dict[str, PastRun], lease: Lease, log, progress, stopped_leftovers: list[int] = ()):
         self.record, self.plan, self.spec = record, plan, plan.spec
         self.store, self.dir, self.journal, self.past = store, run_dir, journal, past
         self.lease, self.log, self.progress = lease, log, progress
+        self.stopped_leftovers = list(stopped_leftovers)
         self.states: dict[str, str] = {}
         self._last_problem: dict[str, str] = {}
         self._last_log: dict[str, Path] = {}
@@ -86,11 +87,11 @@ class Agent:
         self._close(SUCCEEDED, "")
 
     def _stop_leftovers(self) -> None:
-        """A dead agent's stage may still be running here: stop it before anything is re-run."""
+        """Say what the resume found: stage runs in flight, and leftover stages it stopped first."""
         for past in in_flight(self.past):
             self.log.warning("stage run was in flight when the previous agent stopped; it runs again",
                              stage_run=past.entry["stage_run"], attempt=past.attempts)
-        for pgid in reap_orphans(self.record.run_id):
+        for pgid in self.stopped_leftovers:
             self.log.warning("stopped a leftover stage process group of a dead agent", pgid=pgid)
 
     def _execute_all(self) -> None:

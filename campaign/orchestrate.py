@@ -191,9 +191,10 @@ def _execute_held(record, store, run_dir, lease) -> None:
     from campaign.events import configure_events
     from campaign.journal import Journal
     from campaign.progress import make_progress
-    from campaign.resume import decide, past_runs
+    from campaign.resume import decide, past_runs, reap_orphans
     from campaign.runs import run_key
 
+    stopped = reap_orphans(record.run_id)  # first: a dead agent's stage must not write while we look
     key = run_key(record.run_id, "journal.jsonl")
     if not run_dir.journal.exists() and store.stat(key) is not None:
         store.download(key, run_dir.journal)  # a new machine continues from the store's copy
@@ -204,7 +205,7 @@ def _execute_held(record, store, run_dir, lease) -> None:
     log = configure_events(run_dir.logs / RUNNER_LOG)
     with make_progress() as progress, sigterm_as_interrupt():
         Agent(record, plan, store=store, run_dir=run_dir, journal=journal, past=past, lease=lease,
-              log=log, progress=progress).execute()
+              log=log, progress=progress, stopped_leftovers=stopped).execute()
 
 
 def _resumable(run_id: str, store_url: str | None, state_dir: Path | None):
