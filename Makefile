@@ -33,6 +33,7 @@ test: $(BIN)/.installed $(CHECKOV)
 bench: $(BIN)/.installed
 	$(BIN)/python bench/plan_speed.py
 	$(BIN)/python bench/harness_overhead.py
+	$(BIN)/python bench/resume_cost.py
 
 clean:
 	rm -rf $(VENV) .campaign
