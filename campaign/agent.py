@@ -29,7 +29,7 @@ from campaign.lease import Lease
 from campaign.manifest import artifacts_of_journal, manifest_bytes
 from campaign.plan import DONE, SKIP, Plan, build_plan
 from campaign.process import run_logged
-from campaign.resume import PastRun, digest_file, in_flight
+from campaign.resume import PastRun, in_flight, local_fingerprint
 from campaign.runs import RunDir, RunRecord, run_key
 from campaign.selection import parse_selection
 from campaign.spec import load_campaign
@@ -241,12 +241,8 @@ class Agent:
         return [a.to_dict() for a in artifacts]
 
     def _local_outputs(self, run: StageRun) -> list[dict]:
-        """Size and SHA-256 of outputs kept only here (upload: false), so a resume can verify them."""
-        recorded = []
-        for file in self._output_files(run):
-            size, sha256 = digest_file(file)
-            recorded.append({"path": file.relative_to(self.dir.outputs).as_posix(), "size": size, "sha256": sha256})
-        return recorded
+        """Fingerprints of outputs kept only here (upload: false), so a resume can check them."""
+        return [local_fingerprint(file, self.dir.outputs) for file in self._output_files(run)]
 
     def _output_files(self, run: StageRun) -> list[Path]:
         found = []

@@ -202,3 +202,23 @@ def test_take_over_needs_a_stale_heartbeat_from_another_machine(tmp_path: Path):
     taken = run_cli(repo, "resume", run_id, "--take-over", env=env)
     assert taken.returncode == 0, taken.stderr
     assert journal(repo / ".campaign/store", run_id)[-1]["state"] == "succeeded"
+
+
+def test_a_changed_local_only_output_makes_its_stage_run_again(tmp_path: Path):
+    campaign = TOY_CAMPAIGN.replace('    produces: ["data/sf{{ sf }}"]\n', '    produces: ["data/sf{{ sf }}"]\n    upload: false\n')
+    repo = make_repo(tmp_path / "repo", {"campaign.yaml": campaign, "scripts/gen.sh": GEN_SH,
+                                         "scripts/bench.py": FLAKY_BENCH})
+    fixed = tmp_path / "fixed"
+    env = env_with(TOY_FAIL_UNTIL=str(fixed))
+    run_id = started(run_cli(repo, "run", env=env))
+    data = repo / ".campaign/runs" / run_id / "outputs/data/sf0.01/table.txt"
+    assert not (repo / f".campaign/store/runs/{run_id}/outputs/data").exists()  # kept local only
+    plan = json.loads(run_cli(repo, "plan", "--resume", run_id, "--json", env=env).stdout)
+    assert plan["stage_runs"][0]["action"] == "done"
+    data.write_text("sf=0.01 env_sf=0.01 but edited\n")
+    fixed.touch()
+    assert run_cli(repo, "resume", run_id, env=env).returncode == 0
+    invalidated = [e for e in journal(repo / ".campaign/store", run_id) if e.get("state") == "invalidated"]
+    assert [e["stage_run"] for e in invalidated] == ["gen[sf0.01]"]
+    assert f"{data} changed since it was produced" in invalidated[0]["reason"]
+    assert data.read_text() == "sf=0.01 env_sf=0.01\n"  # regenerated; the edited copy was moved aside
