@@ -110,25 +110,28 @@ def run_campaign(options: RunOptions, *, out=print) -> str:
     prepare_checkout(root, plan.commit, run_dir.checkout, dirty=dirty)
     store.put_bytes(record.to_bytes(), run_key(run_id, "run.json"))
     execute_record(record, store, run_dir, take_over=False)
-    out(f"results: {store.where(run_key(run_id, 'outputs'))}")
-    out(f"local copy: {run_dir.outputs}")
+    _say_where_results_are(out, store, run_id, run_dir)
     return run_id
 
 
 def resume_campaign(run_id: str, *, store_url: str | None, state_dir: Path | None, take_over: bool,
                     out=print) -> str:
     """`campaign resume RUN`: continue a local run where it stopped."""
-    from campaign.runs import run_key
-
     record, store, run_dir = _resumable(run_id, store_url, state_dir)
     out(f"run: {run_id}")
     print(f"resuming run {run_id} (selection {record.selection}, commit {(record.commit or '')[:12]})",
           file=sys.stderr)
     _ensure_checkout(record, run_dir)
     execute_record(record, store, run_dir, take_over=take_over)
+    _say_where_results_are(out, store, run_id, run_dir)
+    return run_id
+
+
+def _say_where_results_are(out, store, run_id: str, run_dir) -> None:
+    from campaign.runs import run_key
+
     out(f"results: {store.where(run_key(run_id, 'outputs'))}")
     out(f"local copy: {run_dir.outputs}")
-    return run_id
 
 
 def resume_plan(run_id: str, *, store_url: str | None, state_dir: Path | None) -> Plan:
