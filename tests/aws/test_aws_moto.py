@@ -169,3 +169,20 @@ def test_the_watcher_gives_up_at_the_deadline(s3_store):
                                                           display=LineDisplay(lines.append))
     assert result.state == "deadline" and result.reason == "no final journal entry within 0m00s"
     assert lines == ["waiting for the instance to start the agent · 0m00s"]
+
+
+def test_plan_shows_terraforms_own_plan_for_the_run(s3_bucket, pushed_repo):
+    """Terraform plans the stand-in module (named fake: EC2 and the aws provider cannot run here) in a
+    throwaway workspace; nothing is applied and no workspace is left behind."""
+    from campaign.targets.aws.target import AwsOptions, preflight, terraform_plan_verdict
+    from tests.aws.test_aws_session import STAND_IN
+
+    repo, _ = pushed_repo
+    options = AwsOptions(campaign_file=repo / "campaign.yaml", selection="sf0.01",
+                         store_overrides=(("bucket", s3_bucket), ("prefix", "c")))
+    checked = preflight(options)
+    assert not checked.plan.refusals, [v.summary for v in checked.plan.refusals]
+    verdict = terraform_plan_verdict(checked, module_dir=STAND_IN)
+    assert verdict.ok, verdict.summary
+    assert verdict.summary == "1 to add, 0 to change, 0 to destroy (what `campaign run --target aws` will create)"
+    assert not (repo / ".campaign" / "aws").exists()

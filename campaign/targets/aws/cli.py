@@ -25,7 +25,9 @@ def aws_plan(selection, campaign_file: Path, *, as_json: bool, allow_dirty: bool
              show_userdata: bool, out) -> int:
     """Print the plan with the AWS verdicts (or only the userdata); the exit code."""
     from campaign.plan import format_plan
-    from campaign.targets.aws.target import AwsOptions, describe, preflight
+    from dataclasses import replace
+
+    from campaign.targets.aws.target import AwsOptions, describe, preflight, terraform_plan_verdict
     from campaign.targets.aws.target import show_userdata as render_shown
 
     if allow_dirty:
@@ -36,6 +38,9 @@ def aws_plan(selection, campaign_file: Path, *, as_json: bool, allow_dirty: bool
         out(render_shown(options).rstrip("\n"))
         return 0
     checked = preflight(options)
+    if not checked.plan.refusals:  # Terraform needs working credentials; say so rather than plan half
+        checked = replace(checked, plan=replace(checked.plan, verdicts=checked.plan.verdicts
+                                                 + (terraform_plan_verdict(checked),)))
     lines = describe(checked.settings, checked.repo_url, bucket_exists=checked.bucket_exists)
     if as_json:
         document = checked.plan.to_dict()
@@ -56,8 +61,8 @@ def aws_run(selection, campaign_file: Path, *, store, keep_going: bool, allow_di
     if allow_dirty:
         raise PreflightRefused(ALLOW_DIRTY_REFUSED)
     if resume:
-        raise InputError("--resume is not available with --target aws yet: start a new run (`campaign run "
-                         "--target aws`), or resume on this machine with `campaign resume RUN --store s3://…`.")
+        raise InputError("--resume is not available with --target aws yet: start a new run with "
+                         "`campaign run --target aws`.")
     options = AwsOptions(campaign_file=campaign_file, selection=selection, state_dir=state_dir,
                          keep_going=keep_going, region=region, instance_type=instance_type, keep=keep,
                          store_overrides=tuple(sorted(_store_overrides(store).items())))

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -12,9 +13,10 @@ from campaign.errors import Interrupted, PreflightRefused, StageFailed
 from campaign.plan import Plan
 from campaign.preflight import Verdict
 from campaign.runs import RunRecord
-from campaign.targets.aws import checks
+from campaign.targets.aws import checks, infra
 from campaign.targets.aws.auth import Auth, Identity
 from campaign.targets.aws.settings import AwsSettings, load_settings
+from campaign.targets.aws.tf import TerraformRunner
 from campaign.targets.aws.userdata import UserdataParams, render_userdata
 
 BUCKET_PLACEHOLDER = "campaign-ACCOUNT-ID-{region}"
@@ -76,6 +78,31 @@ def preflight(options: AwsOptions) -> Preflight:
     verdicts.append(checks.pushed_verdict(root, plan.commit, repo_url))
     plan = replace(plan, verdicts=plan.verdicts + tuple(verdicts))
     return Preflight(plan, root, settings, auth, repo_url, bucket_exists)
+
+
+def terraform_plan_verdict(checked: Preflight, *, module_dir: Path = infra.MODULE_DIR) -> Verdict:
+    """Terraform's own plan for a run like the next one, in a throwaway workspace with local state:
+    what `run` would create. Nothing is applied and no state is kept."""
+    from campaign.errors import CampaignError
+    from campaign.runs import new_run_id
+
+    record = new_record(checked.plan, checked.root, new_run_id(checked.plan.commit), checked.settings.store_url(),
+                        keep_going=False)
+    user_data = render_userdata(userdata_params(checked.settings, record, checked.repo_url))
+    variables = infra.module_variables(checked.settings, run_id=record.run_id, campaign=record.campaign,
+                                       commit=record.commit or "", user_data=user_data,
+                                       create_bucket=not checked.bucket_exists)
+    with tempfile.TemporaryDirectory(prefix="campaign-plan-") as scratch:
+        workdir = Path(scratch) / "workspace"
+        infra.prepare_workspace(workdir, variables, module_dir=module_dir)
+        try:
+            checked.auth.activate()
+            runner = TerraformRunner(workdir)
+            runner.init()
+            summary = runner.plan()
+        except CampaignError as error:
+            return Verdict("terraform plan", False, f"terraform could not plan the run: {error}")
+    return Verdict("terraform plan", True, f"{summary} (what `campaign run --target aws` will create)")
 
 
 def userdata_params(settings: AwsSettings, record: RunRecord, repo_url: str) -> UserdataParams:
