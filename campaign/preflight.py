@@ -44,9 +44,12 @@ class References:
 
     users: dict[str, set[str]] = field(default_factory=dict)
     missing: dict[str, set[str]] = field(default_factory=dict)
+    declared: set[str] = field(default_factory=set)  # named by the campaign file itself or a stage's uses
 
-    def add(self, path: str, user: str, *, exists: bool) -> None:
+    def add(self, path: str, user: str, *, exists: bool, declared: bool = True) -> None:
         (self.users if exists else self.missing).setdefault(path, set()).add(user)
+        if declared:
+            self.declared.add(path)
 
 
 def referenced_paths(spec: CampaignSpec, runs: list[StageRun], root: Path) -> References:
@@ -61,13 +64,14 @@ def referenced_paths(spec: CampaignSpec, runs: list[StageRun], root: Path) -> Re
         for token in _path_like_tokens(command):
             exists = (root / token).exists()
             if exists or (PurePosixPath(token).parts[0] in top_level and _looks_like_file(token)):
-                refs.add(token, run.stage.name, exists=exists)
+                refs.add(token, run.stage.name, exists=exists, declared=False)
     return refs
 
 
 def smoke_gate(spec: CampaignSpec, runs: list[StageRun], root: Path, *, allow_dirty: bool) -> Verdict:
     refs = referenced_paths(spec, runs, root)
     state = read_state(root, sorted(refs.users))
+    _drop_built_paths(refs, state)
     problems = _problems(refs, state, root)
     if state.head is None:
         problems.insert(0, "the repository has no commit yet: git add -A && git commit -m 'first commit'")
@@ -82,6 +86,14 @@ def smoke_gate(spec: CampaignSpec, runs: list[StageRun], root: Path, *, allow_di
     details = tuple(problems) + ((fix,) if fix else ()) + (
         "a local rehearsal of the working tree as it is: --allow-dirty (never for the AWS target)",)
     return Verdict("smoke gate", False, summary, details, overridden=allow_dirty and not refs.missing)
+
+
+def _drop_built_paths(refs: References, state: RepoState) -> None:
+    """A path found in a command that git ignores is something a stage builds (target/release/bench),
+    not a repository file: the checkout builds its own. Only declared paths must be committed."""
+    for path in list(refs.users):
+        if path not in refs.declared and state.problem_with(path) == "ignored by .gitignore":
+            del refs.users[path]
 
 
 def _problems(refs: References, state: RepoState, root: Path) -> list[str]:

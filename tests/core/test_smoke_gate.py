@@ -93,3 +93,15 @@ def test_the_run_checkout_never_contains_untracked_files(toy_repo: Path):
     assert not (checkout / "scripts" / "helper.py").exists()
     assert git(checkout, "status", "--porcelain") == ""
     assert git(checkout, "rev-parse", "HEAD") == git(toy_repo, "rev-parse", "HEAD")
+
+
+def test_an_ignored_build_product_named_in_a_command_is_not_a_repository_file(tmp_path: Path):
+    campaign = TOY_CAMPAIGN.replace("run: ls -R", "run: test -x target/release/tool || true; ls -R")
+    repo = make_repo(tmp_path / "r", {**FILES, "campaign.yaml": campaign})
+    (repo / ".gitignore").write_text(".campaign/\ntarget/\n")
+    git(repo, "commit", "-qam", "ignore build output")
+    (repo / "target" / "release").mkdir(parents=True)
+    (repo / "target" / "release" / "tool").write_text("built here, never committed\n")
+    result = run_cli(repo, "plan")
+    assert result.returncode == 0, result.stdout
+    assert "target/release/tool" not in result.stdout
