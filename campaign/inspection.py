@@ -16,7 +16,7 @@ DEAD = "dead"
 
 
 def run_status(store: Store, run_id: str) -> RunStatus:
-    read_record(store, run_id)  # a clear error when the run is not there at all
+    """The run's state from its journal; callers have read its run.json (the clear error if absent)."""
     try:
         data = store.get_bytes(run_key(run_id, "journal.jsonl"))
     except NotInStore:
@@ -71,6 +71,7 @@ def format_status(document: dict) -> str:
 
 def stage_log(store: Store, run_id: str, stage_run: str | None) -> bytes:
     """The log of stage_run's latest attempt; without a stage run, the runner's event log."""
+    read_record(store, run_id)
     if stage_run is None:
         return _get(store, run_key(run_id, "logs", "runner.jsonl"), "the runner log")
     status = run_status(store, run_id)
