@@ -22,10 +22,9 @@ from campaign.store import Store
 def complete_lines(path: Path) -> bytes:
     """The file's bytes up to its last newline (what a reader may trust while a writer appends)."""
     try:
-        data = path.read_bytes()
+        return complete_lines_of(path.read_bytes())
     except FileNotFoundError:
         return b""
-    return data[: data.rfind(b"\n") + 1]
 
 
 def prepare_for_resume(path: Path, store: Store, key: str) -> int:
