@@ -72,17 +72,18 @@ def smoke_gate(spec: CampaignSpec, runs: list[StageRun], root: Path, *, allow_di
     refs = referenced_paths(spec, runs, root)
     state = read_state(root, sorted(refs.users))
     _drop_built_paths(refs, state)
-    problems = _problems(refs, state, root)
+    files = {path: _files_under(root, path) for path in refs.users}
+    problems = _problems(refs, state, files, root)
     if state.head is None:
         problems.insert(0, "the repository has no commit yet: git add -A && git commit -m 'first commit'")
     if not problems:
-        count = len(_users_by_file(refs, root))
+        count = len({file for under in files.values() for file in under})
         return Verdict("smoke gate", True, f"{count} referenced repository files are committed and unmodified")
     if refs.missing:
         summary = "referenced files are missing or not committed"
     else:
         summary = f"{len(problems)} referenced path(s) are not committed, so the clean checkout would lack them"
-    fix = _fix_line(refs, state, root)
+    fix = _fix_line(state, files)
     details = tuple(problems) + ((fix,) if fix else ()) + (
         "a local rehearsal of the working tree as it is: --allow-dirty (never for the AWS target)",)
     return Verdict("smoke gate", False, summary, details, overridden=allow_dirty and not refs.missing)
@@ -96,33 +97,27 @@ def _drop_built_paths(refs: References, state: RepoState) -> None:
             del refs.users[path]
 
 
-def _problems(refs: References, state: RepoState, root: Path) -> list[str]:
+def _problems(refs: References, state: RepoState, files: dict[str, list[str]], root: Path) -> list[str]:
     problems = [f"{path} (used by {_names(users)}): referenced but does not exist in {root}"
                 for path, users in sorted(refs.missing.items())]
-    for file, users in sorted(_users_by_file(refs, root).items()):
+    users_by_file: dict[str, set[str]] = {}  # each file once, with every stage that references it
+    for path, under in files.items():
+        for file in under:
+            users_by_file.setdefault(file, set()).update(refs.users[path])
+    for file, users in sorted(users_by_file.items()):
         problem = state.problem_with(file)
         if problem:
             problems.append(f"{file} (used by {_names(users)}): {problem}")
     return problems
 
 
-def _users_by_file(refs: References, root: Path) -> dict[str, set[str]]:
-    """Each file under the referenced paths, once, with every stage that references it."""
-    by_file: dict[str, set[str]] = {}
-    for path, users in refs.users.items():
-        for file in _files_under(root, path):
-            by_file.setdefault(file, set()).update(users)
-    return by_file
-
-
-def _fix_line(refs: References, state: RepoState, root: Path) -> str:
+def _fix_line(state: RepoState, files: dict[str, list[str]]) -> str:
     """One command that commits what is missing, naming referenced folders rather than every file."""
-    to_add = [path for path in sorted(refs.users)
-              if any(state.problem_with(f) for f in _files_under(root, path))]
+    to_add = [path for path in sorted(files) if any(state.problem_with(f) for f in files[path])]
     if not to_add:
         return ""
     to_add = [p for p in to_add if not any(p.startswith(other.rstrip("/") + "/") for other in to_add)]
-    ignored = any(state.problem_with(f) == "ignored by .gitignore" for p in to_add for f in _files_under(root, p))
+    ignored = any(state.problem_with(f) == "ignored by .gitignore" for p in to_add for f in files[p])
     force = " -f" if ignored else ""
     return f"fix: git add{force} {' '.join(shlex.quote(p) for p in to_add)} && git commit -m 'Commit campaign stage files'"
 
