@@ -14,21 +14,12 @@ import pytest
 
 from campaign.targets.aws import infra
 from campaign.targets.aws.settings import AwsSettings
+from tests.hcl import unquote
 
 from .conftest import REPO_ROOT
 
 MODULE = REPO_ROOT / "terraform"
 CHECKOV = Path(os.environ.get("CAMPAIGN_CHECKOV") or REPO_ROOT / ".venv" / "checkov" / "bin" / "checkov")
-
-
-def unquote(value):
-    if isinstance(value, str):
-        return value.strip('"')
-    if isinstance(value, list):
-        return [unquote(v) for v in value]
-    if isinstance(value, dict):
-        return {unquote(k): unquote(v) for k, v in value.items()}
-    return value
 
 
 def parse(name: str) -> dict:

@@ -7,19 +7,11 @@ import subprocess
 
 import hcl2
 
+from tests.hcl import unquote
+
 from .conftest import REPO_ROOT, tool
 
 MODULE = REPO_ROOT / "terraform" / "github-oidc"
-
-
-def unquote(value):
-    if isinstance(value, str):
-        return value.strip('"')
-    if isinstance(value, list):
-        return [unquote(v) for v in value]
-    if isinstance(value, dict):
-        return {unquote(k): unquote(v) for k, v in value.items() if not k.startswith("__")}  # hcl2's markers
-    return value
 
 
 def blocks(name: str, kind: str) -> dict:
