@@ -1,5 +1,12 @@
-# The instance role: read and write only the run's own prefix in the results bucket, plus what the
-# SSM agent needs (Session Manager is the only way in: there are no SSH keys).
+# The instance role: read and write only the run's own prefix in the results bucket, read and list
+# (never write or delete) the prebuilt build tarballs under <prefix>prebuilt/, plus what the SSM agent
+# needs (Session Manager is the only way in: there are no SSH keys).
+
+locals {
+  # <prefix>prebuilt/<commit-sha>/{target.tar.gz,target.tar.gz.sha256,target.json} and
+  # <prefix>prebuilt/latest.json, written only by the prebuild workflow's own role.
+  prebuilt_prefix = "${local.key_prefix}prebuilt/"
+}
 
 data "aws_iam_policy_document" "assume_ec2" {
   statement {
@@ -13,7 +20,7 @@ data "aws_iam_policy_document" "assume_ec2" {
 
 resource "aws_iam_role" "runner" {
   name_prefix        = "${local.name}-"
-  description        = "campaign run ${var.run_id}: its own S3 prefix and SSM"
+  description        = "campaign run ${var.run_id}: its own S3 prefix, prebuilt/ read-only, and SSM"
   assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
 }
 
@@ -43,6 +50,26 @@ data "aws_iam_policy_document" "run_prefix" {
       test     = "StringLike"
       variable = "s3:prefix"
       values   = ["${local.run_prefix}*"]
+    }
+  }
+
+  # Read-only: the prebuilt tarballs are shared by every run, so no run may replace or delete them.
+  statement {
+    sid       = "ReadPrebuilt"
+    actions   = ["s3:GetObject"]
+    resources = ["arn:${data.aws_partition.current.partition}:s3:::${var.bucket}/${local.prebuilt_prefix}*"]
+  }
+
+  statement {
+    sid       = "ListPrebuilt"
+    actions   = ["s3:ListBucket"]
+    resources = ["arn:${data.aws_partition.current.partition}:s3:::${var.bucket}"]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      # The * matches the empty string too, so this also allows listing <prefix>prebuilt/ itself
+      # (e.g. its commit folders with a delimiter).
+      values = ["${local.prebuilt_prefix}*"]
     }
   }
 }

@@ -123,3 +123,134 @@ def test_checkov_passes_with_reasoned_skips_only():
     assert skips
     for check, colon, reason in skips:
         assert colon and len(reason.strip()) > 20, f"checkov skip {check} has no written reason"
+
+
+# The instance role's S3 policy, evaluated: the HCL templates of iam.tf with the locals of main.tf and
+# iam.tf filled in for a given store prefix, then IAM's matching (* and ? wildcards, StringLike on
+# s3:prefix). Only Allow statements exist in the document, so "allowed" means some statement matches.
+
+BUCKET = "campaign-results"
+RUN_ID = "r-20240101-abc"
+SHA = "0123456789abcdef0123456789abcdef01234567"
+PREBUILT_OBJECTS = ("target.tar.gz", "target.tar.gz.sha256", "target.json")
+WRITE_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+
+
+def locals_() -> dict:
+    merged = {}
+    for path in sorted(MODULE.glob("*.tf")):
+        for entry in parse(path.name).get("locals", []):
+            merged.update(entry)
+    return merged
+
+
+def run_prefix_statements() -> list[dict]:
+    return blocks(parse("iam.tf"), "data")["aws_iam_policy_document"]["run_prefix"]["statement"]
+
+
+def statement(sid: str) -> dict:
+    found = [s for s in run_prefix_statements() if s.get("sid") == sid]
+    assert len(found) == 1, f"expected one statement {sid}, found {len(found)}"
+    return found[0]
+
+
+def expand(template: str, values: dict) -> str:
+    def value(match):
+        assert match.group(1) in values, f"unexpected reference ${{{match.group(1)}}} in {template!r}"
+        return values[match.group(1)]
+    return re.sub(r"\$\{([^}]+)\}", value, template)
+
+
+def references(key_prefix: str) -> dict:
+    """What the policy's templates refer to; key_prefix stands for main.tf's conditional (tested below)."""
+    values = {"data.aws_partition.current.partition": "aws", "var.bucket": BUCKET, "var.run_id": RUN_ID,
+              "local.key_prefix": key_prefix}
+    declared = locals_()
+    for name in ("run_prefix", "prebuilt_prefix"):
+        values[f"local.{name}"] = expand(declared[name], values)
+    return values
+
+
+def iam_like(pattern: str, value: str) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, flags=re.DOTALL) is not None
+
+
+def allowed(action: str, resource: str, key_prefix: str, s3_prefix: str | None = None) -> bool:
+    values = references(key_prefix)
+    for body in run_prefix_statements():
+        assert body.get("effect", "Allow") == "Allow" and "not_actions" not in body and "not_resources" not in body
+        if not any(iam_like(a, action) for a in body["actions"]):
+            continue
+        if not any(iam_like(expand(r, values), resource) for r in body["resources"]):
+            continue
+        conditions = body.get("condition", [])
+        for condition in conditions:
+            assert condition["variable"] == "s3:prefix" and condition["test"] in ("StringLike", "StringEquals"), (
+                f"the test's evaluator does not know condition {condition}")
+        if all(s3_prefix is not None and any(
+                iam_like(expand(v, values), s3_prefix) if c["test"] == "StringLike" else expand(v, values) == s3_prefix
+                for v in c["values"]) for c in conditions):
+            return True
+    return False
+
+
+def object_arn(key: str) -> str:
+    return f"arn:aws:s3:::{BUCKET}/{key}"
+
+
+BUCKET_ARN = f"arn:aws:s3:::{BUCKET}"
+KEY_PREFIXES = ("campaign/", "")  # main.tf: trim(prefix, "/") + "/", or "" for an empty prefix
+
+
+def prebuilt_keys(key_prefix: str) -> list[str]:
+    return [f"{key_prefix}prebuilt/{SHA}/{name}" for name in PREBUILT_OBJECTS] + [f"{key_prefix}prebuilt/latest.json"]
+
+
+def test_the_prebuilt_prefix_is_under_the_store_prefix():
+    assert locals_()["prebuilt_prefix"] == "${local.key_prefix}prebuilt/"
+    assert locals_()["key_prefix"] == '${var.prefix == "" ? "" : "${trim(var.prefix, "/")}/"}'
+    assert references("campaign/")["local.prebuilt_prefix"] == "campaign/prebuilt/"
+    assert references("")["local.prebuilt_prefix"] == "prebuilt/"
+
+
+@pytest.mark.parametrize("key_prefix", KEY_PREFIXES)
+def test_the_instance_role_can_read_and_list_the_prebuilt_tarballs(key_prefix):
+    for key in prebuilt_keys(key_prefix):
+        assert allowed("s3:GetObject", object_arn(key), key_prefix), key
+    for listed in (f"{key_prefix}prebuilt/", f"{key_prefix}prebuilt/{SHA}/", f"{key_prefix}prebuilt/latest.json"):
+        assert allowed("s3:ListBucket", BUCKET_ARN, key_prefix, s3_prefix=listed), listed
+    # Listing stays inside prebuilt/ (and the run's own prefix): not the store, not other runs.
+    for listed in (None, "", key_prefix, f"{key_prefix}runs/", f"{key_prefix}runs/other-run/", f"{key_prefix}prebuilt"):
+        assert not allowed("s3:ListBucket", BUCKET_ARN, key_prefix, s3_prefix=listed), listed
+    assert not allowed("s3:GetObject", object_arn(f"{key_prefix}runs/other-run/run.json"), key_prefix)
+
+
+@pytest.mark.parametrize("key_prefix", KEY_PREFIXES)
+def test_the_instance_role_cannot_write_or_delete_the_prebuilt_tarballs(key_prefix):
+    for key in prebuilt_keys(key_prefix) + [f"{key_prefix}prebuilt/{SHA}/other"]:
+        for action in WRITE_ACTIONS:
+            assert not allowed(action, object_arn(key), key_prefix), (action, key)
+    # ... while the run's own prefix stays writable.
+    for action in WRITE_ACTIONS + ("s3:GetObject",):
+        assert allowed(action, object_arn(f"{key_prefix}runs/{RUN_ID}/journal.jsonl"), key_prefix), action
+
+
+def test_the_prebuilt_statements_are_read_only_and_the_write_statement_is_the_runs_prefix_only():
+    bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${var.bucket}"
+    read = statement("ReadPrebuilt")
+    assert read["actions"] == ["s3:GetObject"]
+    assert read["resources"] == [f"{bucket_arn}/${{local.prebuilt_prefix}}*"]
+    assert "condition" not in read
+    listing = statement("ListPrebuilt")
+    assert listing["actions"] == ["s3:ListBucket"]
+    assert listing["resources"] == [bucket_arn]
+    assert listing["condition"] == [{"test": "StringLike", "variable": "s3:prefix",
+                                     "values": ["${local.prebuilt_prefix}*"]}]
+    writes = [s for s in run_prefix_statements()
+              if any(iam_like(pattern, action) for pattern in s["actions"] for action in WRITE_ACTIONS)]
+    assert [s["sid"] for s in writes] == ["RunObjects"]
+    assert statement("RunObjects")["resources"] == [f"{bucket_arn}/${{local.run_prefix}}*"]
+    for body in run_prefix_statements():
+        if any("prebuilt" in r for r in body["resources"]) or "prebuilt" in json.dumps(body.get("condition")):
+            assert set(body["actions"]) <= {"s3:GetObject", "s3:ListBucket"}, body
