@@ -27,7 +27,7 @@ class StageRun:
         return run_id_of(self.stage.name, self.sf)
 
     def context(self, spec: CampaignSpec, *, run_id: str, output_dir: str, work_dir: str) -> dict:
-        return template_context(spec.vars, campaign=spec.name, stage=self.stage.name, sf=self.sf,
+        return template_context(spec, stage=self.stage.name, sf=self.sf,
                                 run_id=run_id, output_dir=output_dir, work_dir=work_dir)
 
     def outputs(self, spec: CampaignSpec) -> tuple[str, ...]:

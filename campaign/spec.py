@@ -10,21 +10,25 @@ import graphlib
 import hashlib
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 
+from campaign.build import cargo_build_command, compiles, feature_union, runs_test_binaries
 from campaign.errors import InputError
 from campaign.scale import canonical_sf
-from campaign.templating import TemplateProblem, render
+from campaign.templating import TemplateProblem, names_in, render
 from campaign.yamlmarks import LocatedDict, load_located_yaml
 
 KINDS = ("build", "data", "bench", "validate", "test")
 CAMPAIGN_KEYS = {"name", "description", "scale_factors", "default_selection", "vars", "stages"}
 STAGE_KEYS = {
     "name", "description", "kind", "run", "per", "needs", "produces", "uses",
-    "incremental", "timeout", "retries", "requires", "upload",
+    "incremental", "timeout", "retries", "requires", "upload", "features", "ci_overlap", "build_output",
 }
 REQUIRES_KEYS = {"cpu_flags"}
 STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+FEATURE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_+./-]*$")  # cargo's, plus `crate/feature`
+BUILD_TEMPLATE_NAMES = {"features", "cargo_build"}
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 # Two values no real campaign uses: rendering a per-SF path with both shows whether it contains the SF.
 _PROBE_SFS = ("0.000123", "98765")
@@ -51,6 +55,9 @@ class Stage:
     requires: Requirements = field(default_factory=Requirements)
     upload: bool = True
     description: str = ""
+    features: tuple[str, ...] = ()  # cargo features this stage needs from the consolidated build
+    ci_overlap: str | None = None  # why CI cannot run this stage's unit tests (allows it on paid targets)
+    build_output: tuple[str, ...] = ()  # a build stage's products, relative to the checkout (the prebuilt)
 
 
 @dataclass(frozen=True)
@@ -66,12 +73,26 @@ class CampaignSpec:
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
 
+    @cached_property
+    def features(self) -> tuple[str, ...]:
+        return feature_union(self.stages)
 
-def template_context(spec_vars: dict, *, campaign: str, stage: str, sf: str | None,
+    @cached_property
+    def cargo_build(self) -> str:
+        return cargo_build_command(self.features, test_binaries=runs_test_binaries(self.stages))
+
+    @property
+    def build_stage(self) -> Stage | None:
+        """The stage whose build_output is packed as the commit's prebuilt build (at most one)."""
+        return next((s for s in self.stages if s.build_output), None)
+
+
+def template_context(spec: CampaignSpec, *, stage: str, sf: str | None,
                      run_id: str, output_dir: str, work_dir: str) -> dict:
     """What a stage's `run`, `produces` and `incremental` templates may use."""
-    context = {"campaign": campaign, "stage": stage, "run_id": run_id,
-               "output_dir": output_dir, "work_dir": work_dir, "vars": spec_vars}
+    context = {"campaign": spec.name, "stage": stage, "run_id": run_id,
+               "output_dir": output_dir, "work_dir": work_dir, "vars": spec.vars,
+               "features": ",".join(spec.features), "cargo_build": spec.cargo_build}
     if sf is not None:
         context["sf"] = sf
     return context
@@ -118,6 +139,7 @@ def load_campaign(path: Path) -> CampaignSpec:
         vars=dict(spec_vars), stages=tuple(stages), digest=hashlib.sha256(raw).hexdigest(),
     )
     _check_references(spec, document, problems)
+    _check_build(spec, problems)
     problems.raise_if_any()
     _check_templates(spec, problems)
     problems.raise_if_any()
@@ -207,6 +229,9 @@ def _parse_stage(entry: LocatedDict, problems: _Problems) -> Stage:
         requires=_parse_requires(entry, where, problems),
         upload=_parse_bool(entry, "upload", True, where, problems),
         description=str(entry.get("description") or ""),
+        features=_parse_features(entry, where, problems),
+        ci_overlap=_optional_str(entry, "ci_overlap", where, problems, what="a sentence: why CI cannot run it"),
+        build_output=_parse_build_output(entry, kind, per, where, problems),
     )
 
 
@@ -220,12 +245,39 @@ def _str_list(entry: LocatedDict, key: str, where: str, problems: _Problems) -> 
     return tuple(value)
 
 
-def _optional_str(entry: LocatedDict, key: str, where: str, problems: _Problems) -> str | None:
+def _optional_str(entry: LocatedDict, key: str, where: str, problems: _Problems,
+                  what: str = "a path string") -> str | None:
     value = entry.get(key)
-    if value is not None and (not isinstance(value, str) or not value):
-        problems.add(entry.line_of(key), f"{where}: {key} must be a path string.")
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        problems.add(entry.line_of(key), f"{where}: {key} must be {what}.")
         return None
     return value
+
+
+def _parse_features(entry: LocatedDict, where: str, problems: _Problems) -> tuple[str, ...]:
+    features = _str_list(entry, "features", where, problems)
+    bad = [f for f in features if not FEATURE_NAME.match(f)]
+    if bad:
+        problems.add(entry.line_of("features"), f"{where}: features {', '.join(map(repr, bad))} are not cargo "
+                     "feature names (letters, digits, '_', '-', '+', '.', or crate/feature).")
+    return tuple(dict.fromkeys(features))
+
+
+def _parse_build_output(entry: LocatedDict, kind, per, where: str, problems: _Problems) -> tuple[str, ...]:
+    paths = _str_list(entry, "build_output", where, problems)
+    if not paths:
+        return ()
+    line = entry.line_of("build_output")
+    if kind != "build":
+        problems.add(line, f"{where}: build_output belongs on the stage of kind build (it is what "
+                     f"`campaign prebuild` packs); this stage is of kind {kind!r}.")
+    if per is not None:
+        problems.add(entry.line_of("per"), f"{where}: a stage with build_output builds once per commit; remove per: {per}.")
+    for path in paths:
+        if not _is_inside_output_dir(path):
+            problems.add(line, f"{where}: build_output {path!r} must be a relative path inside the checkout "
+                         "(e.g. target/release; no leading '/', no '..').")
+    return tuple(str(PurePosixPath(p)) for p in paths)
 
 
 def _parse_bool(entry: LocatedDict, key: str, default: bool, where: str, problems: _Problems) -> bool:
@@ -305,6 +357,29 @@ def _check_references(spec: CampaignSpec, document: LocatedDict, problems: _Prob
         problems.add(document.line_of("default_selection"), f"default_selection: {err}")
 
 
+def _check_build(spec: CampaignSpec, problems: _Problems) -> None:
+    """One build stage packs the prebuilt, declared features are built by it, nothing else compiles."""
+    builders = [s for s in spec.stages if s.build_output]
+    for extra in builders[1:]:
+        problems.add(extra.line, f"stage '{extra.name}': only one stage may declare build_output (the commit's "
+                     f"prebuilt build); '{builders[0].name}' at line {builders[0].line} already does. Build "
+                     "everything in that one stage.")
+    wanting = [s for s in spec.stages if s.features]
+    uses_union = any(s.kind == "build" and names_in(s.run) & BUILD_TEMPLATE_NAMES for s in spec.stages)
+    if wanting and not uses_union:
+        names = ", ".join(f"{s.name} ({', '.join(s.features)})" for s in wanting)
+        problems.add(wanting[0].line, f"stages declare cargo features that no build stage builds: {names}. "
+                     "Put {{ cargo_build }} in the run of your kind: build stage (or pass --features "
+                     "'{{ features }}' to your own cargo build).")
+    for stage in spec.stages:
+        compiling = compiles(stage.run) if stage.kind != "build" else None
+        if compiling:
+            problems.add(stage.line, f"stage '{stage.name}': its run compiles ({compiling}), so every boot would "
+                         "compile again, per stage. Declare the cargo features it needs (features: [...]), "
+                         "let the build stage build them once ({{ cargo_build }}), and run the built binary, "
+                         "e.g. target/release/<name>.")
+
+
 def _check_templates(spec: CampaignSpec, problems: _Problems) -> None:
     """Every template renders; per-SF outputs contain the SF; outputs stay inside the output dir."""
     for stage in spec.stages:
@@ -336,7 +411,7 @@ def _stage_templates(stage: Stage) -> list[tuple[str, str]]:
 
 
 def _probe_context(spec: CampaignSpec, stage: Stage, sf: str | None) -> dict:
-    return template_context(spec.vars, campaign=spec.name, stage=stage.name, sf=sf,
+    return template_context(spec, stage=stage.name, sf=sf,
                             run_id="RUN-ID", output_dir="/OUTPUT", work_dir="/WORK")
 
 

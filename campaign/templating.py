@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import jinja2
+import jinja2.meta
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
@@ -30,3 +31,14 @@ def render(source: str, context: dict) -> str:
     except jinja2.UndefinedError as err:
         available = ", ".join(sorted(context)) or "none"
         raise TemplateProblem(f"{err.message} (available: {available})") from None
+
+
+@lru_cache(maxsize=None)
+def names_in(source: str) -> frozenset[str]:
+    """The template names source uses ({{ features }} -> 'features'); empty for a template that does not parse."""
+    if "{" not in source:
+        return frozenset()
+    try:
+        return frozenset(jinja2.meta.find_undeclared_variables(_ENV.parse(source)))
+    except jinja2.TemplateSyntaxError:
+        return frozenset()  # reported, with its line, when the template is rendered
