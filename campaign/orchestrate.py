@@ -14,7 +14,8 @@ from campaign.gitrepo import find_root, head_commit
 from campaign.graph import expand
 from campaign.host import HostFacts, read_host
 from campaign.journal import now_iso
-from campaign.plan import Plan, build_plan
+from campaign.overlap import overlap_verdict
+from campaign.plan import Plan, build_plan, with_build_source
 from campaign.preflight import Verdict, smoke_gate
 from campaign.selection import parse_selection
 from campaign.spec import load_campaign
@@ -52,9 +53,22 @@ def make_plan(campaign_file: Path, selection_text: str | None, *, allow_dirty: b
     selection = parse_selection(selection_text or spec.default_selection, spec)
     runs = expand(spec, selection)
     host = read_host()
-    verdicts = [smoke_gate(spec, runs, root, allow_dirty=allow_dirty), _host_verdict(host, runs)]
+    verdicts = [smoke_gate(spec, runs, root, allow_dirty=allow_dirty), _host_verdict(host, runs),
+                overlap_verdict(spec, runs, target)]
     plan = build_plan(spec, selection, runs, target=target, commit=head_commit(root), host=host, verdicts=verdicts)
     return plan, root
+
+
+def add_build_source(plan: Plan, store_url: str) -> Plan:
+    """Say in the plan whether the build stage will fetch the commit's prebuilt from store_url or compile."""
+    if plan.spec.build_stage is None:
+        return plan  # no store is opened: a plan without a build stays fast
+    from campaign import prebuilt
+    from campaign.store import open_store
+
+    dirty = any(v.overridden for v in plan.verdicts)
+    found = prebuilt.lookup(open_store(store_url), plan.spec, plan.commit, dirty=dirty)
+    return with_build_source(plan, found, store_url)
 
 
 def _host_verdict(host: HostFacts, runs) -> Verdict:

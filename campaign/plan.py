@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from campaign.graph import StageRun
 from campaign.host import HostFacts
@@ -22,6 +22,7 @@ class PlannedRun:
     action: str  # RUN, SKIP or DONE (a resumed run's stage run whose outputs still verify)
     reason: str
     redo: str = ""  # why a stage run that succeeded before runs again
+    source: str = ""  # the build stage: "fetch prebuilt …" or "build here: …"
 
     @property
     def id(self) -> str:
@@ -93,6 +94,8 @@ def _planned_dict(planned: PlannedRun, spec: CampaignSpec) -> dict:
         "needs": list(run.needs), "outputs": list(run.outputs(spec)),
         "action": planned.action, "reason": planned.reason,
         "timeout_s": run.stage.timeout_s, "retries": run.stage.retries,
+        **({"build": planned.source} if planned.source else {}),
+        **({"features": list(run.stage.features)} if run.stage.features else {}),
     }
 
 
@@ -107,13 +110,32 @@ def format_plan(plan: Plan) -> str:
         action = {RUN: "run", SKIP: f"skip: {planned.reason}", DONE: planned.reason}[planned.action]
         if planned.redo:
             action = planned.reason
+        if planned.source and planned.action == RUN:
+            action = planned.source
         rows.append((str(index), run.id, run.stage.kind, action, ", ".join(run.needs) or "-",
                      ", ".join(run.outputs(plan.spec)) or "-"))
     lines += format_table(rows)
     lines += ["", "preflight:"]
     for verdict in plan.verdicts:
-        mark = "ok  " if verdict.ok else ("WARN" if verdict.overridden else "FAIL")
+        mark = "WARN" if verdict.warning or verdict.overridden else ("ok  " if verdict.ok else "FAIL")
         lines.append(f"  {mark} {verdict.check}: {verdict.summary}")
         lines += [f"       {detail}" for detail in verdict.details]
     return "\n".join(lines)
 
+
+def with_build_source(plan: Plan, found, store_where: str) -> Plan:
+    """The plan, saying whether its build stage fetches the commit's prebuilt or builds (prebuilt.Lookup found)."""
+    stage = plan.spec.build_stage
+    if stage is None:
+        return plan
+    source = "fetch prebuilt (preflight: prebuilt)" if found.usable else "build here (preflight: prebuilt)"
+    runs = tuple(replace(p, source=source)
+                 if p.run.stage.name == stage.name and p.action == RUN else p for p in plan.runs)
+    if found.usable:
+        verdict = Verdict("prebuilt", True, f"the build stage '{stage.name}' fetches {found.reason} instead of "
+                          "compiling (checked against its sha256 when fetched)")
+    else:
+        verdict = Verdict("prebuilt", True, f"the build stage '{stage.name}' compiles on the run's machine: "
+                          f"{found.reason}", (f"`campaign prebuild --store {store_where}` (or the prebuild workflow on "
+                                              "a push to main) stores it; runs then fetch it in seconds",), warning=True)
+    return replace(plan, runs=runs, verdicts=plan.verdicts + (verdict,))

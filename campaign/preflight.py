@@ -28,13 +28,14 @@ class Verdict:
     summary: str
     details: tuple[str, ...] = ()
     overridden: bool = False  # failed, but the user chose to go on (--allow-dirty)
+    warning: bool = False  # passes, but costs something the user should know before paying (shown as WARN)
 
     @property
     def refuses(self) -> bool:
         return not self.ok and not self.overridden
 
     def to_dict(self) -> dict:
-        return {"check": self.check, "ok": self.ok, "overridden": self.overridden,
+        return {"check": self.check, "ok": self.ok, "overridden": self.overridden, "warning": self.warning,
                 "summary": self.summary, "details": list(self.details)}
 
 

@@ -77,6 +77,10 @@ def preflight(options: AwsOptions) -> Preflight:
         verdicts.append(Verdict("results bucket", False, "not checked: the AWS credentials do not work"))
     verdicts.append(checks.pushed_verdict(root, plan.commit, repo_url))
     plan = replace(plan, verdicts=plan.verdicts + tuple(verdicts))
+    if identity is not None and bucket_exists:
+        from campaign.orchestrate import add_build_source
+
+        plan = add_build_source(plan, settings.store_url())
     return Preflight(plan, root, settings, auth, repo_url, bucket_exists)
 
 
