@@ -12,12 +12,15 @@ missing record), and nothing already produced is overwritten: stale outputs are 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from campaign import prebuilt
 from campaign.errors import Interrupted, PreflightRefused, StageFailed, StoreError
 from campaign.faults import crash_point
 from campaign.graph import StageRun, expand
@@ -27,8 +30,8 @@ from campaign.journal import (FAILED, INTERRUPTED, INVALIDATED, RUNNING, SKIPPED
                               now_iso)
 from campaign.lease import Lease
 from campaign.manifest import artifacts_of_journal, manifest_bytes
-from campaign.plan import DONE, SKIP, Plan, build_plan
-from campaign.process import run_logged
+from campaign.plan import DONE, RUN, SKIP, Plan, build_plan
+from campaign.process import ProcessResult, run_logged
 from campaign.resume import PastRun, in_flight, local_fingerprint
 from campaign.runs import RunDir, RunRecord, run_key
 from campaign.selection import parse_selection
@@ -65,6 +68,7 @@ class Agent:
         self.states: dict[str, str] = {}
         self._last_problem: dict[str, str] = {}
         self._last_log: dict[str, Path] = {}
+        self._build_notes: dict[str, dict] = {}  # build stage run -> where its build came from, for the journal
 
     def execute(self) -> None:
         """Run every stage run of the plan; raise StageFailed/StoreError/Interrupted unless all succeeded."""
@@ -99,6 +103,10 @@ class Agent:
         for index, planned in enumerate(self.plan.runs, 1):
             run = planned.run
             self._check_lease()
+            missing = self._missing_build_output(run) if planned.action == DONE else []
+            if missing:  # a new machine: the journal says built, but the build lives in the old checkout
+                redo = f"its build_output {', '.join(missing)} is not in this machine's checkout {self.dir.checkout}"
+                planned = replace(planned, action=RUN, reason=f"runs again: {redo}", redo=redo)
             if planned.action == DONE:
                 self.states[run.id] = SUCCEEDED
                 self.log.info("stage done, verified", stage_run=run.id, reason=planned.reason)
@@ -179,13 +187,17 @@ class Agent:
         self.journal.record("stage", stage_run=run.id, state=state, attempt=attempt, exit_code=result.exit_code,
                             started_at=started, duration_s=round(result.duration_s, 3), log=f"logs/{log_name}",
                             reason=problem or "", timed_out=result.timed_out, artifacts=artifacts,
-                            local_outputs=local_outputs)
+                            local_outputs=local_outputs, **self._build_notes.pop(run.id, {}))
         event = self.log.error if problem else self.log.info
         event("stage " + state, stage_run=run.id, attempt=attempt, duration_s=round(result.duration_s, 3),
               problem=problem, log=str(log_path))
         return problem
 
     def _run_process(self, run: StageRun, log_path: Path, resumed_records: int):
+        if run.stage.build_output:
+            fetched = self._fetch_prebuilt(run, log_path)
+            if fetched is not None:
+                return fetched
         env = self._environment(run, resumed_records)
         command = run.command(self.spec, run_id=self.record.run_id, output_dir=str(self.dir.outputs),
                               work_dir=str(self.dir.checkout))
@@ -202,6 +214,48 @@ class Agent:
                              stage_run=run.id, error=str(sync.error))
         return result
 
+    def _fetch_prebuilt(self, run: StageRun, log_path: Path) -> ProcessResult | None:
+        """The build stage fetches the commit's prebuilt when the store has a usable one; else it says so, loudly."""
+        found = prebuilt.lookup(self.store, self.spec, self.record.commit, dirty=self.record.dirty)
+        if found.usable:
+            try:
+                fetched = prebuilt.fetch(self.store, self.record.commit, found, self.dir.checkout, self.dir.root,
+                                         run.stage.build_output)
+            except prebuilt.PrebuiltRejected as err:
+                found = prebuilt.Lookup(False, f"the prebuilt was refused: {err}")
+            else:
+                _append(log_path, f"campaign: fetched {self.store.where(fetched.key)} "
+                        f"({prebuilt.human_size(fetched.size)}, sha256 {fetched.sha256} verified) and extracted "
+                        f"{fetched.members} entries in {fetched.seconds:.1f}s; nothing was compiled.")
+                self.log.info("build fetched from the prebuilt; nothing compiled", stage_run=run.id,
+                              key=fetched.key, sha256=fetched.sha256, seconds=round(fetched.seconds, 3))
+                self._build_notes[run.id] = {"build_source": "prebuilt", "prebuilt": {
+                    "key": fetched.key, "size": fetched.size, "sha256": fetched.sha256}}
+                return ProcessResult(0, False, fetched.seconds)
+        warning = self._building_here_warning(run, found)
+        print(f"{'!' * 78}\n{warning}\n{'!' * 78}", file=sys.stderr)
+        _append(log_path, "campaign: " + warning.replace("\n", "\ncampaign: "))
+        self.log.warning("no usable prebuilt: building on this machine", stage_run=run.id, reason=found.reason)
+        self._build_notes[run.id] = {"build_source": "built here", "prebuilt_unusable": found.reason}
+        return None
+
+    def _building_here_warning(self, run: StageRun, found: prebuilt.Lookup) -> str:
+        try:
+            latest = json.loads(self.store.get_bytes(prebuilt.LATEST))
+            took = (f"The last prebuild in this store (commit {str(latest.get('commit'))[:12]}) took "
+                    f"{prebuilt.human_duration(latest.get('build_seconds'))} on a CI runner")
+        except (StoreError, ValueError):
+            took = "No prebuild in this store to time it by; a cold Rust workspace build takes minutes"
+        limit = f" (stage timeout {prebuilt.human_duration(run.stage.timeout_s)})" if run.stage.timeout_s else ""
+        return (f"BUILDING ON THIS MACHINE: {found.reason}.\n"
+                f"{took}; this run waits for it{limit}, on paid time when it is an instance.\n"
+                f"To fetch a build in seconds instead: push the commit to main so the prebuild workflow stores it, "
+                f"or run `campaign prebuild --store {self.record.store}` in the repository at commit "
+                f"{(self.record.commit or '?')[:12]}.")
+
+    def _missing_build_output(self, run: StageRun) -> list[str]:
+        return [path for path in run.stage.build_output if not (self.dir.checkout / path).exists()]
+
     def _problem(self, run: StageRun, result) -> str | None:
         if result.timed_out:
             return f"timed out after {run.stage.timeout_s:.0f}s; its process group was stopped"
@@ -210,6 +264,9 @@ class Agent:
         missing = [out for out in run.outputs(self.spec) if not _produced(self.dir.outputs / out)]
         if missing:
             return f"exited 0 but did not produce {', '.join(missing)} (declared in produces/incremental)"
+        missing = self._missing_build_output(run)
+        if missing:
+            return f"exited 0 but did not produce {', '.join(missing)} in the checkout (declared in build_output)"
         return None
 
     def _set_aside_stale_outputs(self, run: StageRun, attempt: int) -> None:
@@ -318,3 +375,9 @@ def _produced(path: Path) -> bool:
     if path.is_dir():
         return any(p.is_file() for p in path.rglob("*"))
     return path.is_file()
+
+
+def _append(log_path: Path, text: str) -> None:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a") as log:
+        log.write(text + "\n")

@@ -63,13 +63,14 @@ def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty:
         raise click.exceptions.Exit(aws_plan(selection, campaign_file, as_json=as_json, allow_dirty=allow_dirty,
                                              instance_type=instance_type, region=region,
                                              show_userdata=show_userdata, out=click.echo))
-    from campaign.orchestrate import make_plan, resume_plan
+    from campaign.orchestrate import add_build_source, default_store, make_plan, resume_plan
     from campaign.plan import format_plan
 
     if resume_run:
         the_plan = resume_plan(resume_run, store_url=store, state_dir=None)
     else:
-        the_plan, _ = make_plan(campaign_file, selection, allow_dirty=allow_dirty)
+        the_plan, root = make_plan(campaign_file, selection, allow_dirty=allow_dirty)
+        the_plan = add_build_source(the_plan, store or default_store(root))
     click.echo(json.dumps(the_plan.to_dict(), indent=2) if as_json else format_plan(the_plan))
     if the_plan.refusals:
         raise click.exceptions.Exit(PreflightRefused.exit_code)  # the plan is shown; `run` would refuse it
@@ -107,6 +108,25 @@ def run(selection, campaign_file, store, keep_going, allow_dirty, state_dir, res
     run_campaign(RunOptions(campaign_file=campaign_file, selection=selection, store=store,
                             keep_going=keep_going, allow_dirty=allow_dirty, state_dir=state_dir,
                             resume=resume, take_over=take_over, sync_interval_s=sync_interval),
+                 out=lambda line: click.echo(line))
+
+
+@cli.command()
+@campaign_file_option
+@store_option
+@click.option("--in-place", is_flag=True,
+              help="Build in this repository, which must be a clean checkout of HEAD, instead of a fresh clone "
+                   "(CI: where the cargo cache is).")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the clone and the build log go. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
+def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: Path | None) -> None:
+    """Build HEAD's build stage once and store it as prebuilt/<commit>/, so runs fetch it instead of building.
+
+    Exits 0 when stored, already stored, or when the campaign has nothing to build.
+    """
+    from campaign.prebuild import PrebuildOptions, prebuild as run_prebuild
+
+    run_prebuild(PrebuildOptions(campaign_file=campaign_file, store=store, in_place=in_place, state_dir=state_dir),
                  out=lambda line: click.echo(line))
 
 

@@ -1,0 +1,184 @@
+"""Prebuilt builds in the store: prebuilt/<commit>/target.tar.gz, target.tar.gz.sha256 and target.json.
+
+target.json is written last and marks the prebuilt as complete: a prebuild that died mid-upload
+leaves no target.json, so nobody fetches its half, and the next prebuild replaces it. A fetch trusts
+nothing it has not checked: the tarball's SHA-256, computed here, must equal both the .sha256 object
+and target.json; the build must be of this campaign file's build definition and this machine's
+architecture; and extraction refuses any member that would land outside the declared build output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from campaign.errors import CampaignError, StoreError
+from campaign.spec import CampaignSpec, Stage, template_context
+from campaign.store import Store
+from campaign.templating import render
+
+PREFIX = "prebuilt"
+TARBALL, CHECKSUM, METADATA = "target.tar.gz", "target.tar.gz.sha256", "target.json"
+LATEST = f"{PREFIX}/latest.json"  # the newest prebuild's commit and build time: the estimate for a cold build
+FORMAT = 1
+GZIP_LEVEL = 6  # tarfile's default 9 costs twice the time for a few percent on binaries
+
+
+class PrebuiltRejected(CampaignError):
+    """A prebuilt that must not be used; the message says why. The build stage then builds."""
+
+
+def key(commit: str, name: str) -> str:
+    return f"{PREFIX}/{commit}/{name}"
+
+
+def build_digest(spec: CampaignSpec, stage: Stage) -> str:
+    """What the build is: its command, its output and its features. A prebuilt of another definition is not ours."""
+    context = template_context(spec, stage=stage.name, sf=None, run_id="PREBUILD", output_dir="/OUTPUT",
+                               work_dir="/WORK")
+    definition = {"run": render(stage.run, context), "build_output": list(stage.build_output),
+                  "features": list(spec.features)}
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
+
+
+def this_arch() -> str:
+    return platform.machine()
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Whether the build stage can fetch instead of build, and why (one sentence)."""
+
+    usable: bool
+    reason: str
+    metadata: dict | None = None
+
+    @property
+    def action(self) -> str:
+        return "fetch" if self.usable else "build"
+
+
+def lookup(store: Store, spec: CampaignSpec, commit: str | None, *, dirty: bool = False) -> Lookup:
+    """Is there a prebuilt of commit for this campaign's build stage, for this machine? (one GET, no download)"""
+    stage = spec.build_stage
+    if stage is None:
+        return Lookup(False, "the campaign has no stage with build_output")
+    if commit is None or dirty:
+        return Lookup(False, "the run uses uncommitted files, which no prebuilt contains")
+    where = store.where(key(commit, ""))
+    try:
+        metadata = json.loads(store.get_bytes(key(commit, METADATA)))
+    except StoreError:  # NotInStore included: absent, or the store cannot say; both mean build here
+        return Lookup(False, f"no prebuilt build of commit {commit[:12]} in {where}")
+    except ValueError as err:
+        return Lookup(False, f"{store.where(key(commit, METADATA))} is not valid JSON ({err})")
+    problem = _incompatibility(metadata, build_digest(spec, stage))
+    if problem:
+        return Lookup(False, f"the prebuilt in {where} {problem}", metadata)
+    size = metadata.get("tarball", {}).get("size", 0)
+    return Lookup(True, f"{store.where(key(commit, TARBALL))} ({human_size(size)}, built "
+                  f"{metadata.get('created_at', '?')} in {human_duration(metadata.get('build_seconds'))})", metadata)
+
+
+def _incompatibility(metadata: dict, digest: str) -> str | None:
+    if metadata.get("format") != FORMAT:
+        return f"has format {metadata.get('format')!r}; this campaign reads format {FORMAT}"
+    if metadata.get("build_digest") != digest:
+        return (f"was built from another build definition (campaign file {metadata.get('campaign_file')}, "
+                f"stage {metadata.get('build_stage')}, features {','.join(metadata.get('features', [])) or 'none'})")
+    if metadata.get("arch") != this_arch():
+        return f"was built for {metadata.get('arch')}; this machine is {this_arch()}"
+    return None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    key: str
+    size: int
+    sha256: str
+    members: int
+    seconds: float
+
+
+def fetch(store: Store, commit: str, found: Lookup, checkout: Path, scratch: Path,
+          build_output: tuple[str, ...]) -> Fetched:
+    """Download, verify and extract the prebuilt into checkout; PrebuiltRejected (nothing extracted) if any check fails."""
+    started = time.monotonic()
+    tarball = scratch / TARBALL
+    try:
+        store.download(key(commit, TARBALL), tarball)
+        listed = store.get_bytes(key(commit, CHECKSUM)).decode("ascii", "replace").split()
+    except StoreError as err:
+        raise PrebuiltRejected(f"could not download the prebuilt: {err}") from None
+    try:
+        actual = sha256_of(tarball)
+        recorded = {listed[0] if listed else "(empty)", found.metadata["tarball"]["sha256"]}
+        if recorded != {actual}:
+            raise PrebuiltRejected(
+                f"{store.where(key(commit, TARBALL))} has sha256 {actual}, but {CHECKSUM} and {METADATA} say "
+                f"{' / '.join(sorted(recorded))}: it is corrupt or was replaced; it was not extracted")
+        members = extract(tarball, checkout, build_output)
+    finally:
+        tarball.unlink(missing_ok=True)
+    return Fetched(key(commit, TARBALL), found.metadata["tarball"]["size"], actual, members,
+                   time.monotonic() - started)
+
+
+def pack(checkout: Path, build_output: tuple[str, ...], tarball: Path) -> int:
+    """Pack build_output (relative to checkout) into a gzipped tarball; returns the number of members."""
+    def portable(member: tarfile.TarInfo) -> tarfile.TarInfo:
+        member.uid = member.gid = 0
+        member.uname = member.gname = ""
+        return member
+
+    with tarfile.open(tarball, "w:gz", compresslevel=GZIP_LEVEL) as archive:
+        for path in build_output:
+            archive.add(checkout / path, arcname=path, filter=portable)  # directories recurse in sorted order
+        return len(archive.getmembers())
+
+
+def extract(tarball: Path, checkout: Path, build_output: tuple[str, ...]) -> int:
+    """Extract into checkout; refuse members outside build_output, absolute paths, '..' and device files."""
+    allowed = [PurePosixPath(p) for p in build_output]
+    try:
+        with tarfile.open(tarball, "r:gz") as archive:
+            members = archive.getmembers()
+            for member in members:
+                name = PurePosixPath(member.name)
+                if not any(name == root or root in name.parents for root in allowed):
+                    raise PrebuiltRejected(f"the prebuilt holds {member.name}, outside the declared build_output "
+                                           f"{', '.join(build_output)}; it was not extracted")
+            archive.extractall(checkout, members=members, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise PrebuiltRejected(f"the prebuilt could not be extracted: {err}") from None
+    return len(members)
+
+
+def sha256_of(path: Path) -> str:
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def checksum_line(sha256: str) -> bytes:
+    """The .sha256 object, in `sha256sum -c` format."""
+    return f"{sha256}  {TARBALL}\n".encode()
+
+
+def human_size(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size} B"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
