@@ -42,6 +42,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/plan_speed.py
 	$(BIN)/python bench/harness_overhead.py
 	$(BIN)/python bench/resume_cost.py
+	$(BIN)/python bench/prebuilt_fetch.py
 
 clean:
 	rm -rf $(VENV) .campaign

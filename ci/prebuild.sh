@@ -33,7 +33,9 @@ echo "prebuild: installing campaign with $python"
 "$python" -m pip install --quiet --upgrade pip
 "$python" -m pip install --quiet .
 
-args=(prebuild --store "s3://$BUCKET/$prefix")
+# --in-place: build in this checkout, where the workflow restored the cargo cache (target/), instead of a
+# fresh clone that would compile from scratch; campaign refuses it unless git says the checkout is clean.
+args=(prebuild --in-place --store "s3://$BUCKET/$prefix")
 if [[ -n "${CAMPAIGN_FILE:-}" ]]; then
     args+=(-f "$CAMPAIGN_FILE")
 fi

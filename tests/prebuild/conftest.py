@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,3 +22,25 @@ def tool(name: str, *, install_hint: str) -> str:
     if found is None:
         pytest.skip(f"{name} is not installed ({install_hint})")
     return found
+
+
+def cargo_env(**extra: str) -> dict[str, str]:
+    """This environment (with the session's sandboxed AWS settings) for cargo and campaign, offline."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CARGO_TARGET_DIR", "CAMPAIGN_", "RUSTFLAGS"))}
+    return {**env, "CARGO_NET_OFFLINE": "true", "CARGO_TERM_COLOR": "never", **extra}
+
+
+def fixture_repo(tmp_path: Path) -> Path:
+    """The fixture's files (no build output) committed in a fresh git repository."""
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURE, repo, ignore=shutil.ignore_patterns("target", ".campaign"))
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "rust fixture"]):
+        subprocess.run(git + command, cwd=repo, check=True, capture_output=True, timeout=60)
+    return repo
+
+
+def campaign(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    env = cargo_env(CAMPAIGN_HOME=str(repo / ".campaign"))
+    return subprocess.run([str(VENV_BIN / "campaign"), *args], cwd=repo, env=env, check=False,
+                          capture_output=True, text=True, timeout=300)

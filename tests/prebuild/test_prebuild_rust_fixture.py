@@ -4,21 +4,14 @@ JSON line, and its campaign runs end to end with the real CLI in a fresh git rep
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from .conftest import FIXTURE, VENV_BIN, tool
+from .conftest import FIXTURE, campaign, cargo_env, fixture_repo, tool
 
 BINARIES = {"bench-simd": "simd", "bench-alloc": "alloc-heavy"}
-
-
-def cargo_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CARGO_TARGET_DIR", "CAMPAIGN_", "RUSTFLAGS"))}
-    return {**env, "CARGO_NET_OFFLINE": "true", "CARGO_TERM_COLOR": "never", **extra}
 
 
 @pytest.fixture(scope="module")
@@ -59,22 +52,6 @@ def test_each_binary_needs_its_feature():
     manifest = (FIXTURE / "bench" / "Cargo.toml").read_text()
     for binary, feature in BINARIES.items():
         assert f'name = "{binary}"' in manifest and f'required-features = ["{feature}"]' in manifest
-
-
-def fixture_repo(tmp_path: Path) -> Path:
-    """The fixture's files (no build output) committed in a fresh git repository."""
-    repo = tmp_path / "repo"
-    shutil.copytree(FIXTURE, repo, ignore=shutil.ignore_patterns("target", ".campaign"))
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"]
-    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "rust fixture"]):
-        subprocess.run(git + command, cwd=repo, check=True, capture_output=True, timeout=60)
-    return repo
-
-
-def campaign(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    env = cargo_env(CAMPAIGN_HOME=str(repo / ".campaign"))
-    return subprocess.run([str(VENV_BIN / "campaign"), *args], cwd=repo, env=env, check=False,
-                          capture_output=True, text=True, timeout=300)
 
 
 def test_the_fixture_campaign_plans_and_runs_end_to_end(tmp_path: Path):

@@ -66,11 +66,11 @@ def test_it_installs_the_project_then_runs_campaign_prebuild_on_the_store(tmp_pa
     assert calls(tmp_path) == [
         "python -m pip install --quiet --upgrade pip",
         "python -m pip install --quiet .",
-        "campaign prebuild --store s3://results/bench --extra",
+        "campaign prebuild --in-place --store s3://results/bench --extra",
     ]
 
 
 def test_prefix_defaults_to_the_aws_targets_default_and_campaign_file_is_passed(tmp_path: Path):
     result = run_script(tmp_path, BUCKET="results", CAMPAIGN_FILE="other.yaml")
     assert result.returncode == 0, result.stderr
-    assert calls(tmp_path)[-1] == "campaign prebuild --store s3://results/campaign -f other.yaml"
+    assert calls(tmp_path)[-1] == "campaign prebuild --in-place --store s3://results/campaign -f other.yaml"
