@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from campaign.prebuilt import human_size
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "rust-workspace"
 CAMPAIGN = str(Path(sys.executable).parent / "campaign")
@@ -31,14 +33,6 @@ TARGET = 0.1
 # What could make the "cold" build warm (a shared target dir, a compiler cache) or differ from a user's.
 STRIPPED = ("CAMPAIGN_", "CARGO_TARGET_DIR", "CARGO_BUILD_", "CARGO_INCREMENTAL", "RUSTFLAGS",
             "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER")
-
-
-def human_size(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size} B"
 
 
 def bench_env(repo: Path, *, without_cargo: bool = False) -> dict[str, str]:
