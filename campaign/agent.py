@@ -247,6 +247,10 @@ class Agent:
         except (StoreError, ValueError):
             took = "No prebuild in this store to time it by; a cold Rust workspace build takes minutes"
         limit = f" (stage timeout {prebuilt.human_duration(run.stage.timeout_s)})" if run.stage.timeout_s else ""
+        command = run.command(self.spec, run_id=self.record.run_id, output_dir=str(self.dir.outputs),
+                              work_dir=str(self.dir.checkout))
+        if "cargo " in command and shutil.which("cargo") is None:
+            took += " (and cargo is not on PATH here: the build will fail; install Rust on this machine)"
         return (f"BUILDING ON THIS MACHINE: {found.reason}.\n"
                 f"{took}; this run waits for it{limit}, on paid time when it is an instance.\n"
                 f"To fetch a build in seconds instead: push the commit to main so the prebuild workflow stores it, "

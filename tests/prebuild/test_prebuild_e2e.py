@@ -234,3 +234,27 @@ def test_in_place_refuses_a_dirty_checkout_and_builds_in_a_clean_one(tmp_path: P
     assert built.returncode == 0, built.stderr
     assert (repo / "out" / "tool").read_text() == "tool\n", "built in the repository itself"
     assert f"building in {repo}:" in built.stdout
+
+
+def test_a_resume_on_a_machine_without_the_build_fetches_it_again(repo, tmp_path: Path):
+    """The journal says the build succeeded, but this checkout (a new machine's) has no target/release."""
+    store = str(tmp_path / "store")
+    flaky = (repo / "campaign.yaml").read_text().replace(
+        "for i in $(seq", 'test -z "${FAIL_BENCH:-}" && for i in $(seq')
+    (repo / "campaign.yaml").write_text(flaky)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qam", "flaky"], cwd=repo, check=True)
+    assert campaign(repo, "prebuild", "--store", store).returncode == 0
+    failed = run_campaign(repo, "run", "sf0.01", "--store", store, env={**without_cargo(), "FAIL_BENCH": "1"})
+    assert failed.returncode == 4, failed.stdout + failed.stderr
+    run_id = failed.stdout.splitlines()[0].removeprefix("run: ")
+    checkout = repo / ".campaign" / "runs" / run_id / "checkout"
+    shutil.rmtree(checkout)  # the new machine: `resume` clones the commit again, without any build output
+
+    resumed = run_campaign(repo, "resume", run_id, "--store", store, env=without_cargo())
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    journal = [json.loads(line) for line in (checkout.parent / "journal.jsonl").read_text().splitlines()]
+    builds = [e for e in journal if e.get("stage_run") == "build"]
+    assert [e["state"] for e in builds] == ["running", "succeeded", "invalidated", "running", "succeeded"]
+    assert "target/release is not in this machine's checkout" in builds[2]["reason"]
+    assert builds[-1]["build_source"] == "prebuilt" and (checkout / "target/release/bench-simd").is_file()
+    assert len(bench_records(repo, run_id, "bench-alloc")) == 3
