@@ -60,7 +60,7 @@ resource "aws_iam_role" "prebuild" {
 data "aws_iam_policy_document" "prebuilt_prefix" {
   statement {
     sid       = "PrebuiltObjects"
-    actions   = ["s3:GetObject", "s3:PutObject"]
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"] # tarballs over 64 MiB go up in parts
     resources = ["arn:${data.aws_partition.current.partition}:s3:::${var.bucket}/${local.prebuilt_prefix}*"]
   }
 

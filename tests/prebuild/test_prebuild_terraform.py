@@ -73,7 +73,7 @@ def test_the_role_may_only_get_put_and_list_the_prebuilt_prefix():
     bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${var.bucket}"
     policy = statements("prebuilt_prefix")
     assert set(policy) == {"PrebuiltObjects", "ListPrebuiltPrefix"}
-    assert policy["PrebuiltObjects"]["actions"] == ["s3:GetObject", "s3:PutObject"]
+    assert policy["PrebuiltObjects"]["actions"] == ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
     assert policy["PrebuiltObjects"]["resources"] == [f"{bucket_arn}/${{local.prebuilt_prefix}}*"]
     listing = policy["ListPrebuiltPrefix"]
     assert listing["actions"] == ["s3:ListBucket"] and listing["resources"] == [bucket_arn]
