@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import posixpath
+import shutil
 import tarfile
 import time
 from dataclasses import dataclass
@@ -88,6 +90,9 @@ def lookup(store: Store, spec: CampaignSpec, commit: str | None, *, dirty: bool 
 def _incompatibility(metadata: dict, digest: str) -> str | None:
     if metadata.get("format") != FORMAT:
         return f"has format {metadata.get('format')!r}; this campaign reads format {FORMAT}"
+    tarball = metadata.get("tarball")
+    if not isinstance(tarball, dict) or not tarball.get("sha256") or not isinstance(tarball.get("size"), int):
+        return f"has a {METADATA} that records no tarball size and sha256"
     if metadata.get("build_digest") != digest:
         return (f"was built from another build definition (campaign file {metadata.get('campaign_file')}, "
                 f"stage {metadata.get('build_stage')}, features {','.join(metadata.get('features', [])) or 'none'})")
@@ -143,20 +148,52 @@ def pack(checkout: Path, build_output: tuple[str, ...], tarball: Path) -> int:
 
 
 def extract(tarball: Path, checkout: Path, build_output: tuple[str, ...]) -> int:
-    """Extract into checkout; refuse members outside build_output, absolute paths, '..' and device files."""
-    allowed = [PurePosixPath(p) for p in build_output]
+    """Extract into checkout, all or nothing; refuse members, or links, that lead outside build_output.
+
+    Every member is checked before anything is written, and the archive is extracted into a staging
+    folder beside the checkout that replaces each build_output path only when all of it is out.
+    """
+    roots = [PurePosixPath(p) for p in build_output]
+    staging = checkout.parent / f".prebuilt-staging-{checkout.name}"
+    shutil.rmtree(staging, ignore_errors=True)
     try:
         with tarfile.open(tarball, "r:gz") as archive:
             members = archive.getmembers()
             for member in members:
-                name = PurePosixPath(member.name)
-                if not any(name == root or root in name.parents for root in allowed):
-                    raise PrebuiltRejected(f"the prebuilt holds {member.name}, outside the declared build_output "
-                                           f"{', '.join(build_output)}; it was not extracted")
-            archive.extractall(checkout, members=members, filter="data")
+                _check_member(member, roots, build_output)
+            archive.extractall(staging, members=members, filter="data")
+        for root in build_output:
+            _move_into_place(staging / root, checkout / root)
     except (tarfile.TarError, OSError, EOFError) as err:
         raise PrebuiltRejected(f"the prebuilt could not be extracted: {err}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return len(members)
+
+
+def _check_member(member: tarfile.TarInfo, roots: list[PurePosixPath], build_output: tuple[str, ...]) -> None:
+    where = [(member.name, member.name)]
+    if member.issym():
+        where.append((posixpath.join(posixpath.dirname(member.name), member.linkname), member.linkname))
+    elif member.islnk():
+        where.append((member.linkname, member.linkname))
+    for path, shown in where:
+        normal = PurePosixPath(posixpath.normpath(path))
+        inside = not posixpath.isabs(path) and any(normal == root or root in normal.parents for root in roots)
+        if not inside or ".." in PurePosixPath(member.name).parts:
+            raise PrebuiltRejected(f"the prebuilt's member {member.name} leads to {shown}, outside the declared "
+                                   f"build_output {', '.join(build_output)}; nothing was extracted")
+
+
+def _move_into_place(staged: Path, dest: Path) -> None:
+    if not staged.exists():
+        return
+    if dest.is_dir() and not dest.is_symlink():
+        shutil.rmtree(dest)  # build products of an earlier build in this checkout, never results
+    elif dest.exists() or dest.is_symlink():
+        dest.unlink()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(staged, dest)
 
 
 def sha256_of(path: Path) -> str:
