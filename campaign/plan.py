@@ -22,7 +22,7 @@ class PlannedRun:
     action: str  # RUN, SKIP or DONE (a resumed run's stage run whose outputs still verify)
     reason: str
     redo: str = ""  # why a stage run that succeeded before runs again
-    source: str = ""  # the build stage: "fetch prebuilt …" or "build here: …"
+    source: str = ""  # the build stage: "fetch prebuilt …" or "build here …"
 
     @property
     def id(self) -> str:
