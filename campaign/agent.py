@@ -17,7 +17,6 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from campaign import prebuilt
@@ -30,7 +29,7 @@ from campaign.journal import (FAILED, INTERRUPTED, INVALIDATED, RUNNING, SKIPPED
                               now_iso)
 from campaign.lease import Lease
 from campaign.manifest import artifacts_of_journal, manifest_bytes
-from campaign.plan import DONE, RUN, SKIP, Plan, build_plan
+from campaign.plan import DONE, SKIP, Plan, build_plan
 from campaign.process import ProcessResult, run_logged
 from campaign.resume import PastRun, in_flight, local_fingerprint
 from campaign.runs import RunDir, RunRecord, run_key
@@ -68,7 +67,7 @@ class Agent:
         self.states: dict[str, str] = {}
         self._last_problem: dict[str, str] = {}
         self._last_log: dict[str, Path] = {}
-        self._build_notes: dict[str, dict] = {}  # build stage run -> where its build came from, for the journal
+        self._build_notes: dict[str, dict] = {}  # build stage run -> its source and checkout outputs, for the journal
 
     def execute(self) -> None:
         """Run every stage run of the plan; raise StageFailed/StoreError/Interrupted unless all succeeded."""
@@ -103,10 +102,6 @@ class Agent:
         for index, planned in enumerate(self.plan.runs, 1):
             run = planned.run
             self._check_lease()
-            missing = self._missing_build_output(run) if planned.action == DONE else []
-            if missing:  # a new machine: the journal says built, but the build lives in the old checkout
-                redo = f"its build_output {', '.join(missing)} is not in this machine's checkout {self.dir.checkout}"
-                planned = replace(planned, action=RUN, reason=f"runs again: {redo}", redo=redo)
             if planned.action == DONE:
                 self.states[run.id] = SUCCEEDED
                 self.log.info("stage done, verified", stage_run=run.id, reason=planned.reason)
@@ -183,6 +178,8 @@ class Agent:
             self._last_problem[run.id] = problem
         artifacts = self._store_attempt(run, log_path, log_name)
         local_outputs = self._local_outputs(run) if not problem and not run.stage.upload else []
+        if not problem and run.stage.build_output:  # checked by a resume: a new machine's checkout lacks them
+            self._build_notes.setdefault(run.id, {})["checkout_outputs"] = list(run.stage.build_output)
         state = FAILED if problem else SUCCEEDED
         self.journal.record("stage", stage_run=run.id, state=state, attempt=attempt, exit_code=result.exit_code,
                             started_at=started, duration_s=round(result.duration_s, 3), log=f"logs/{log_name}",

@@ -160,7 +160,7 @@ def resume_plan(run_id: str, *, store_url: str | None, state_dir: Path | None) -
         entries = read_entries(run_dir.journal.read_bytes())
     else:
         entries = read_entries(store.get_bytes(run_key(run_id, "journal.jsonl")))
-    done, redo = decide(past_runs(entries), store, run_dir.outputs)
+    done, redo = decide(past_runs(entries), store, run_dir.outputs, run_dir.checkout)
     checkout = run_dir.checkout if run_dir.checkout.exists() else None
     if checkout is None:
         raise InputError(f"run {run_id} has no local checkout at {run_dir.checkout}; `campaign resume {run_id}` "
@@ -217,7 +217,7 @@ def _execute_held(record, store, run_dir, lease) -> None:
         store.download(key, run_dir.journal)  # a new machine continues from the store's copy
     journal = Journal(run_dir.journal, store, key)
     past = past_runs(journal.entries)
-    done, redo = decide(past, store, run_dir.outputs)
+    done, redo = decide(past, store, run_dir.outputs, run_dir.checkout)
     plan = plan_for_record(record, run_dir.checkout, done=done, redo=redo)
     log = configure_events(run_dir.logs / RUNNER_LOG)
     with make_progress() as progress, sigterm_as_interrupt():

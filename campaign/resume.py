@@ -1,8 +1,9 @@
 """What a resumed run can trust: stage runs whose recorded outputs still verify.
 
 A stage run is "done, verified" when its last attempt succeeded and every artifact recorded with
-that attempt matches the store (size and SHA-256), and every local-only output (upload: false)
-still has the size and modification time recorded. Anything else is run again.
+that attempt matches the store (size and SHA-256), every local-only output (upload: false)
+still has the size and modification time recorded, and a build's output is still in the checkout
+(on a new machine it is not). Anything else is run again.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def past_runs(entries: list[dict]) -> dict[str, PastRun]:
     return {run_id: PastRun(entry["state"], attempts[run_id], entry) for run_id, entry in latest.items()}
 
 
-def verify_done(past: PastRun, store: Store, outputs_dir: Path) -> str | None:
+def verify_done(past: PastRun, store: Store, outputs_dir: Path, checkout: Path) -> str | None:
     """None when a succeeded stage run's outputs still verify, else why not (one sentence)."""
     for recorded in past.entry.get("artifacts", []):
         problem = store.verify(Artifact(**recorded))
@@ -47,20 +48,24 @@ def verify_done(past: PastRun, store: Store, outputs_dir: Path) -> str | None:
         problem = local_problem(recorded, outputs_dir)
         if problem:
             return f"local output failed verification: {problem}"
+    missing = [path for path in past.entry.get("checkout_outputs", []) if not (checkout / path).exists()]
+    if missing:
+        return f"its build_output {', '.join(missing)} is not in this machine's checkout {checkout}"
     return None
 
 
-def decide(past: dict[str, PastRun], store: Store, outputs_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
+def decide(past: dict[str, PastRun], store: Store, outputs_dir: Path,
+           checkout: Path) -> tuple[dict[str, str], dict[str, str]]:
     """(done: stage run -> why it is trusted, redo: stage run -> why a succeeded run is re-run)."""
     done, redo = {}, {}
     for run_id, run in past.items():
         if run.state != SUCCEEDED:
             continue
-        problem = verify_done(run, store, outputs_dir)
+        problem = verify_done(run, store, outputs_dir, checkout)
         if problem:
             redo[run_id] = problem
         else:
-            count = len(run.entry.get("artifacts", [])) + len(run.entry.get("local_outputs", []))
+            count = sum(len(run.entry.get(key, [])) for key in ("artifacts", "local_outputs", "checkout_outputs"))
             done[run_id] = f"done, verified ({count} recorded outputs and logs match)"
     return done, redo
 
