@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from campaign import prebuilt
-from campaign.errors import Conflict, InputError, NotInStore, PreflightRefused, StageFailed
+from campaign.errors import Conflict, InputError, PreflightRefused, StageFailed
 from campaign.gitrepo import find_root, git, head_commit
 from campaign.journal import now_iso
 from campaign.process import run_logged
@@ -57,16 +57,16 @@ def prebuild(options: PrebuildOptions, *, out=print) -> None:
     if _already_stored(store, spec, stage, commit, out=out):
         return
     state = state_dir_for(root, options.state_dir) / "prebuild"
-    checkout = root if options.in_place else _fresh_checkout(root, commit, state)
     if options.in_place:
         _require_clean(root)
+    checkout = root if options.in_place else _fresh_checkout(root, commit, state)
     seconds = _build(spec, stage, checkout, state / f"{commit[:12]}.log", out=out)
     with tempfile.TemporaryDirectory(prefix="campaign-prebuild-") as scratch:
         tarball = Path(scratch) / prebuilt.TARBALL
         members = prebuilt.pack(checkout, stage.build_output, tarball)
         out(f"packed {', '.join(stage.build_output)}: {members} entries, "
             f"{prebuilt.human_size(tarball.stat().st_size)}")
-        metadata = _store(store, spec, stage, commit, tarball, seconds, checkout, out=out)
+        metadata = _store(store, spec, stage, commit, tarball, seconds, root, checkout, out=out)
     if not options.in_place:
         shutil.rmtree(checkout)  # the build is in the store; the clone's target/ is gigabytes of nothing
     out(f"stored {store.where(prebuilt.key(commit, prebuilt.TARBALL))} "
@@ -75,11 +75,15 @@ def prebuild(options: PrebuildOptions, *, out=print) -> None:
 
 def _already_stored(store: Store, spec: CampaignSpec, stage: Stage, commit: str, *, out) -> bool:
     """True when a complete, verified prebuilt of this definition is there; Conflict when another one is."""
-    try:
-        metadata = json.loads(store.get_bytes(prebuilt.key(commit, prebuilt.METADATA)))
-    except NotInStore:
-        return False
     where = store.where(prebuilt.key(commit, ""))
+    try:
+        metadata = prebuilt.read_metadata(store, commit)
+    except prebuilt.PrebuiltRejected as err:
+        raise Conflict(f"{err}: the prebuilt in {where} is not usable and is not overwritten. If this one "
+                       f"should replace it, remove it first ({_removal_hint(store, commit)}) and run "
+                       "`campaign prebuild` again.") from None
+    if metadata is None:
+        return False
     remove = (f"If this one should replace it, remove it first ({_removal_hint(store, commit)}) and run "
               "`campaign prebuild` again.")
     if metadata.get("build_digest") != prebuilt.build_digest(spec, stage):
@@ -106,7 +110,7 @@ def _removal_hint(store: Store, commit: str) -> str:
 def _fresh_checkout(root: Path, commit: str, state: Path) -> Path:
     from campaign.targets.local import prepare_checkout
 
-    if git(root, "status", "--porcelain", "--untracked-files=normal").strip():
+    if _uncommitted(root):
         print(f"prebuild: the working tree has uncommitted changes; they are NOT in the prebuild, which builds "
               f"commit {commit[:12]} as committed.", file=sys.stderr)
     checkout = state / f"{commit[:12]}-{now_iso().replace(':', '')}"
@@ -114,8 +118,13 @@ def _fresh_checkout(root: Path, commit: str, state: Path) -> Path:
     return checkout
 
 
+def _uncommitted(root: Path) -> list[str]:
+    """`git status --porcelain` lines: modified and untracked files (ignored ones, such as target/, do not count)."""
+    return git(root, "status", "--porcelain", "--untracked-files=normal").splitlines()
+
+
 def _require_clean(root: Path) -> None:
-    changes = git(root, "status", "--porcelain", "--untracked-files=normal").splitlines()
+    changes = _uncommitted(root)
     if changes:
         shown = "\n  ".join(changes[:20]) + ("\n  …" if len(changes) > 20 else "")
         raise PreflightRefused(
@@ -149,13 +158,13 @@ def _build(spec: CampaignSpec, stage: Stage, checkout: Path, log_path: Path, *, 
 
 
 def _store(store: Store, spec: CampaignSpec, stage: Stage, commit: str, tarball: Path, seconds: float,
-           checkout: Path, *, out) -> dict:
+           root: Path, checkout: Path, *, out) -> dict:
     """Tarball, then .sha256, then target.json (only if absent: it is what makes the prebuilt exist)."""
     artifact = store.put_file(tarball, prebuilt.key(commit, prebuilt.TARBALL))
     store.put_bytes(prebuilt.checksum_line(artifact.sha256), prebuilt.key(commit, prebuilt.CHECKSUM))
     metadata = {
         "format": prebuilt.FORMAT, "commit": commit, "campaign": spec.name,
-        "campaign_file": spec.path.relative_to(find_root(spec.path.parent)).as_posix(),
+        "campaign_file": spec.path.relative_to(root).as_posix(),
         "build_stage": stage.name, "build_digest": prebuilt.build_digest(spec, stage),
         "build_output": list(stage.build_output), "features": list(spec.features),
         "arch": prebuilt.this_arch(), **_toolchain(checkout), "created_at": now_iso(),
@@ -166,7 +175,7 @@ def _store(store: Store, spec: CampaignSpec, stage: Stage, commit: str, tarball:
                               prebuilt.key(commit, prebuilt.METADATA), expect=None)
     except Conflict:
         if _already_stored(store, spec, stage, commit, out=out):  # another prebuild of the commit won the race
-            return json.loads(store.get_bytes(prebuilt.key(commit, prebuilt.METADATA)))
+            return prebuilt.read_metadata(store, commit)
         raise
     latest = {"commit": commit, "arch": metadata["arch"], "build_seconds": metadata["build_seconds"],
               "created_at": metadata["created_at"]}

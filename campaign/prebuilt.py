@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from campaign.errors import CampaignError, StoreError
+from campaign.errors import CampaignError, NotInStore, StoreError
 from campaign.spec import CampaignSpec, Stage, template_context
 from campaign.store import Store
 from campaign.templating import render
@@ -74,17 +74,29 @@ def lookup(store: Store, spec: CampaignSpec, commit: str | None, *, dirty: bool 
         return Lookup(False, "the run uses uncommitted files, which no prebuilt contains")
     where = store.where(key(commit, ""))
     try:
-        metadata = json.loads(store.get_bytes(key(commit, METADATA)))
-    except StoreError:  # NotInStore included: absent, or the store cannot say; both mean build here
+        metadata = read_metadata(store, commit)
+    except StoreError:  # absent is None; a store that cannot say also means build here
+        metadata = None
+    except PrebuiltRejected as err:
+        return Lookup(False, str(err))
+    if metadata is None:
         return Lookup(False, f"no prebuilt build of commit {commit[:12]} in {where}")
-    except ValueError as err:
-        return Lookup(False, f"{store.where(key(commit, METADATA))} is not valid JSON ({err})")
     problem = _incompatibility(metadata, build_digest(spec, stage))
     if problem:
         return Lookup(False, f"the prebuilt in {where} {problem}", metadata)
     size = metadata.get("tarball", {}).get("size", 0)
     return Lookup(True, f"{store.where(key(commit, TARBALL))} ({human_size(size)}, built "
                   f"{metadata.get('created_at', '?')} in {human_duration(metadata.get('build_seconds'))})", metadata)
+
+
+def read_metadata(store: Store, commit: str) -> dict | None:
+    """commit's target.json, or None when there is none; PrebuiltRejected when it is not JSON."""
+    try:
+        return json.loads(store.get_bytes(key(commit, METADATA)))
+    except NotInStore:
+        return None
+    except ValueError as err:
+        raise PrebuiltRejected(f"{store.where(key(commit, METADATA))} is not valid JSON ({err})") from None
 
 
 def _incompatibility(metadata: dict, digest: str) -> str | None:

@@ -258,3 +258,14 @@ def test_a_resume_on_a_machine_without_the_build_fetches_it_again(repo, tmp_path
     assert "target/release is not in this machine's checkout" in builds[2]["reason"]
     assert builds[-1]["build_source"] == "prebuilt" and (checkout / "target/release/bench-simd").is_file()
     assert len(bench_records(repo, run_id, "bench-alloc")) == 3
+
+
+def test_a_target_json_that_is_not_json_is_refused_and_kept(tmp_path: Path):
+    repo = write_repo(tmp_path, SHELL_BUILD.format(run="mkdir -p out && echo tool > out/tool"))
+    metadata = tmp_path / "store" / "prebuilt" / head(repo) / "target.json"
+    metadata.parent.mkdir(parents=True)
+    metadata.write_text("{torn")
+    result = campaign(repo, "prebuild", "--store", str(tmp_path / "store"))
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert f"{metadata} is not valid JSON" in result.stderr and f"rm -r {metadata.parent}" in result.stderr
+    assert metadata.read_text() == "{torn" and not (metadata.parent / "target.tar.gz").exists()
