@@ -66,8 +66,7 @@ def add_build_source(plan: Plan, store_url: str) -> Plan:
     from campaign import prebuilt
     from campaign.store import open_store
 
-    dirty = any(v.overridden for v in plan.verdicts)
-    found = prebuilt.lookup(open_store(store_url), plan.spec, plan.commit, dirty=dirty)
+    found = prebuilt.lookup(open_store(store_url), plan.spec, plan.commit, dirty=plan.dirty)
     return with_build_source(plan, found, store_url)
 
 
@@ -99,7 +98,6 @@ def run_campaign(options: RunOptions, *, out=print) -> str:
     plan, root = make_plan(options.campaign_file, options.selection, allow_dirty=options.allow_dirty)
     if plan.refusals:
         raise PreflightRefused(refusal_message(plan))
-    dirty = any(v.overridden for v in plan.verdicts)
     store_url = options.store or default_store(root)
     store = open_store(store_url)
     if options.resume:
@@ -111,17 +109,17 @@ def run_campaign(options: RunOptions, *, out=print) -> str:
               file=sys.stderr)
     run_id = new_run_id(plan.commit)
     out(f"run: {run_id}")
-    if dirty:
+    if plan.dirty:
         _warn_dirty(plan)
     store.probe()
     run_dir = RunDir(state_dir_for(root, options.state_dir) / "runs" / run_id)
     record = RunRecord(
         run_id=run_id, campaign=plan.spec.name, campaign_file=plan.spec.path.relative_to(root).as_posix(),
-        campaign_digest=plan.spec.digest, commit=plan.commit, dirty=dirty, selection=plan.selection_text,
+        campaign_digest=plan.spec.digest, commit=plan.commit, dirty=plan.dirty, selection=plan.selection_text,
         target="local", store=store_url, created_at=now_iso(), keep_going=options.keep_going,
         sync_interval_s=options.sync_interval_s,
     )
-    prepare_checkout(root, plan.commit, run_dir.checkout, dirty=dirty)
+    prepare_checkout(root, plan.commit, run_dir.checkout, dirty=plan.dirty)
     store.put_bytes(record.to_bytes(), run_key(run_id, "run.json"))
     execute_record(record, store, run_dir, take_over=False)
     _say_where_results_are(out, store, run_id, run_dir)

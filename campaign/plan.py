@@ -43,6 +43,11 @@ class Plan:
         return [v for v in self.verdicts if v.refuses]
 
     @property
+    def dirty(self) -> bool:
+        """The user chose to run uncommitted files (--allow-dirty overrode the smoke gate)."""
+        return any(v.overridden for v in self.verdicts)
+
+    @property
     def selection_text(self) -> str:
         return ",".join(f"sf{sf}" for sf in self.selection)
 
@@ -135,7 +140,8 @@ def with_build_source(plan: Plan, found, store_where: str) -> Plan:
         verdict = Verdict("prebuilt", True, f"the build stage '{stage.name}' fetches {found.reason} instead of "
                           "compiling (checked against its sha256 when fetched)")
     else:
+        how = (f"`campaign prebuild --store {store_where}` (or the prebuild workflow on a push to main) stores it; "
+               "runs then fetch it in seconds")
         verdict = Verdict("prebuilt", True, f"the build stage '{stage.name}' compiles on the run's machine: "
-                          f"{found.reason}", (f"`campaign prebuild --store {store_where}` (or the prebuild workflow on "
-                                              "a push to main) stores it; runs then fetch it in seconds",), warning=True)
+                          f"{found.reason}", (how,), warning=True)
     return replace(plan, runs=runs, verdicts=plan.verdicts + (verdict,))

@@ -37,7 +37,10 @@ class PrebuildOptions:
 
 
 def prebuild(options: PrebuildOptions, *, out=print) -> None:
-    """Build, pack and store the commit's prebuilt (or say why nothing needs doing). Raises what decides the exit code."""
+    """Build, pack and store the commit's prebuilt, or say why nothing needs doing.
+
+    Raises what decides the exit code.
+    """
     from campaign.orchestrate import default_store, state_dir_for
     from campaign.store import open_store
 

@@ -124,7 +124,10 @@ class Fetched:
 
 def fetch(store: Store, commit: str, found: Lookup, checkout: Path, scratch: Path,
           build_output: tuple[str, ...]) -> Fetched:
-    """Download, verify and extract the prebuilt into checkout; PrebuiltRejected (nothing extracted) if any check fails."""
+    """Download, verify and extract the prebuilt into checkout.
+
+    PrebuiltRejected, with nothing extracted, when any check fails.
+    """
     started = time.monotonic()
     tarball = scratch / TARBALL
     try:

@@ -272,7 +272,8 @@ def _parse_build_output(entry: LocatedDict, kind, per, where: str, problems: _Pr
         problems.add(line, f"{where}: build_output belongs on the stage of kind build (it is what "
                      f"`campaign prebuild` packs); this stage is of kind {kind!r}.")
     if per is not None:
-        problems.add(entry.line_of("per"), f"{where}: a stage with build_output builds once per commit; remove per: {per}.")
+        problems.add(entry.line_of("per"),
+                     f"{where}: a stage with build_output builds once per commit; remove per: {per}.")
     for path in paths:
         if not _is_inside_output_dir(path):
             problems.add(line, f"{where}: build_output {path!r} must be a relative path inside the checkout "
