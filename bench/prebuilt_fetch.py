@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from campaign.prebuilt import human_size
+from rich.filesize import decimal
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "rust-workspace"
@@ -134,7 +134,7 @@ def main() -> None:
           f"run wall {', '.join(f'{w:.2f}' for _, w in hits)} s")
     print(f"  campaign prebuild (fresh clone, build, pack, store): wall {prebuild_wall:.2f} s, "
           f"its build {metadata.get('build_seconds', 0):.3f} s")
-    print(f"  tarball: {size} bytes ({human_size(size)})")
+    print(f"  tarball: {size} bytes ({decimal(size)})")
     print(f"  run wall ratio (hit / cold): {hit_wall / cold_wall:.3f}")
     print(f"  build ratio (prebuilt hit / cold build): {hit / cold:.4f}  (target ≤ {TARGET})")
     if hit / cold > TARGET:

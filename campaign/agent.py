@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from rich.filesize import decimal
+
 from campaign import prebuilt
 from campaign.errors import Interrupted, PreflightRefused, StageFailed, StoreError
 from campaign.faults import crash_point
@@ -37,6 +39,7 @@ from campaign.selection import parse_selection
 from campaign.spec import load_campaign
 from campaign.store import Artifact, Store
 from campaign.templating import render
+from campaign.texttable import duration_text
 
 MAX_RETRY_BACKOFF_S = 60.0
 RUNNER_LOG = "runner.jsonl"
@@ -222,7 +225,7 @@ class Agent:
                 found = prebuilt.Lookup(False, f"the prebuilt was refused: {err}")
             else:
                 _append(log_path, f"campaign: fetched {self.store.where(fetched.key)} "
-                        f"({prebuilt.human_size(fetched.size)}, sha256 {fetched.sha256} verified) and extracted "
+                        f"({decimal(fetched.size)}, sha256 {fetched.sha256} verified) and extracted "
                         f"{fetched.members} entries in {fetched.seconds:.1f}s; nothing was compiled.")
                 self.log.info("build fetched from the prebuilt; nothing compiled", stage_run=run.id,
                               key=fetched.key, sha256=fetched.sha256, seconds=round(fetched.seconds, 3))
@@ -240,10 +243,10 @@ class Agent:
         try:
             latest = json.loads(self.store.get_bytes(prebuilt.LATEST))
             took = (f"The last prebuild in this store (commit {str(latest.get('commit'))[:12]}) took "
-                    f"{prebuilt.human_duration(latest.get('build_seconds'))} on a CI runner")
+                    f"{duration_text(latest.get('build_seconds'))} on a CI runner")
         except (StoreError, ValueError):
             took = "No prebuild in this store to time it by; a cold Rust workspace build takes minutes"
-        limit = f" (stage timeout {prebuilt.human_duration(run.stage.timeout_s)})" if run.stage.timeout_s else ""
+        limit = f" (stage timeout {duration_text(run.stage.timeout_s)})" if run.stage.timeout_s else ""
         command = run.command(self.spec, run_id=self.record.run_id, output_dir=str(self.dir.outputs),
                               work_dir=str(self.dir.checkout))
         if "cargo " in command and shutil.which("cargo") is None:

@@ -18,6 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.filesize import decimal
+
 from campaign import prebuilt
 from campaign.errors import Conflict, InputError, PreflightRefused, StageFailed
 from campaign.gitrepo import find_root, git, head_commit
@@ -26,6 +28,7 @@ from campaign.process import run_logged
 from campaign.spec import CampaignSpec, Stage, load_campaign, template_context
 from campaign.store import Store
 from campaign.templating import render
+from campaign.texttable import duration_text
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def prebuild(options: PrebuildOptions, *, out=print) -> None:
         tarball = Path(scratch) / prebuilt.TARBALL
         members = prebuilt.pack(checkout, stage.build_output, tarball)
         out(f"packed {', '.join(stage.build_output)}: {members} entries, "
-            f"{prebuilt.human_size(tarball.stat().st_size)}")
+            f"{decimal(tarball.stat().st_size)}")
         metadata = _store(store, spec, stage, commit, tarball, seconds, root, checkout, out=out)
     if not options.in_place:
         shutil.rmtree(checkout)  # the build is in the store; the clone's target/ is gigabytes of nothing
@@ -156,7 +159,7 @@ def _build(spec: CampaignSpec, stage: Stage, checkout: Path, log_path: Path, *, 
     if missing:
         raise StageFailed(f"the build stage '{stage.name}' exited 0 but did not produce {', '.join(missing)} "
                           f"(its build_output) in {checkout}. Nothing was uploaded.")
-    out(f"built in {prebuilt.human_duration(result.duration_s)}")
+    out(f"built in {duration_text(result.duration_s)}")
     return result.duration_s
 
 

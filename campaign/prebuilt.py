@@ -19,10 +19,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from rich.filesize import decimal
+
 from campaign.errors import CampaignError, NotInStore, StoreError
 from campaign.spec import CampaignSpec, Stage, template_context
 from campaign.store import Store
 from campaign.templating import render
+from campaign.texttable import duration_text
 
 PREFIX = "prebuilt"
 TARBALL, CHECKSUM, METADATA = "target.tar.gz", "target.tar.gz.sha256", "target.json"
@@ -85,8 +88,8 @@ def lookup(store: Store, spec: CampaignSpec, commit: str | None, *, dirty: bool 
     if problem:
         return Lookup(False, f"the prebuilt in {where} {problem}", metadata)
     size = metadata.get("tarball", {}).get("size", 0)
-    return Lookup(True, f"{store.where(key(commit, TARBALL))} ({human_size(size)}, built "
-                  f"{metadata.get('created_at', '?')} in {human_duration(metadata.get('build_seconds'))})", metadata)
+    return Lookup(True, f"{store.where(key(commit, TARBALL))} ({decimal(size)}, built "
+                  f"{metadata.get('created_at', '?')} in {duration_text(metadata.get('build_seconds'))})", metadata)
 
 
 def read_metadata(store: Store, commit: str) -> dict | None:
@@ -219,18 +222,3 @@ def sha256_of(path: Path) -> str:
 def checksum_line(sha256: str) -> bytes:
     """The .sha256 object, in `sha256sum -c` format."""
     return f"{sha256}  {TARBALL}\n".encode()
-
-
-def human_size(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size} B"
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

@@ -25,6 +25,7 @@ from campaign.journal import (
 )
 from campaign.runs import run_key
 from campaign.store import Store
+from campaign.texttable import duration_text
 
 FINAL_STATES = (SUCCEEDED, FAILED, INTERRUPTED)
 LOST, DEADLINE = "lost", "deadline"
@@ -46,7 +47,7 @@ class Progress:
     last_line: str = ""
 
     def line(self, status: RunStatus | None, item: str) -> str:
-        elapsed = _duration(time.monotonic() - self.started)
+        elapsed = duration_text(time.monotonic() - self.started)
         if status is None:
             return f"waiting for the instance to start the agent · {elapsed}"
         stages = list(status.stage_runs.values())
@@ -145,7 +146,7 @@ class JournalWatcher:
                                    "every instance of the run is gone, but its journal has no final entry")
             if time.monotonic() - started > deadline_s:
                 return WatchResult(DEADLINE, status or RunStatus(self.run_id, state="created"),
-                                   f"no final journal entry within {_duration(deadline_s)}")
+                                   f"no final journal entry within {duration_text(deadline_s)}")
             time.sleep(interval_s)
 
 
@@ -157,9 +158,3 @@ def _last_item(data: bytes) -> str:
             continue
         return " ".join(str(record[k]) for k in ("query", "engine", "iteration") if k in record)
     return ""
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
