@@ -40,7 +40,8 @@ def fixture_repo(tmp_path: Path) -> Path:
     return repo
 
 
-def campaign(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    env = cargo_env(CAMPAIGN_HOME=str(repo / ".campaign"))
+def campaign(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The CLI in repo, its state in repo/.campaign; env: another base than cargo_env() (e.g. cargo off PATH)."""
+    env = {**(env if env is not None else cargo_env()), "CAMPAIGN_HOME": str(repo / ".campaign")}
     return subprocess.run([str(VENV_BIN / "campaign"), *args], cwd=repo, env=env, check=False,
                           capture_output=True, text=True, timeout=300)

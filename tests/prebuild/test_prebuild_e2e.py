@@ -53,14 +53,6 @@ def without_cargo() -> dict[str, str]:
     return env
 
 
-def run_campaign(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    if env is None:
-        return campaign(repo, *args)
-    env = {**env, "CAMPAIGN_HOME": str(repo / ".campaign")}
-    return subprocess.run([str(VENV_BIN / "campaign"), *args], cwd=repo, env=env, check=False,
-                          capture_output=True, text=True, timeout=300)
-
-
 def build_entry(repo: Path, run_id: str) -> dict:
     journal = repo / ".campaign" / "runs" / run_id / "journal.jsonl"
     entries = [json.loads(line) for line in journal.read_text().splitlines()]
@@ -111,7 +103,7 @@ def test_prebuild_stores_a_verified_tarball_and_a_run_fetches_it_without_cargo(r
     row, verdict = build_row_and_verdict(plan_of(repo, store))
     assert row["build"].startswith("fetch prebuilt") and verdict["ok"] and not verdict["warning"]
 
-    result = run_campaign(repo, "run", "sf0.01", "--store", store, env=without_cargo())
+    result = campaign(repo, "run", "sf0.01", "--store", store, env=without_cargo())
     assert result.returncode == 0, result.stdout + result.stderr
     run_id = result.stdout.splitlines()[0].removeprefix("run: ")
     entry = build_entry(repo, run_id)
@@ -138,7 +130,7 @@ def test_a_corrupted_tarball_is_refused_and_the_build_stage_compiles_loudly(repo
     forged = gzip.compress(b"not the build")
     s3_client.put_object(Bucket=s3_bucket, Key=prebuilt_key(repo, "target.tar.gz"), Body=forged)
 
-    result = run_campaign(repo, "run", "sf0.01", "--store", store)
+    result = campaign(repo, "run", "sf0.01", "--store", store)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "BUILDING ON THIS MACHINE: the prebuilt was refused" in result.stderr
     assert hashlib.sha256(forged).hexdigest() in result.stderr, "the warning names the sha256 it found"
@@ -244,13 +236,13 @@ def test_a_resume_on_a_machine_without_the_build_fetches_it_again(repo, tmp_path
     (repo / "campaign.yaml").write_text(flaky)
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qam", "flaky"], cwd=repo, check=True)
     assert campaign(repo, "prebuild", "--store", store).returncode == 0
-    failed = run_campaign(repo, "run", "sf0.01", "--store", store, env={**without_cargo(), "FAIL_BENCH": "1"})
+    failed = campaign(repo, "run", "sf0.01", "--store", store, env={**without_cargo(), "FAIL_BENCH": "1"})
     assert failed.returncode == 4, failed.stdout + failed.stderr
     run_id = failed.stdout.splitlines()[0].removeprefix("run: ")
     checkout = repo / ".campaign" / "runs" / run_id / "checkout"
     shutil.rmtree(checkout)  # the new machine: `resume` clones the commit again, without any build output
 
-    resumed = run_campaign(repo, "resume", run_id, "--store", store, env=without_cargo())
+    resumed = campaign(repo, "resume", run_id, "--store", store, env=without_cargo())
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     journal = [json.loads(line) for line in (checkout.parent / "journal.jsonl").read_text().splitlines()]
     builds = [e for e in journal if e.get("stage_run") == "build"]
