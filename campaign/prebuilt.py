@@ -63,10 +63,6 @@ class Lookup:
     reason: str
     metadata: dict | None = None
 
-    @property
-    def action(self) -> str:
-        return "fetch" if self.usable else "build"
-
 
 def lookup(store: Store, spec: CampaignSpec, commit: str | None, *, dirty: bool = False) -> Lookup:
     """Is there a prebuilt of commit for this campaign's build stage, for this machine? (one GET, no download)"""
