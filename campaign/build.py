@@ -62,7 +62,7 @@ def compiles(command: str) -> str | None:
 
 def test_runner(command: str, *, only_rust: bool = False) -> str | None:
     """The unit-test runner command runs (e.g. 'pytest'), or None. `cargo test --no-run` only compiles."""
-    runners = UNIT_TEST_RUNNERS[:1] if only_rust else UNIT_TEST_RUNNERS
+    runners = (("cargo test", RUST_TEST_RUNNER),) if only_rust else UNIT_TEST_RUNNERS
     for part in _COMMAND_SEPARATORS.split(command):
         if "--no-run" in part.split():
             continue
