@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from campaign.journal import read_entries
-from campaign.orchestrate import make_plan
-from campaign.runs import new_run_id, run_key
+from campaign.run.journal import read_entries
+from campaign.targets.local.flow import make_plan
+from campaign.run.record import new_run_id, run_key
 from campaign.store import open_store
 from campaign.targets.aws.session import collect_outputs, incremental_keys
 from campaign.targets.aws.target import new_record

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from campaign.orchestrate import make_plan
-from campaign.runs import new_run_id, run_key
+from campaign.targets.local.flow import make_plan
+from campaign.run.record import new_run_id, run_key
 from campaign.store import open_store
 from campaign.targets.aws.auth import Auth
 from campaign.targets.aws.infra import workspace_dir

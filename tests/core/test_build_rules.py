@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from campaign import build
-from campaign.graph import expand
-from campaign.orchestrate import make_plan
-from campaign.spec import load_campaign
+import campaign.spec.cargo as build
+from campaign.planning.graph import expand
+from campaign.targets.local.flow import make_plan
+from campaign.spec.model import load_campaign
 from tests.core.conftest import make_repo
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "build"

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from campaign.errors import InputError
-from campaign.graph import expand
-from campaign.selection import parse_selection
-from campaign.spec import load_campaign
+from campaign.planning.graph import expand
+from campaign.spec.selection import parse_selection
+from campaign.spec.model import load_campaign
 
 from .conftest import REPO_ROOT, TOY_CAMPAIGN
 

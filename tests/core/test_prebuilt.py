@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from campaign import prebuilt
-from campaign.orchestrate import add_build_source, make_plan
-from campaign.plan import with_build_source
-from campaign.spec import load_campaign
+import campaign.prebuilt.artifact as prebuilt
+from campaign.targets.local.flow import add_build_source, make_plan
+from campaign.planning.plan import with_build_source
+from campaign.spec.model import load_campaign
 from campaign.store.local import LocalStore
 from tests.core.conftest import git, make_repo
 

@@ -239,7 +239,7 @@ def test_a_journal_that_cannot_grow_is_a_store_error_naming_it(tmp_path: Path):
     script = (
         "import resource\n"
         "from pathlib import Path\n"
-        "from campaign.journal import append_line\n"
+        "from campaign.run.journal import append_line\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))\n"
         f"path = Path({str(tmp_path / 'journal.jsonl')!r})\n"
         "for n in range(100):\n"

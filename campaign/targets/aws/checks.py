@@ -1,6 +1,6 @@
 """The AWS target's preflight verdicts: credentials, the results bucket, the commit the instance clones.
 
-Each check returns a campaign.preflight.Verdict, so `campaign plan --target aws` shows them next to
+Each check returns a campaign.preflight.smoke.Verdict, so `campaign plan --target aws` shows them next to
 the smoke gate and `campaign run --target aws` refuses (exit 3) on any that fails.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from campaign.errors import CampaignError
-from campaign.preflight import Verdict
+from campaign.preflight.smoke import Verdict
 from campaign.targets.aws.auth import Auth, Identity
 
 SCP_LIKE = re.compile(r"^(?P<user>[\w.-]+)@(?P<host>[\w.-]+):(?P<path>.+)$")

@@ -24,7 +24,7 @@ def _store_overrides(store: str | None) -> dict:
 def aws_plan(selection, campaign_file: Path, *, as_json: bool, allow_dirty: bool, instance_type, region,
              show_userdata: bool, out) -> int:
     """Print the plan with the AWS verdicts (or only the userdata); the exit code."""
-    from campaign.plan import format_plan
+    from campaign.planning.plan import format_plan
     from dataclasses import replace
 
     from campaign.targets.aws.target import AwsOptions, describe, preflight, terraform_plan_verdict
@@ -70,8 +70,8 @@ def aws_run(selection, campaign_file: Path, *, store, keep_going: bool, allow_di
 
 
 def aws_down(run_id: str, *, state_dir, out) -> None:
-    from campaign.gitrepo import find_root
-    from campaign.orchestrate import state_dir_for
+    from campaign.system.git import find_root
+    from campaign.targets.local.flow import state_dir_for
     from campaign.targets.aws.commands import down
 
     root = find_root(Path.cwd())
@@ -80,7 +80,7 @@ def aws_down(run_id: str, *, state_dir, out) -> None:
 
 def aws_doctor(*, out) -> int:
     from campaign.errors import CampaignError
-    from campaign.gitrepo import find_root
+    from campaign.system.git import find_root
     from campaign.targets.aws.commands import doctor
 
     try:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from campaign.errors import CampaignError, StoreError
-from campaign.plan import Plan
-from campaign.runs import RunRecord, run_key
+from campaign.planning.plan import Plan
+from campaign.run.record import RunRecord, run_key
 from campaign.targets.aws import ec2, infra
 from campaign.targets.aws.auth import Auth
 from campaign.targets.aws.settings import AwsSettings
@@ -102,7 +102,7 @@ def destroy(runner: TerraformRunner, auth: Auth) -> None:
 
 
 def incremental_keys(plan: Plan, record: RunRecord) -> dict[str, str]:
-    from campaign.templating import render
+    from campaign.spec.templating import render
 
     keys = {}
     for planned in plan.runs:
@@ -115,7 +115,7 @@ def incremental_keys(plan: Plan, record: RunRecord) -> dict[str, str]:
 
 def collect_outputs(store, run_id: str, dest: Path, *, verify: bool) -> int:
     """Download the run's outputs to dest; with verify, check the store against the manifest first."""
-    from campaign.inspection import verify_run
+    from campaign.run.inspection import verify_run
 
     if verify:
         verify_run(store, run_id, deep=False)

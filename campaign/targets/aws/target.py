@@ -10,9 +10,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from campaign.errors import Interrupted, PreflightRefused, StageFailed
-from campaign.plan import Plan
-from campaign.preflight import Verdict
-from campaign.runs import RunRecord
+from campaign.planning.plan import Plan
+from campaign.preflight.smoke import Verdict
+from campaign.run.record import RunRecord
 from campaign.targets.aws import checks, infra
 from campaign.targets.aws.auth import Auth, Identity
 from campaign.targets.aws.settings import AwsSettings, load_settings
@@ -51,7 +51,7 @@ def default_bucket(identity: Identity | None, region: str) -> str:
 
 
 def load(options: AwsOptions) -> tuple[Plan, Path, AwsSettings]:
-    from campaign.orchestrate import make_plan
+    from campaign.targets.local.flow import make_plan
 
     plan, root = make_plan(options.campaign_file, options.selection, allow_dirty=False, target="aws")
     settings = load_settings(root, region=options.region, instance_type=options.instance_type, keep=options.keep,
@@ -78,7 +78,7 @@ def preflight(options: AwsOptions) -> Preflight:
     verdicts.append(checks.pushed_verdict(root, plan.commit, repo_url))
     plan = replace(plan, verdicts=plan.verdicts + tuple(verdicts))
     if identity is not None and bucket_exists:
-        from campaign.orchestrate import add_build_source
+        from campaign.targets.local.flow import add_build_source
 
         plan = add_build_source(plan, settings.store_url())
     return Preflight(plan, root, settings, auth, repo_url, bucket_exists)
@@ -88,7 +88,7 @@ def terraform_plan_verdict(checked: Preflight, *, module_dir: Path = infra.MODUL
     """Terraform's own plan for a run like the next one, in a throwaway workspace with local state:
     what `run` would create. Nothing is applied and no state is kept."""
     from campaign.errors import CampaignError
-    from campaign.runs import new_run_id
+    from campaign.run.record import new_run_id
 
     record = new_record(checked.plan, checked.root, new_run_id(checked.plan.commit), checked.settings.store_url(),
                         keep_going=False)
@@ -116,7 +116,7 @@ def userdata_params(settings: AwsSettings, record: RunRecord, repo_url: str) -> 
 
 
 def new_record(plan: Plan, root: Path, run_id: str, store_url: str, *, keep_going: bool) -> RunRecord:
-    from campaign.journal import now_iso
+    from campaign.run.journal import now_iso
 
     return RunRecord(run_id=run_id, campaign=plan.spec.name,
                      campaign_file=plan.spec.path.relative_to(root).as_posix(), campaign_digest=plan.spec.digest,
@@ -126,7 +126,7 @@ def new_record(plan: Plan, root: Path, run_id: str, store_url: str, *, keep_goin
 
 def show_userdata(options: AwsOptions) -> str:
     """The exact script `run` would pass to the instance, for a new run id; needs no credentials."""
-    from campaign.runs import new_run_id
+    from campaign.run.record import new_run_id
 
     plan, root, settings = load(options)
     if not settings.bucket:
@@ -151,12 +151,12 @@ def describe(settings: AwsSettings, repo_url: str, *, bucket_exists: bool) -> li
 
 def run_aws(options: AwsOptions, *, out=print) -> str:
     """Preflight, then the run on EC2 (see campaign.targets.aws.session); returns the run id."""
-    from campaign.orchestrate import (
+    from campaign.targets.local.flow import (
         refusal_message,
         sigterm_as_interrupt,
         state_dir_for,
     )
-    from campaign.runs import new_run_id
+    from campaign.run.record import new_run_id
     from campaign.targets.aws.session import RunSession
 
     checked = preflight(options)

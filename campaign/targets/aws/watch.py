@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from campaign.errors import NotInStore, StoreError
-from campaign.journal import (
+from campaign.run.journal import (
     FAILED,
     INTERRUPTED,
     RUNNING,
@@ -23,9 +23,9 @@ from campaign.journal import (
     read_entries,
     summarize,
 )
-from campaign.runs import run_key
+from campaign.run.record import run_key
 from campaign.store import Store
-from campaign.texttable import duration_text
+from campaign.ui.tables import duration_text
 
 FINAL_STATES = (SUCCEEDED, FAILED, INTERRUPTED)
 LOST, DEADLINE = "lost", "deadline"

@@ -10,9 +10,9 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from campaign.gitrepo import RepoState, read_state
-from campaign.graph import StageRun
-from campaign.spec import CampaignSpec
+from campaign.system.git import RepoState, read_state
+from campaign.planning.graph import StageRun
+from campaign.spec.model import CampaignSpec
 
 # A command token with one of these endings, under a folder the repository has, names a repository file.
 SCRIPT_SUFFIXES = {".sh", ".bash", ".py", ".sql", ".rb", ".pl", ".r", ".jl", ".js", ".ts", ".yaml", ".yml",

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from campaign.journal import RUNNING, SUCCEEDED
+from campaign.run.journal import RUNNING, SUCCEEDED
 from campaign.store import Artifact, Store
 
 

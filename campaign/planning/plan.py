@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from campaign.graph import StageRun
-from campaign.host import HostFacts
-from campaign.preflight import Verdict
-from campaign.spec import CampaignSpec
-from campaign.texttable import format_table
+from campaign.planning.graph import StageRun
+from campaign.system.host import HostFacts
+from campaign.preflight.smoke import Verdict
+from campaign.spec.model import CampaignSpec
+from campaign.ui.tables import format_table
 
 RUN, SKIP, DONE = "run", "skip", "done"
 

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from campaign.errors import PreflightRefused
-from campaign.gitrepo import git
+from campaign.system.git import git
 
 
 def prepare_checkout(repo_root: Path, commit: str, dest: Path, *, dirty: bool) -> None:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
-from campaign.build import cargo_build_command, compiles, feature_union, runs_test_binaries
+from campaign.spec.cargo import cargo_build_command, compiles, feature_union, runs_test_binaries
 from campaign.errors import InputError
-from campaign.scale import canonical_sf
-from campaign.templating import TemplateProblem, names_in, render
-from campaign.yamlmarks import LocatedDict, load_located_yaml
+from campaign.spec.scale import canonical_sf
+from campaign.spec.templating import TemplateProblem, names_in, render
+from campaign.spec.yamlmarks import LocatedDict, load_located_yaml
 
 KINDS = ("build", "data", "bench", "validate", "test")
 CAMPAIGN_KEYS = {"name", "description", "scale_factors", "default_selection", "vars", "stages"}
@@ -143,7 +143,7 @@ def load_campaign(path: Path) -> CampaignSpec:
     problems.raise_if_any()
     _check_templates(spec, problems)
     problems.raise_if_any()
-    from campaign.graph import check_output_collisions  # graph builds on spec; this check needs both
+    from campaign.planning.graph import check_output_collisions  # graph builds on spec; this check needs both
 
     check_output_collisions(spec)
     return spec
@@ -350,7 +350,7 @@ def _check_references(spec: CampaignSpec, document: LocatedDict, problems: _Prob
         first = spec.stage(cycle[0])
         problems.add(first.line, f"stage '{first.name}': needs form a cycle: {' -> '.join(reversed(cycle))}. "
                      "Remove one of these needs.")
-    from campaign.selection import parse_selection  # avoids an import cycle at module load
+    from campaign.spec.selection import parse_selection  # avoids an import cycle at module load
 
     try:
         parse_selection(spec.default_selection, spec)

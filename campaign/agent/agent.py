@@ -21,25 +21,25 @@ from pathlib import Path
 
 from rich.filesize import decimal
 
-from campaign import prebuilt
+import campaign.prebuilt.artifact as prebuilt
 from campaign.errors import Interrupted, PreflightRefused, StageFailed, StoreError
 from campaign.faults import crash_point
-from campaign.graph import StageRun, expand
-from campaign.host import read_host
-from campaign.incremental import IncrementalSync, prepare_for_resume
-from campaign.journal import (FAILED, INTERRUPTED, INVALIDATED, RUNNING, SKIPPED, STARTED, SUCCEEDED, Journal,
+from campaign.planning.graph import StageRun, expand
+from campaign.system.host import read_host
+from campaign.run.incremental import IncrementalSync, prepare_for_resume
+from campaign.run.journal import (FAILED, INTERRUPTED, INVALIDATED, RUNNING, SKIPPED, STARTED, SUCCEEDED, Journal,
                               now_iso)
-from campaign.lease import Lease
-from campaign.manifest import artifacts_of_journal, manifest_bytes
-from campaign.plan import DONE, SKIP, Plan, build_plan
-from campaign.process import ProcessResult, run_logged
-from campaign.resume import PastRun, in_flight, local_fingerprint
-from campaign.runs import RunDir, RunRecord, run_key
-from campaign.selection import parse_selection
-from campaign.spec import load_campaign
+from campaign.run.lease import Lease
+from campaign.run.manifest import artifacts_of_journal, manifest_bytes
+from campaign.planning.plan import DONE, SKIP, Plan, build_plan
+from campaign.system.process import ProcessResult, run_logged
+from campaign.run.resume import PastRun, in_flight, local_fingerprint
+from campaign.run.record import RunDir, RunRecord, run_key
+from campaign.spec.selection import parse_selection
+from campaign.spec.model import load_campaign
 from campaign.store import Artifact, Store
-from campaign.templating import render
-from campaign.texttable import duration_text
+from campaign.spec.templating import render
+from campaign.ui.tables import duration_text
 
 MAX_RETRY_BACKOFF_S = 60.0
 RUNNER_LOG = "runner.jsonl"

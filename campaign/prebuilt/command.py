@@ -20,15 +20,15 @@ from pathlib import Path
 
 from rich.filesize import decimal
 
-from campaign import prebuilt
+import campaign.prebuilt.artifact as prebuilt
 from campaign.errors import Conflict, InputError, PreflightRefused, StageFailed
-from campaign.gitrepo import find_root, git, head_commit
-from campaign.journal import now_iso
-from campaign.process import run_logged
-from campaign.spec import CampaignSpec, Stage, load_campaign, template_context
+from campaign.system.git import find_root, git, head_commit
+from campaign.run.journal import now_iso
+from campaign.system.process import run_logged
+from campaign.spec.model import CampaignSpec, Stage, load_campaign, template_context
 from campaign.store import Store
-from campaign.templating import render
-from campaign.texttable import duration_text
+from campaign.spec.templating import render
+from campaign.ui.tables import duration_text
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def prebuild(options: PrebuildOptions, *, out=print) -> None:
 
     Raises what decides the exit code.
     """
-    from campaign.orchestrate import default_store, state_dir_for
+    from campaign.targets.local.flow import default_store, state_dir_for
     from campaign.store import open_store
 
     spec = load_campaign(options.campaign_file.resolve())
@@ -114,7 +114,7 @@ def _removal_hint(store: Store, commit: str) -> str:
 
 
 def _fresh_checkout(root: Path, commit: str, state: Path) -> Path:
-    from campaign.targets.local import prepare_checkout
+    from campaign.targets.local.checkout import prepare_checkout
 
     if _uncommitted(root):
         print(f"prebuild: the working tree has uncommitted changes; they are NOT in the prebuild, which builds "

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from campaign.errors import InputError
-from campaign.scale import canonical_sf
+from campaign.spec.scale import canonical_sf
 
 if TYPE_CHECKING:
-    from campaign.spec import CampaignSpec
+    from campaign.spec.model import CampaignSpec
 
 
 def parse_selection(text: str, spec: CampaignSpec) -> tuple[str, ...]:

@@ -63,8 +63,8 @@ def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty:
         raise click.exceptions.Exit(aws_plan(selection, campaign_file, as_json=as_json, allow_dirty=allow_dirty,
                                              instance_type=instance_type, region=region,
                                              show_userdata=show_userdata, out=click.echo))
-    from campaign.orchestrate import add_build_source, default_store, make_plan, resume_plan
-    from campaign.plan import format_plan
+    from campaign.targets.local.flow import add_build_source, default_store, make_plan, resume_plan
+    from campaign.planning.plan import format_plan
 
     if resume_run:
         the_plan = resume_plan(resume_run, store_url=store, state_dir=None)
@@ -103,7 +103,7 @@ def run(selection, campaign_file, store, keep_going, allow_dirty, state_dir, res
                 state_dir=state_dir, instance_type=instance_type, region=region, keep=keep, resume=resume,
                 out=click.echo)
         return
-    from campaign.orchestrate import RunOptions, run_campaign
+    from campaign.targets.local.flow import RunOptions, run_campaign
 
     run_campaign(RunOptions(campaign_file=campaign_file, selection=selection, store=store,
                             keep_going=keep_going, allow_dirty=allow_dirty, state_dir=state_dir,
@@ -124,7 +124,7 @@ def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: 
 
     Exits 0 when stored, already stored, or when the campaign has nothing to build.
     """
-    from campaign.prebuild import PrebuildOptions, prebuild as run_prebuild
+    from campaign.prebuilt.command import PrebuildOptions, prebuild as run_prebuild
 
     run_prebuild(PrebuildOptions(campaign_file=campaign_file, store=store, in_place=in_place, state_dir=state_dir),
                  out=lambda line: click.echo(line))
@@ -139,7 +139,7 @@ def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: 
               help="Where run folders are. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
 def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | None) -> None:
     """Continue RUN_ID after a crash or Ctrl-C: verified stage runs are kept, the rest runs."""
-    from campaign.orchestrate import resume_campaign
+    from campaign.targets.local.flow import resume_campaign
 
     resume_campaign(run_id, store_url=store, state_dir=state_dir, take_over=take_over,
                     out=lambda line: click.echo(line))
@@ -151,7 +151,7 @@ def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | No
 @click.option("--json", "as_json", is_flag=True, help="Print the status as a JSON document.")
 def status(run_id: str, store: str | None, as_json: bool) -> None:
     """Show the state of every stage run of RUN_ID, from its journal in the store."""
-    from campaign.inspection import format_status, status_dict
+    from campaign.run.inspection import format_status, status_dict
 
     document = status_dict(_open_store(store), run_id)
     click.echo(json.dumps(document, indent=2) if as_json else format_status(document))
@@ -163,7 +163,7 @@ def status(run_id: str, store: str | None, as_json: bool) -> None:
 @store_option
 def logs(run_id: str, stage_run: str | None, store: str | None) -> None:
     """Print the full log of STAGE_RUN (e.g. 'tpch-bench[sf1]'), or the runner's event log."""
-    from campaign.inspection import stage_log
+    from campaign.run.inspection import stage_log
 
     sys.stdout.buffer.write(stage_log(_open_store(store), run_id, stage_run))
     sys.stdout.flush()
@@ -174,13 +174,13 @@ def logs(run_id: str, stage_run: str | None, store: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON document.")
 def runs(store: str | None, as_json: bool) -> None:
     """List the runs in the store, newest first."""
-    from campaign.inspection import list_runs
+    from campaign.run.inspection import list_runs
 
     rows = list_runs(_open_store(store))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    from campaign.texttable import format_table
+    from campaign.ui.tables import format_table
 
     table = [("run", "state", "selection", "commit", "target")]
     table += [(r["run_id"], r["state"], r["selection"] or "-", (r["commit"] or "-")[:12], r["target"] or "-")
@@ -194,7 +194,7 @@ def runs(store: str | None, as_json: bool) -> None:
 @click.option("--deep", is_flag=True, help="Re-read every object and hash it, instead of trusting stored checksums.")
 def verify(run_id: str, store: str | None, deep: bool) -> None:
     """Check every artifact of RUN_ID in the store against its manifest (size and SHA-256)."""
-    from campaign.inspection import verify_run
+    from campaign.run.inspection import verify_run
 
     count = verify_run(_open_store(store), run_id, deep=deep)
     click.echo(f"verified: {count} artifacts of run {run_id} match the manifest")
@@ -209,7 +209,7 @@ def verify(run_id: str, store: str | None, deep: bool) -> None:
 @click.option("--take-over", is_flag=True, help="Take the lease of an agent whose heartbeat is older than 120 s.")
 def agent(run_id: str, store: str, checkout: Path, state_dir: Path, take_over: bool) -> None:
     """Execute RUN_ID's plan here (what an instance's userdata starts); resumes a run already begun."""
-    from campaign.orchestrate import run_agent
+    from campaign.targets.local.flow import run_agent
 
     run_agent(run_id, store, checkout=checkout, state_dir=state_dir, take_over=take_over)
 
@@ -234,8 +234,8 @@ def doctor() -> None:
 
 
 def _open_store(url: str | None):
-    from campaign.gitrepo import find_root
-    from campaign.orchestrate import default_store
+    from campaign.system.git import find_root
+    from campaign.targets.local.flow import default_store
     from campaign.store import open_store
 
     if url is None:

@@ -10,15 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from campaign.errors import InputError, PreflightRefused, StoreError
-from campaign.gitrepo import find_root, head_commit
-from campaign.graph import expand
-from campaign.host import HostFacts, read_host
-from campaign.journal import now_iso
-from campaign.overlap import overlap_verdict
-from campaign.plan import Plan, build_plan, with_build_source
-from campaign.preflight import Verdict, smoke_gate
-from campaign.selection import parse_selection
-from campaign.spec import load_campaign
+from campaign.system.git import find_root, head_commit
+from campaign.planning.graph import expand
+from campaign.system.host import HostFacts, read_host
+from campaign.run.journal import now_iso
+from campaign.preflight.overlap import overlap_verdict
+from campaign.planning.plan import Plan, build_plan, with_build_source
+from campaign.preflight.smoke import Verdict, smoke_gate
+from campaign.spec.selection import parse_selection
+from campaign.spec.model import load_campaign
 
 STATE_DIR_NAME = ".campaign"
 
@@ -63,7 +63,7 @@ def add_build_source(plan: Plan, store_url: str) -> Plan:
     """Say in the plan whether the build stage will fetch the commit's prebuilt from store_url or compile."""
     if plan.spec.build_stage is None:
         return plan  # no store is opened: a plan without a build stays fast
-    from campaign import prebuilt
+    import campaign.prebuilt.artifact as prebuilt
     from campaign.store import open_store
 
     found = prebuilt.lookup(open_store(store_url), plan.spec, plan.commit, dirty=plan.dirty)
@@ -91,9 +91,9 @@ def refusal_message(plan: Plan) -> str:
 
 def run_campaign(options: RunOptions, *, out=print) -> str:
     """Plan, refuse or run locally; returns the run id. Raises the error that decides the exit code."""
-    from campaign.runs import RunDir, RunRecord, new_run_id, run_key
+    from campaign.run.record import RunDir, RunRecord, new_run_id, run_key
     from campaign.store import open_store
-    from campaign.targets.local import prepare_checkout
+    from campaign.targets.local.checkout import prepare_checkout
 
     plan, root = make_plan(options.campaign_file, options.selection, allow_dirty=options.allow_dirty)
     if plan.refusals:
@@ -140,7 +140,7 @@ def resume_campaign(run_id: str, *, store_url: str | None, state_dir: Path | Non
 
 
 def _say_where_results_are(out, store, run_id: str, run_dir) -> None:
-    from campaign.runs import run_key
+    from campaign.run.record import run_key
 
     out(f"results: {store.where(run_key(run_id, 'outputs'))}")
     out(f"local copy: {run_dir.outputs}")
@@ -148,10 +148,10 @@ def _say_where_results_are(out, store, run_id: str, run_dir) -> None:
 
 def resume_plan(run_id: str, *, store_url: str | None, state_dir: Path | None) -> Plan:
     """What `campaign resume RUN` would do, without doing it (no lease taken, nothing written)."""
-    from campaign.agent import plan_for_record
-    from campaign.journal import read_entries
-    from campaign.resume import decide, past_runs
-    from campaign.runs import run_key
+    from campaign.agent.agent import plan_for_record
+    from campaign.run.journal import read_entries
+    from campaign.run.resume import decide, past_runs
+    from campaign.run.record import run_key
 
     record, store, run_dir = _resumable(run_id, store_url, state_dir)
     if run_dir.journal.exists():
@@ -168,8 +168,8 @@ def resume_plan(run_id: str, *, store_url: str | None, state_dir: Path | None) -
 
 def find_unfinished(store, plan: Plan) -> str | None:
     """The newest run in store of the same commit, campaign file and selection that did not succeed."""
-    from campaign.inspection import run_status
-    from campaign.runs import RUNS_PREFIX, read_record
+    from campaign.run.inspection import run_status
+    from campaign.run.record import RUNS_PREFIX, read_record
 
     for run_id in sorted(store.list_children(RUNS_PREFIX), reverse=True):
         try:
@@ -185,7 +185,7 @@ def find_unfinished(store, plan: Plan) -> str | None:
 
 def execute_record(record, store, run_dir, *, take_over: bool) -> None:
     """Hold the lease, restore the journal, trust what still verifies, and run the rest."""
-    from campaign.lease import Lease
+    from campaign.run.lease import Lease
 
     lease = Lease(store, record.run_id)
     lease.acquire(take_over=take_over)
@@ -202,12 +202,12 @@ def execute_record(record, store, run_dir, *, take_over: bool) -> None:
 
 
 def _execute_held(record, store, run_dir, lease) -> None:
-    from campaign.agent import RUNNER_LOG, Agent, plan_for_record
-    from campaign.events import configure_events
-    from campaign.journal import Journal
-    from campaign.progress import make_progress
-    from campaign.resume import decide, past_runs, reap_orphans
-    from campaign.runs import run_key
+    from campaign.agent.agent import RUNNER_LOG, Agent, plan_for_record
+    from campaign.ui.events import configure_events
+    from campaign.run.journal import Journal
+    from campaign.ui.progress import make_progress
+    from campaign.run.resume import decide, past_runs, reap_orphans
+    from campaign.run.record import run_key
 
     stopped = reap_orphans(record.run_id)  # first: a dead agent's stage must not write while we look
     key = run_key(record.run_id, "journal.jsonl")
@@ -224,7 +224,7 @@ def _execute_held(record, store, run_dir, lease) -> None:
 
 
 def _resumable(run_id: str, store_url: str | None, state_dir: Path | None):
-    from campaign.runs import RunDir, read_record
+    from campaign.run.record import RunDir, read_record
     from campaign.store import open_store
 
     root = find_root(Path.cwd())
@@ -236,7 +236,7 @@ def _resumable(run_id: str, store_url: str | None, state_dir: Path | None):
 
 
 def _ensure_checkout(record, run_dir) -> None:
-    from campaign.targets.local import prepare_checkout
+    from campaign.targets.local.checkout import prepare_checkout
 
     if run_dir.checkout.exists():
         return
@@ -276,7 +276,7 @@ def run_agent(run_id: str, store_url: str, *, checkout: Path, state_dir: Path, t
 
     Started again for a run that already has a journal (a replaced instance), it resumes it.
     """
-    from campaign.runs import RunDir, read_record
+    from campaign.run.record import RunDir, read_record
     from campaign.store import open_store
 
     store = open_store(store_url)

@@ -22,10 +22,10 @@ from pathlib import Path, PurePosixPath
 from rich.filesize import decimal
 
 from campaign.errors import CampaignError, NotInStore, StoreError
-from campaign.spec import CampaignSpec, Stage, template_context
+from campaign.spec.model import CampaignSpec, Stage, template_context
 from campaign.store import Store
-from campaign.templating import render
-from campaign.texttable import duration_text
+from campaign.spec.templating import render
+from campaign.ui.tables import duration_text
 
 PREFIX = "prebuilt"
 TARBALL, CHECKSUM, METADATA = "target.tar.gz", "target.tar.gz.sha256", "target.json"

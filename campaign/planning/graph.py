@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from campaign.errors import InputError
-from campaign.spec import CampaignSpec, Stage, template_context
-from campaign.templating import render
+from campaign.spec.model import CampaignSpec, Stage, template_context
+from campaign.spec.templating import render
 
 
 @dataclass(frozen=True)

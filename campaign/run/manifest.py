@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from campaign.journal import INVALIDATED
+from campaign.run.journal import INVALIDATED
 from campaign.store import Artifact, Store
 
 

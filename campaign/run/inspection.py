@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from campaign.errors import InputError, NotInStore, StoreError
-from campaign.journal import RunStatus, read_entries, summarize
-from campaign.lease import STALE_AFTER_S, holder_is_dead_here, read_lease
-from campaign.manifest import read_manifest, verify_artifacts
-from campaign.runs import RUNS_PREFIX, read_record, run_key
+from campaign.run.journal import RunStatus, read_entries, summarize
+from campaign.run.lease import STALE_AFTER_S, holder_is_dead_here, read_lease
+from campaign.run.manifest import read_manifest, verify_artifacts
+from campaign.run.record import RUNS_PREFIX, read_record, run_key
 from campaign.store import Store
-from campaign.texttable import format_table
+from campaign.ui.tables import format_table
 
 DEAD = "dead"
 

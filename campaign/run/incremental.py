@@ -15,7 +15,7 @@ from pathlib import Path
 
 from campaign.errors import NotInStore, StoreError
 from campaign.faults import crash_point
-from campaign.journal import cut_torn_tail
+from campaign.run.journal import cut_torn_tail
 from campaign.store import Store
 
 

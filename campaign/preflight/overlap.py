@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from campaign.build import test_runner
-from campaign.graph import StageRun
-from campaign.preflight import PLACEHOLDER_OUTPUT_DIR, PLACEHOLDER_WORK_DIR, Verdict
-from campaign.spec import CampaignSpec
+from campaign.spec.cargo import test_runner
+from campaign.planning.graph import StageRun
+from campaign.preflight.smoke import PLACEHOLDER_OUTPUT_DIR, PLACEHOLDER_WORK_DIR, Verdict
+from campaign.spec.model import CampaignSpec
 
 PAID_TARGETS = {"aws"}
 
