@@ -23,8 +23,8 @@ from rich.filesize import decimal
 
 from campaign.errors import CampaignError, NotInStore, StoreError
 from campaign.spec.model import CampaignSpec, Stage, template_context
-from campaign.store import Store
 from campaign.spec.templating import render
+from campaign.store import Store
 from campaign.ui.tables import duration_text
 
 PREFIX = "prebuilt"

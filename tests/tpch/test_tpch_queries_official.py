@@ -8,7 +8,6 @@ per-column precision rules (answers.py), not with the project's own shipped copy
 from __future__ import annotations
 
 import pytest
-
 from tpch_helpers import QUERIES, QUERIES_DIR, load_stage_module
 
 ENGINE_NAMES = ("duckdb", "datafusion")
