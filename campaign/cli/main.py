@@ -1,30 +1,53 @@
 """The `campaign` command line. Exit codes come from the exception classes in campaign.errors.
 
-Heavy modules (boto3, rich, structlog) are imported inside the commands that need them, so
-`campaign plan` stays fast.
+A target's own module is imported only when the target is chosen (campaign.targets.registry), and
+boto3 only when an S3 store is opened, so `campaign plan` stays fast.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
+from campaign.agent.execute import run_agent
 from campaign.errors import CampaignError, PreflightRefused
+from campaign.planning.plan import Plan, format_plan
+from campaign.prebuilt.command import PrebuildOptions
+from campaign.prebuilt.command import prebuild as run_prebuild
+from campaign.run.dirs import default_store
+from campaign.run.inspection import (
+    format_status,
+    list_runs,
+    stage_log,
+    status_dict,
+    verify_run,
+)
+from campaign.store import Store, open_store
+from campaign.system.git import find_root
+from campaign.targets.base import RunRequest, drive
+from campaign.targets.registry import get_cloud_target, get_target
+from campaign.ui.tables import format_table
 
 DEFAULT_CAMPAIGN_FILE = "campaign.yaml"
 
 campaign_file_option = click.option(
     "-f", "--file", "campaign_file", type=click.Path(path_type=Path), default=DEFAULT_CAMPAIGN_FILE,
     show_default=True, help="The campaign file.")
+state_dir_option = click.option(
+    "--state-dir", type=click.Path(path_type=Path), default=None,
+    help="Where run folders (checkouts, outputs, logs) go. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
 store_option = click.option(
     "--store", metavar="DIR|s3://BUCKET/PREFIX", default=None,
     help="Where artifacts go. Default: $CAMPAIGN_STORE, else .campaign/store in the repository.")
 
 
-def target_options(command):
+def target_options(command: Callable[..., None]) -> Callable[..., None]:
     """--target and the AWS target's overrides (everything else: .campaign/config.toml [aws])."""
     command = click.option("--region", default=None, help="AWS target: the region.")(command)
     command = click.option("--instance-type", default=None, help="AWS target: the EC2 instance type.")(command)
@@ -57,28 +80,26 @@ def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty:
 
     Exits 3 when preflight would refuse the run, 0 otherwise.
     """
-    if target == "aws" or show_userdata:
-        from campaign.targets.aws.cli import aws_plan
-
-        raise click.exceptions.Exit(aws_plan(selection, campaign_file, as_json=as_json, allow_dirty=allow_dirty,
-                                             instance_type=instance_type, region=region,
-                                             show_userdata=show_userdata, out=click.echo))
-    from campaign.planning.plan import format_plan
-    from campaign.targets.local.flow import (
-        add_build_source,
-        default_store,
-        make_plan,
-        resume_plan,
-    )
-
+    request = RunRequest(campaign_file=campaign_file, selection=selection, store=store, allow_dirty=allow_dirty,
+                         options={"instance_type": instance_type, "region": region})
+    if show_userdata:
+        click.echo(get_cloud_target("aws").show_userdata(request).rstrip("\n"))
+        return
+    chosen = get_target(target)
     if resume_run:
-        the_plan = resume_plan(resume_run, store_url=store, state_dir=None)
-    else:
-        the_plan, root = make_plan(campaign_file, selection, allow_dirty=allow_dirty)
-        the_plan = add_build_source(the_plan, store or default_store(root))
-    click.echo(json.dumps(the_plan.to_dict(), indent=2) if as_json else format_plan(the_plan))
-    if the_plan.refusals:
+        _show_plan(chosen.resume_plan(resume_run, request), [], {}, as_json=as_json)
+        return
+    prepared = chosen.preflight(request, for_plan=True)
+    _show_plan(prepared.plan, chosen.describe(prepared), chosen.describe_json(prepared), as_json=as_json)
+    if prepared.plan.refusals:
         raise click.exceptions.Exit(PreflightRefused.exit_code)  # the plan is shown; `run` would refuse it
+
+
+def _show_plan(the_plan: Plan, target_lines: list[str], target_json: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({**the_plan.to_dict(), **target_json}, indent=2))
+    else:
+        click.echo("\n\n".join(filter(None, [format_plan(the_plan), "\n".join(target_lines)])))
 
 
 @cli.command()
@@ -88,8 +109,7 @@ def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty:
 @click.option("--keep-going", is_flag=True, help="After a failure, still run stage runs that do not depend on it.")
 @click.option("--allow-dirty", is_flag=True,
               help="Local rehearsal only: run the working tree as it is, uncommitted files included.")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
-              help="Where run folders go. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
+@state_dir_option
 @click.option("--resume", is_flag=True,
               help="Continue the newest unfinished run of this commit, campaign file and selection, if any.")
 @click.option("--take-over", is_flag=True, help="With --resume: take the lease of an agent that stopped heartbeating.")
@@ -98,22 +118,18 @@ def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty:
 @target_options
 @click.option("--keep", is_flag=True, default=None,
               help="AWS target: leave the instance and role after the run (they bill; `campaign down RUN`).")
-def run(selection, campaign_file, store, keep_going, allow_dirty, state_dir, resume, take_over,
-        sync_interval, target, instance_type, region, keep) -> None:
-    """Run the campaign for SELECTION (default: the campaign's default_selection) on this machine, or on EC2."""
-    if target == "aws":
-        from campaign.targets.aws.cli import aws_run
-
-        aws_run(selection, campaign_file, store=store, keep_going=keep_going, allow_dirty=allow_dirty,
-                state_dir=state_dir, instance_type=instance_type, region=region, keep=keep, resume=resume,
-                out=click.echo)
+def run(selection: str | None, campaign_file: Path, store: str | None, keep_going: bool, allow_dirty: bool,
+        state_dir: Path | None, resume: bool, take_over: bool, sync_interval: float, target: str,
+        instance_type: str | None, region: str | None, keep: bool | None) -> None:
+    """Run the campaign for SELECTION (default: the campaign's default_selection) here, or on EC2."""
+    request = RunRequest(campaign_file=campaign_file, selection=selection, store=store, keep_going=keep_going,
+                         allow_dirty=allow_dirty, state_dir=state_dir, resume=resume, take_over=take_over,
+                         sync_interval_s=sync_interval,
+                         options={"instance_type": instance_type, "region": region, "keep": keep})
+    chosen = get_target(target)
+    if resume and chosen.resume_unfinished(request, click.echo) is not None:
         return
-    from campaign.targets.local.flow import RunOptions, run_campaign
-
-    run_campaign(RunOptions(campaign_file=campaign_file, selection=selection, store=store,
-                            keep_going=keep_going, allow_dirty=allow_dirty, state_dir=state_dir,
-                            resume=resume, take_over=take_over, sync_interval_s=sync_interval),
-                 out=lambda line: click.echo(line))
+    drive(chosen, request, click.echo)
 
 
 @cli.command()
@@ -122,16 +138,12 @@ def run(selection, campaign_file, store, keep_going, allow_dirty, state_dir, res
 @click.option("--in-place", is_flag=True,
               help="Build in this repository, which must be a clean checkout of HEAD, instead of a fresh clone "
                    "(CI: where the cargo cache is).")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
-              help="Where the clone and the build log go. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
+@state_dir_option
 def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: Path | None) -> None:
     """Build HEAD's build stage once and store it as prebuilt/<commit>/, so runs fetch it instead of building.
 
     Exits 0 when stored, already stored, or when the campaign has nothing to build.
     """
-    from campaign.prebuilt.command import PrebuildOptions
-    from campaign.prebuilt.command import prebuild as run_prebuild
-
     run_prebuild(PrebuildOptions(campaign_file=campaign_file, store=store, in_place=in_place, state_dir=state_dir),
                  out=lambda line: click.echo(line))
 
@@ -141,14 +153,12 @@ def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: 
 @store_option
 @click.option("--take-over", is_flag=True,
               help="Take the lease of an agent on another machine whose heartbeat is older than 120 s.")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
-              help="Where run folders are. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
+@state_dir_option
 def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | None) -> None:
     """Continue RUN_ID after a crash or Ctrl-C: verified stage runs are kept, the rest runs."""
-    from campaign.targets.local.flow import resume_campaign
-
-    resume_campaign(run_id, store_url=store, state_dir=state_dir, take_over=take_over,
-                    out=lambda line: click.echo(line))
+    request = RunRequest(campaign_file=Path(DEFAULT_CAMPAIGN_FILE), store=store, state_dir=state_dir,
+                         take_over=take_over)
+    get_target("local").resume(run_id, request, click.echo)
 
 
 @cli.command()
@@ -157,8 +167,6 @@ def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | No
 @click.option("--json", "as_json", is_flag=True, help="Print the status as a JSON document.")
 def status(run_id: str, store: str | None, as_json: bool) -> None:
     """Show the state of every stage run of RUN_ID, from its journal in the store."""
-    from campaign.run.inspection import format_status, status_dict
-
     document = status_dict(_open_store(store), run_id)
     click.echo(json.dumps(document, indent=2) if as_json else format_status(document))
 
@@ -169,8 +177,6 @@ def status(run_id: str, store: str | None, as_json: bool) -> None:
 @store_option
 def logs(run_id: str, stage_run: str | None, store: str | None) -> None:
     """Print the full log of STAGE_RUN (e.g. 'tpch-bench[sf1]'), or the runner's event log."""
-    from campaign.run.inspection import stage_log
-
     sys.stdout.buffer.write(stage_log(_open_store(store), run_id, stage_run))
     sys.stdout.flush()
 
@@ -180,14 +186,10 @@ def logs(run_id: str, stage_run: str | None, store: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON document.")
 def runs(store: str | None, as_json: bool) -> None:
     """List the runs in the store, newest first."""
-    from campaign.run.inspection import list_runs
-
     rows = list_runs(_open_store(store))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    from campaign.ui.tables import format_table
-
     table = [("run", "state", "selection", "commit", "target")]
     table += [(r["run_id"], r["state"], r["selection"] or "-", (r["commit"] or "-")[:12], r["target"] or "-")
               for r in rows]
@@ -200,8 +202,6 @@ def runs(store: str | None, as_json: bool) -> None:
 @click.option("--deep", is_flag=True, help="Re-read every object and hash it, instead of trusting stored checksums.")
 def verify(run_id: str, store: str | None, deep: bool) -> None:
     """Check every artifact of RUN_ID in the store against its manifest (size and SHA-256)."""
-    from campaign.run.inspection import verify_run
-
     count = verify_run(_open_store(store), run_id, deep=deep)
     click.echo(f"verified: {count} artifacts of run {run_id} match the manifest")
 
@@ -215,35 +215,24 @@ def verify(run_id: str, store: str | None, deep: bool) -> None:
 @click.option("--take-over", is_flag=True, help="Take the lease of an agent whose heartbeat is older than 120 s.")
 def agent(run_id: str, store: str, checkout: Path, state_dir: Path, take_over: bool) -> None:
     """Execute RUN_ID's plan here (what an instance's userdata starts); resumes a run already begun."""
-    from campaign.targets.local.flow import run_agent
-
     run_agent(run_id, store, checkout=checkout, state_dir=state_dir, take_over=take_over)
 
 
 @cli.command()
 @click.argument("run_id")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
-              help="Where run folders are. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
+@state_dir_option
 def down(run_id: str, state_dir: Path | None) -> None:
     """Destroy what is left of AWS run RUN_ID (after --keep, or a teardown that did not finish)."""
-    from campaign.targets.aws.cli import aws_down
-
-    aws_down(run_id, state_dir=state_dir, out=click.echo)
+    get_cloud_target("aws").down(run_id, state_dir, click.echo)
 
 
 @cli.command()
 def doctor() -> None:
     """Say which AWS credentials are in effect (profile, environment or wrapper) and whether they work."""
-    from campaign.targets.aws.cli import aws_doctor
-
-    raise click.exceptions.Exit(aws_doctor(out=click.echo))
+    raise click.exceptions.Exit(get_cloud_target("aws").doctor(click.echo))
 
 
-def _open_store(url: str | None):
-    from campaign.store import open_store
-    from campaign.system.git import find_root
-    from campaign.targets.local.flow import default_store
-
+def _open_store(url: str | None) -> Store:
     if url is None:
         try:
             url = default_store(find_root(Path.cwd()))
@@ -277,8 +266,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:
         if debug:
             raise
-        import traceback
-
         click.echo("campaign: internal error (a bug; please report it with this output):", err=True)
         traceback.print_exc()
         return 1

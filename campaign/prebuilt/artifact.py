@@ -22,9 +22,10 @@ from pathlib import Path, PurePosixPath
 from rich.filesize import decimal
 
 from campaign.errors import CampaignError, NotInStore, StoreError
+from campaign.planning.plan import Plan, with_build_source
 from campaign.spec.model import CampaignSpec, Stage, template_context
 from campaign.spec.templating import render
-from campaign.store import Store
+from campaign.store import Store, open_store
 from campaign.ui.tables import duration_text
 
 PREFIX = "prebuilt"
@@ -218,3 +219,11 @@ def sha256_of(path: Path) -> str:
 def checksum_line(sha256: str) -> bytes:
     """The .sha256 object, in `sha256sum -c` format."""
     return f"{sha256}  {TARBALL}\n".encode()
+
+
+def plan_build_source(plan: Plan, store_url: str) -> Plan:
+    """Say in the plan whether the build stage will fetch the commit's prebuilt from store_url or compile."""
+    if plan.spec.build_stage is None:
+        return plan  # no store is opened: a plan without a build stays fast
+    found = lookup(open_store(store_url), plan.spec, plan.commit, dirty=plan.dirty)
+    return with_build_source(plan, found, store_url)

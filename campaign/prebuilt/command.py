@@ -22,11 +22,13 @@ from rich.filesize import decimal
 
 import campaign.prebuilt.artifact as prebuilt
 from campaign.errors import Conflict, InputError, PreflightRefused, StageFailed
-from campaign.run.journal import now_iso
+from campaign.run.dirs import default_store, state_dir_for
 from campaign.spec.load import load_campaign
 from campaign.spec.model import CampaignSpec, Stage, template_context
 from campaign.spec.templating import render
-from campaign.store import Store
+from campaign.store import Store, open_store
+from campaign.system.checkout import prepare_checkout
+from campaign.system.clock import now_iso
 from campaign.system.git import find_root, git, head_commit
 from campaign.system.process import run_logged
 from campaign.ui.tables import duration_text
@@ -45,9 +47,6 @@ def prebuild(options: PrebuildOptions, *, out=print) -> None:
 
     Raises what decides the exit code.
     """
-    from campaign.store import open_store
-    from campaign.targets.local.flow import default_store, state_dir_for
-
     spec = load_campaign(options.campaign_file.resolve())
     root = find_root(spec.path.parent)
     stage = spec.build_stage
@@ -115,8 +114,6 @@ def _removal_hint(store: Store, commit: str) -> str:
 
 
 def _fresh_checkout(root: Path, commit: str, state: Path) -> Path:
-    from campaign.targets.local.checkout import prepare_checkout
-
     if _uncommitted(root):
         print(f"prebuild: the working tree has uncommitted changes; they are NOT in the prebuild, which builds "
               f"commit {commit[:12]} as committed.", file=sys.stderr)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from campaign.errors import NotInStore, StoreError
 from campaign.faults import crash_point
-from campaign.run.journal import cut_torn_tail
+from campaign.jsonl import complete_lines_of, cut_torn_tail
 from campaign.store import Store
 
 
@@ -44,10 +44,6 @@ def prepare_for_resume(path: Path, store: Store, key: str) -> int:
         path.write_bytes(stored)
         local = stored
     return local.count(b"\n")
-
-
-def complete_lines_of(data: bytes) -> bytes:
-    return data[: data.rfind(b"\n") + 1]
 
 
 class IncrementalSync:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from campaign.errors import InputError, NotInStore, StoreError
+from campaign.planning.plan import Plan
 from campaign.run.journal import RunStatus, read_entries, summarize
+from campaign.run.keys import RUNS_PREFIX, RunKeys
 from campaign.run.lease import STALE_AFTER_S, holder_is_dead_here, read_lease
 from campaign.run.manifest import read_manifest, verify_artifacts
-from campaign.run.record import RUNS_PREFIX, read_record, run_key
+from campaign.run.record import read_record
 from campaign.store import Store
 from campaign.ui.tables import format_table
 
@@ -18,7 +20,7 @@ DEAD = "dead"
 def run_status(store: Store, run_id: str) -> RunStatus:
     """The run's state from its journal; callers have read its run.json (the clear error if absent)."""
     try:
-        data = store.get_bytes(run_key(run_id, "journal.jsonl"))
+        data = store.get_bytes(RunKeys(run_id).journal)
     except NotInStore:
         return RunStatus(run_id=run_id, state="created", reason="no stage has started yet")
     status = summarize(run_id, read_entries(data))
@@ -73,7 +75,7 @@ def stage_log(store: Store, run_id: str, stage_run: str | None) -> bytes:
     """The log of stage_run's latest attempt; without a stage run, the runner's event log."""
     read_record(store, run_id)
     if stage_run is None:
-        return _get(store, run_key(run_id, "logs", "runner.jsonl"), "the runner log")
+        return _get(store, RunKeys(run_id).runner_log, "the runner log")
     status = run_status(store, run_id)
     stage = status.stage_runs.get(stage_run)
     if stage is None:
@@ -82,7 +84,7 @@ def stage_log(store: Store, run_id: str, stage_run: str | None) -> bytes:
     if not stage.log:
         raise InputError(f"{stage_run} of run {run_id} has no log: it is {stage.state}"
                          + (f" ({stage.reason})" if stage.reason else "") + ".")
-    return _get(store, run_key(run_id, stage.log), f"the log of {stage_run}")
+    return _get(store, RunKeys(run_id).under(stage.log), f"the log of {stage_run}")
 
 
 def _get(store: Store, key: str, what: str) -> bytes:
@@ -113,12 +115,26 @@ def verify_run(store: Store, run_id: str, *, deep: bool) -> int:
     """Check every artifact of the manifest; returns the count checked, raises StoreError listing mismatches."""
     read_record(store, run_id)
     try:
-        artifacts = read_manifest(store.get_bytes(run_key(run_id, "manifest.json")))
+        artifacts = read_manifest(store.get_bytes(RunKeys(run_id).manifest))
     except NotInStore:
-        raise StoreError(f"run {run_id} has no manifest ({store.where(run_key(run_id, 'manifest.json'))}): "
+        raise StoreError(f"run {run_id} has no manifest ({store.where(RunKeys(run_id).manifest)}): "
                          "it has not finished. `campaign status` shows where it stopped.") from None
     problems = verify_artifacts(store, artifacts, deep=deep)
     if problems:
         raise StoreError(f"run {run_id}: {len(problems)} of {len(artifacts)} artifacts do not match the manifest:\n"
                          + "\n".join(f"  {p}" for p in problems))
     return len(artifacts)
+
+
+def find_unfinished(store: Store, plan: Plan, *, target: str) -> str | None:
+    """The newest run in store of the same commit, campaign file, selection and target that did not succeed."""
+    for run_id in sorted(store.list_children(RUNS_PREFIX), reverse=True):
+        try:
+            record = read_record(store, run_id)
+        except InputError:
+            continue  # no run.json: nothing to resume from
+        same = (record.commit, record.campaign_digest, record.selection, record.target, record.dirty) == \
+            (plan.commit, plan.spec.digest, plan.selection_text, target, False)
+        if same and run_status(store, run_id).state != "succeeded":
+            return run_id
+    return None

@@ -6,25 +6,23 @@ crash mid-write, is dropped on read and never parsed as data.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from campaign.errors import StoreError
 from campaign.faults import crash_point, die, reached
+from campaign.jsonl import cut_torn_tail, write_all
+from campaign.run.entries import Entry, entry_fields
 from campaign.store import Store
+from campaign.system.clock import now_iso
 
 # Stage-run states and run states.
 PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED = "pending", "running", "succeeded", "failed", "skipped"
 STARTED, INTERRUPTED = "started", "interrupted"
 INVALIDATED = "invalidated"  # a succeeded stage run whose outputs failed verification on resume
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 class Journal:
@@ -48,6 +46,10 @@ class Journal:
         self.mirror()
         return entry
 
+    def append(self, entry: Entry) -> dict[str, Any]:
+        """Journal a typed entry (campaign.run.entries owns their fields)."""
+        return self.record(entry.kind, **entry_fields(entry))
+
     def mirror(self) -> None:
         self.store.put_file(self.path, self.key)
 
@@ -63,12 +65,7 @@ def append_line(path: Path, line: str) -> None:
                 os.write(fd, data[: len(data) // 2])
                 os.fsync(fd)
                 die()
-            pending = memoryview(data)
-            while pending:  # after a short write, writing the rest makes the kernel say why (EFBIG, ENOSPC)
-                written = os.write(fd, pending)
-                if not written:
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-                pending = pending[written:]
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -78,21 +75,6 @@ def append_line(path: Path, line: str) -> None:
             "(a partial last one is cut on resume). Free space or raise the file-size limit, then "
             "`campaign resume` the run."
         ) from error
-
-
-def cut_torn_tail(path: Path) -> int:
-    """Truncate path after its last newline (a crash mid-append); returns the bytes cut."""
-    try:
-        with open(path, "rb+") as handle:
-            data = handle.read()
-            keep = data.rfind(b"\n") + 1
-            if keep < len(data):
-                handle.truncate(keep)
-                handle.flush()
-                os.fsync(handle.fileno())
-            return len(data) - keep
-    except FileNotFoundError:
-        return 0
 
 
 def read_entries(data: bytes) -> list[dict]:

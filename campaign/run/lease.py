@@ -14,13 +14,13 @@ import socket
 import threading
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from campaign.errors import Conflict, PreflightRefused, StoreError
-from campaign.run.record import run_key
-from campaign.run.resume import process_alive
+from campaign.run.keys import RunKeys
 from campaign.store import Store
+from campaign.system.clock import now_iso
+from campaign.system.process import process_alive
 
 HEARTBEAT_S = 10.0
 STALE_AFTER_S = 120.0
@@ -62,7 +62,7 @@ def holder_is_dead_here(info: LeaseInfo) -> bool:
 
 
 def lease_key(run_id: str) -> str:
-    return run_key(run_id, "lease.json")
+    return RunKeys(run_id).lease
 
 
 class Lease:
@@ -73,7 +73,7 @@ class Lease:
         self.store, self.run_id = store, run_id
         self.heartbeat_s, self.stale_after_s = heartbeat_s, stale_after_s
         self.agent = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-        self.acquired_at = _now_iso()
+        self.acquired_at = now_iso()
         self.tag: str | None = None
         self.lost: str | None = None  # why, once another agent has taken the lease
         self.beat_error: str | None = None  # the last heartbeat's store error, while it lasts
@@ -145,9 +145,5 @@ class Lease:
     def _payload(self) -> bytes:
         host, pid, _ = self.agent.split(":")
         info = LeaseInfo(agent=self.agent, host=host, pid=int(pid), acquired_at=self.acquired_at,
-                         heartbeat_at=_now_iso(), heartbeat_epoch=time.time())
+                         heartbeat_at=now_iso(), heartbeat_epoch=time.time())
         return json.dumps(asdict(info), sort_keys=True).encode()
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

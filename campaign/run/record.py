@@ -1,33 +1,31 @@
-"""A run's identity and where its things live: run ids, run.json, store keys, local folders."""
+"""run.json: what a run is, written before its first stage; the agent reads it back.
+
+The record's shape is checked when it is read: a damaged or foreign run.json is a clear error
+naming the object, never an AttributeError later.
+"""
 
 from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
-from campaign.errors import InputError, NotInStore
+from campaign.errors import InputError, NotInStore, StoreError
+from campaign.planning.plan import Plan
+from campaign.run.keys import RUNS_PREFIX, RunKeys
 from campaign.store import Store
-
-RUNS_PREFIX = "runs/"
+from campaign.system.clock import compact_stamp, now_iso
 
 
 def new_run_id(commit: str | None) -> str:
     """Sortable by time: 20261122T181500Z-1a2b3c4-k3f9."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{(commit or 'nocommit')[:7]}-{secrets.token_hex(2)}"
-
-
-def run_key(run_id: str, *parts: str) -> str:
-    return "/".join([f"{RUNS_PREFIX}{run_id}", *parts])
+    return f"{compact_stamp()}-{(commit or 'nocommit')[:7]}-{secrets.token_hex(2)}"
 
 
 @dataclass(frozen=True)
 class RunRecord:
-    """run.json: what a run is, written before its first stage; the agent reads it back."""
-
     run_id: str
     campaign: str
     campaign_file: str  # relative to the repository root
@@ -41,46 +39,50 @@ class RunRecord:
     keep_going: bool = False
     sync_interval_s: float = 2.0  # how often incremental results are uploaded while they grow
 
+    @classmethod
+    def new(cls, plan: Plan, root: Path, *, store: str, target: str, keep_going: bool = False,
+            sync_interval_s: float = 2.0) -> RunRecord:
+        """The record of a new run of plan (planned in the repository at root)."""
+        return cls(run_id=new_run_id(plan.commit), campaign=plan.spec.name,
+                   campaign_file=plan.spec.path.relative_to(root).as_posix(), campaign_digest=plan.spec.digest,
+                   commit=plan.commit, dirty=plan.dirty, selection=plan.selection_text, target=target,
+                   store=store, created_at=now_iso(), keep_going=keep_going, sync_interval_s=sync_interval_s)
+
+    @property
+    def keys(self) -> RunKeys:
+        return RunKeys(self.run_id)
+
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), indent=1, sort_keys=True).encode("utf-8")
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> RunRecord:
-        return cls(**json.loads(data))
+    def from_bytes(cls, data: bytes, *, where: str = "run.json") -> RunRecord:
+        """Parse and check the shape; ValueError names what is wrong."""
+        try:
+            document: Any = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{where} is not JSON ({err})") from None
+        if not isinstance(document, dict):
+            raise ValueError(f"{where} is not a JSON object")
+        known = {f.name: f for f in fields(cls)}
+        required = [name for name, f in known.items() if f.default is MISSING]
+        missing = [name for name in required if name not in document]
+        if missing:
+            raise ValueError(f"{where} lacks {', '.join(missing)}")
+        return cls(**{name: value for name, value in document.items() if name in known})
 
 
 def read_record(store: Store, run_id: str) -> RunRecord:
+    key = RunKeys(run_id).record
     try:
-        return RunRecord.from_bytes(store.get_bytes(run_key(run_id, "run.json")))
+        data = store.get_bytes(key)
     except NotInStore:
         raise InputError(
             f"run {run_id} is not in the store {store.where(RUNS_PREFIX)}. "
             "`campaign runs --store …` lists the runs there; pass the store the run used."
         ) from None
-
-
-@dataclass(frozen=True)
-class RunDir:
-    """The local folder of one run: outputs, logs, the journal, and (locally) the clean checkout.
-
-    On an instance the checkout is wherever userdata cloned the repository.
-    """
-
-    root: Path
-    checkout_dir: Path | None = None
-
-    @property
-    def checkout(self) -> Path:
-        return self.checkout_dir or self.root / "checkout"
-
-    @property
-    def outputs(self) -> Path:
-        return self.root / "outputs"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def journal(self) -> Path:
-        return self.root / "journal.jsonl"
+    try:
+        return RunRecord.from_bytes(data, where=store.where(key))
+    except (ValueError, TypeError) as err:
+        raise StoreError(f"the run record is damaged: {err}. The run cannot be resumed or inspected from it; "
+                         "`campaign runs` lists the others.") from None

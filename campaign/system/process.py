@@ -67,3 +67,48 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 def _note(log, message: str) -> None:
     log.write(f"\n{message}\n".encode())
+
+
+def reap_group(pgid: int) -> None:
+    """SIGKILL a leftover process group of a dead agent's stage and wait (up to 5 s) until it is gone."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    for _ in range(100):
+        if not process_alive(pgid):
+            return
+        time.sleep(0.05)
+
+
+def process_alive(pid: int) -> bool:
+    """Alive and not a zombie waiting for its parent to collect it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def reap_orphans(run_id: str) -> list[int]:
+    """Stop every stage process group on this machine of run_id (CAMPAIGN_RUN_ID and CAMPAIGN_STAGE_RUN set).
+
+    After a kill -9 of the agent its stage keeps running (it has its own session) and would go on
+    appending to the results a resumed stage is about to continue. Returns the groups stopped.
+    """
+    marker = f"CAMPAIGN_RUN_ID={run_id}".encode()
+    groups = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            is_stage = marker in environ and any(v.startswith(b"CAMPAIGN_STAGE_RUN=") for v in environ)
+            if is_stage and process_alive(int(entry.name)):
+                groups.add(os.getpgid(int(entry.name)))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    groups.discard(os.getpgid(0))
+    for pgid in sorted(groups):
+        reap_group(pgid)
+    return sorted(groups)

@@ -6,10 +6,11 @@ so any stage that follows the JSON-Lines contract shows its progress without ext
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from pathlib import Path
+
+from campaign.jsonl import last_record_summary
 
 
 class NoProgress:
@@ -79,20 +80,11 @@ def last_item(path: Path) -> str:
     try:
         with open(path, "rb") as handle:
             handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - 4096))
-            lines = handle.read().split(b"\n")
+            handle.seek(max(0, handle.tell() - 4096))
+            return last_record_summary(handle.read())
     except OSError:
         return ""
-    for line in reversed(lines[:-1]):  # the part after the last newline may be half-written
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        fields = [str(record[k]) for k in ("query", "engine", "iteration") if k in record]
-        return " ".join(fields)
-    return ""
 
 
-def make_progress():
+def make_progress() -> NoProgress:
     return TerminalProgress() if sys.stderr.isatty() else NoProgress()

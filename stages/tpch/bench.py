@@ -19,16 +19,18 @@ At the end the Markdown report is generated from RESULTS (see report.py).
 
 Exit codes: 0 every query ran and no answer was wrong; 1 some query failed or gave a wrong answer
 (RESULTS and the report are complete); 2 bad input (missing data, query or reference files, an
-existing RESULTS file, bad arguments), detected before anything is written; 130 / 143 interrupted
-by SIGINT / SIGTERM (the records written so far stay; no report is written).
+existing RESULTS file, bad arguments), detected before anything is written; 3 a record could not be
+written (disk full, file-size limit; the records before it stay intact); 130 / 143 interrupted by
+SIGINT / SIGTERM (the records written so far stay; no report is written).
+
+RESULTS follows campaign's JSON-Lines contract (campaign.jsonl): one fsync'd line per record, a
+torn last line cut before a resume (CAMPAIGN_RESUME=1) continues the file.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import errno
-import json
 import os
 import platform
 import signal
@@ -42,6 +44,8 @@ from pathlib import Path
 import answers
 import engines
 import report
+
+from campaign.jsonl import append_record, cut_torn_tail, read_records
 
 STAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_QUERIES_DIR = STAGE_DIR / "queries"
@@ -195,10 +199,6 @@ def fsync_directory(path: Path) -> None:
         os.close(descriptor)
 
 
-def _nothing_written() -> int:
-    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-
 class ResultsNotWritten(Exception):
     """The results file cannot take another record."""
 
@@ -226,10 +226,7 @@ class ResultsLog:
 
     def append(self, record: dict) -> None:
         try:
-            pending = memoryview((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-            while pending:  # after a short write, writing the rest makes the kernel say why (EFBIG, ENOSPC)
-                pending = pending[self._handle.write(pending) or _nothing_written():]
-            os.fsync(self._handle.fileno())
+            append_record(self._handle, record)
         except OSError as error:  # disk full, file-size limit, I/O error
             raise ResultsNotWritten(
                 f"cannot append a record to {self.path}: {error.strerror or error}. The "
@@ -244,17 +241,10 @@ class ResultsLog:
 
 def read_complete_records(path: Path) -> list[dict]:
     """The records of an existing results file; a torn last line is cut from the file, never parsed."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    keep = data.rfind(b"\n") + 1
-    if keep < len(data):
-        with open(path, "rb+") as handle:
-            handle.truncate(keep)
-            os.fsync(handle.fileno())
-        print(f"tpch-bench: cut a torn last line ({len(data) - keep} bytes) from {path}", flush=True)
-    return [json.loads(line) for line in data[:keep].decode("utf-8").splitlines() if line.strip()]
+    cut = cut_torn_tail(path)
+    if cut:
+        print(f"tpch-bench: cut a torn last line ({cut} bytes) from {path}", flush=True)
+    return read_records(path)
 
 
 def host_cpu_model() -> str:

@@ -10,14 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from campaign.preflight.planner import make_plan
 from campaign.run.journal import read_entries
-from campaign.run.record import new_run_id, run_key
+from campaign.run.keys import RunKeys
+from campaign.run.record import new_run_id
 from campaign.store import open_store
 from campaign.targets.aws.session import collect_outputs, incremental_keys
 from campaign.targets.aws.target import new_record
 from campaign.targets.aws.userdata import UserdataParams, render_userdata
 from campaign.targets.aws.watch import JournalWatcher, LineDisplay
-from campaign.targets.local.flow import make_plan
 from tests.core.conftest import git
 
 VENV_BIN = Path(sys.executable).parent
@@ -29,7 +30,7 @@ def start_instance_stand_in(tmp_path: Path, *, repo, remote, store_url: str, sel
     run_id = new_run_id(plan.commit)
     record = new_record(plan, root, run_id, store_url, keep_going=False)
     store = open_store(store_url)
-    store.put_bytes(record.to_bytes(), run_key(run_id, "run.json"))
+    store.put_bytes(record.to_bytes(), RunKeys(run_id).record)
     calls = tmp_path / "shutdown.calls"
     shutdown = tmp_path / "shutdown-stand-in"
     shutdown.write_text(f'#!/bin/bash\nprintf "%s\\n" "$*" >> {calls}\n')
@@ -67,10 +68,10 @@ def test_the_bootstrap_runs_the_agent_and_the_watcher_sees_it_finish(s3_bucket, 
     instance_results = tmp_path / "instance/state/runs" / record.run_id / "outputs/results/sf1/toy.jsonl"
     assert (collected / "results/sf1/toy.jsonl").read_bytes() == instance_results.read_bytes()
     assert [json.loads(line)["query"] for line in instance_results.read_text().splitlines()] == ["q1", "q2", "q3"]
-    assert count == len(store.list_keys(run_key(record.run_id, "outputs") + "/")) >= 4
-    journal = read_entries(store.get_bytes(run_key(record.run_id, "journal.jsonl")))
+    assert count == len(store.list_keys(RunKeys(record.run_id).outputs + "/")) >= 4
+    journal = read_entries(store.get_bytes(RunKeys(record.run_id).journal))
     assert journal[-1]["kind"] == "run" and journal[-1]["state"] == "succeeded"
-    bootstrap_log = store.get_bytes(run_key(record.run_id, "logs", "bootstrap.log")).decode()
+    bootstrap_log = store.get_bytes(RunKeys(record.run_id).bootstrap_log).decode()
     assert "the agent exited with 0" in bootstrap_log
     head = git(repo, "rev-parse", "HEAD").strip()
     assert git(tmp_path / "instance/checkout", "rev-parse", "HEAD").strip() == head
@@ -92,6 +93,6 @@ def test_a_bootstrap_that_fails_records_it_and_the_watcher_reports_failure(s3_bu
     assert result.state == "failed", output
     assert result.reason.startswith(f"userdata stopped at step 'clone {tmp_path / 'no-such-remote.git'} at ")
     assert f"see {store_url}/runs/{record.run_id}/logs/bootstrap.log" in result.reason
-    bootstrap_log = store.get_bytes(run_key(record.run_id, "logs", "bootstrap.log")).decode()
+    bootstrap_log = store.get_bytes(RunKeys(record.run_id).bootstrap_log).decode()
     assert "does not appear to be a git repository" in bootstrap_log or "no-such-remote" in bootstrap_log
     assert calls.read_text().splitlines()[-1] == f"-h now campaign: run {record.run_id} ended"  # still powers off

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from campaign.run.record import new_run_id, run_key
+from campaign.preflight.planner import make_plan
+from campaign.run.keys import RunKeys
+from campaign.run.record import new_run_id
 from campaign.store import open_store
 from campaign.targets.aws.auth import Auth
 from campaign.targets.aws.infra import workspace_dir
@@ -23,7 +25,6 @@ from campaign.targets.aws.settings import AwsSettings
 from campaign.targets.aws.target import new_record
 from campaign.targets.aws.tf import TerraformRunner
 from campaign.targets.aws.userdata import UserdataParams, render_userdata
-from campaign.targets.local.flow import make_plan
 
 STAND_IN = Path(__file__).parent / "fixtures" / "session_stand_in"
 
@@ -69,7 +70,7 @@ def test_a_session_provisions_watches_collects_and_destroys(s3_bucket, pushed_re
     assert f"destroyed: nothing of run {run_id} is left running" in lines
     collected = tmp_path / "state/runs" / run_id / "outputs/results/sf0.01/toy.jsonl"
     assert collected.read_bytes() == open_store(session.record.store).get_bytes(
-        run_key(run_id, "outputs/results/sf0.01/toy.jsonl"))
+        RunKeys(run_id).output("results/sf0.01/toy.jsonl"))
     assert TerraformRunner(workspace_dir(tmp_path / "state", run_id)).state_list() == []
 
 

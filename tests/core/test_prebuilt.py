@@ -17,9 +17,10 @@ import pytest
 
 import campaign.prebuilt.artifact as prebuilt
 from campaign.planning.plan import with_build_source
+from campaign.prebuilt.artifact import plan_build_source as add_build_source
+from campaign.preflight.planner import make_plan
 from campaign.spec.load import load_campaign
 from campaign.store.local import LocalStore
-from campaign.targets.local.flow import add_build_source, make_plan
 from tests.core.conftest import git, make_repo
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "build"

@@ -9,10 +9,13 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from campaign.errors import Interrupted, PreflightRefused, StageFailed
+from campaign.errors import CampaignError, Interrupted, StageFailed
 from campaign.planning.plan import Plan
 from campaign.planning.verdict import Verdict
-from campaign.run.record import RunRecord
+from campaign.prebuilt.artifact import plan_build_source
+from campaign.preflight.planner import make_plan
+from campaign.run.record import RunRecord, new_run_id
+from campaign.system.clock import now_iso
 from campaign.targets.aws import checks, infra
 from campaign.targets.aws.auth import Auth, Identity
 from campaign.targets.aws.settings import AwsSettings, load_settings
@@ -44,6 +47,7 @@ class Preflight:
     auth: Auth
     repo_url: str
     bucket_exists: bool
+    state_dir: Path | None = None
 
 
 def default_bucket(identity: Identity | None, region: str) -> str:
@@ -51,8 +55,6 @@ def default_bucket(identity: Identity | None, region: str) -> str:
 
 
 def load(options: AwsOptions) -> tuple[Plan, Path, AwsSettings]:
-    from campaign.targets.local.flow import make_plan
-
     plan, root = make_plan(options.campaign_file, options.selection, allow_dirty=False, target="aws")
     settings = load_settings(root, region=options.region, instance_type=options.instance_type, keep=options.keep,
                              **dict(options.store_overrides))
@@ -78,18 +80,13 @@ def preflight(options: AwsOptions) -> Preflight:
     verdicts.append(checks.pushed_verdict(root, plan.commit, repo_url))
     plan = replace(plan, verdicts=plan.verdicts + tuple(verdicts))
     if identity is not None and bucket_exists:
-        from campaign.targets.local.flow import add_build_source
-
-        plan = add_build_source(plan, settings.store_url())
-    return Preflight(plan, root, settings, auth, repo_url, bucket_exists)
+        plan = plan_build_source(plan, settings.store_url())
+    return Preflight(plan, root, settings, auth, repo_url, bucket_exists, options.state_dir)
 
 
 def terraform_plan_verdict(checked: Preflight, *, module_dir: Path = infra.MODULE_DIR) -> Verdict:
     """Terraform's own plan for a run like the next one, in a throwaway workspace with local state:
     what `run` would create. Nothing is applied and no state is kept."""
-    from campaign.errors import CampaignError
-    from campaign.run.record import new_run_id
-
     record = new_record(checked.plan, checked.root, new_run_id(checked.plan.commit), checked.settings.store_url(),
                         keep_going=False)
     user_data = render_userdata(userdata_params(checked.settings, record, checked.repo_url))
@@ -116,8 +113,6 @@ def userdata_params(settings: AwsSettings, record: RunRecord, repo_url: str) -> 
 
 
 def new_record(plan: Plan, root: Path, run_id: str, store_url: str, *, keep_going: bool) -> RunRecord:
-    from campaign.run.journal import now_iso
-
     return RunRecord(run_id=run_id, campaign=plan.spec.name,
                      campaign_file=plan.spec.path.relative_to(root).as_posix(), campaign_digest=plan.spec.digest,
                      commit=plan.commit, dirty=False, selection=plan.selection_text, target="aws",
@@ -126,8 +121,6 @@ def new_record(plan: Plan, root: Path, run_id: str, store_url: str, *, keep_goin
 
 def show_userdata(options: AwsOptions) -> str:
     """The exact script `run` would pass to the instance, for a new run id; needs no credentials."""
-    from campaign.run.record import new_run_id
-
     plan, root, settings = load(options)
     if not settings.bucket:
         settings = settings.with_bucket(default_bucket(None, settings.region))
@@ -149,43 +142,15 @@ def describe(settings: AwsSettings, repo_url: str, *, bucket_exists: bool) -> li
     ]
 
 
-def run_aws(options: AwsOptions, *, out=print) -> str:
-    """Preflight, then the run on EC2 (see campaign.targets.aws.session); returns the run id."""
-    from campaign.run.record import new_run_id
-    from campaign.targets.aws.session import RunSession
-    from campaign.targets.local.flow import (
-        refusal_message,
-        sigterm_as_interrupt,
-        state_dir_for,
-    )
-
-    checked = preflight(options)
-    if checked.plan.refusals:
-        raise PreflightRefused(refusal_message(checked.plan))
-    settings, plan = checked.settings, checked.plan
-    run_id = new_run_id(plan.commit)
-    out(f"run: {run_id}")
-    for line in describe(settings, checked.repo_url, bucket_exists=checked.bucket_exists):
-        out(line)
-    record = new_record(plan, checked.root, run_id, settings.store_url(), keep_going=options.keep_going)
-    session = RunSession(record=record, plan=plan, settings=settings, auth=checked.auth,
-                         state_dir=state_dir_for(checked.root, options.state_dir),
-                         user_data=render_userdata(userdata_params(settings, record, checked.repo_url)),
-                         create_bucket=not checked.bucket_exists, out=out)
-    with sigterm_as_interrupt():
-        result = session.run()
-    _raise_for(result, run_id, settings)
-    return run_id
-
-
-def _raise_for(result, run_id: str, settings: AwsSettings) -> None:
+def raise_for(state: str, reason: str, run_id: str, settings: AwsSettings) -> None:
+    """The error that decides the exit code of a run that did not succeed on the instance."""
     where = f"--store {settings.store_url()}"
-    if result.state == "succeeded":
+    if state == "succeeded":
         return
-    if result.state == "interrupted":
-        raise Interrupted(f"run {run_id} was interrupted on the instance: {result.reason}. "
+    if state == "interrupted":
+        raise Interrupted(f"run {run_id} was interrupted on the instance: {reason}. "
                           f"`campaign status {run_id} {where}` shows where it stopped.")
-    raise StageFailed(f"run {run_id} did not succeed ({result.state}): {result.reason}.\n"
+    raise StageFailed(f"run {run_id} did not succeed ({state}): {reason}.\n"
                       f"`campaign status {run_id} {where}` shows every stage run; "
                       f"`campaign logs {run_id} {where}` the runner's events, and the instance's own log is "
                       f"{settings.store_url()}/runs/{run_id}/logs/bootstrap.log.")

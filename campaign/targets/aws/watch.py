@@ -7,13 +7,13 @@ instance is gone without one (a crash, a spot reclaim, the watchdog), or at the 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from campaign.errors import NotInStore, StoreError
+from campaign.jsonl import last_record_summary
 from campaign.run.journal import (
     FAILED,
     INTERRUPTED,
@@ -23,7 +23,7 @@ from campaign.run.journal import (
     read_entries,
     summarize,
 )
-from campaign.run.record import run_key
+from campaign.run.keys import RunKeys
 from campaign.store import Store
 from campaign.ui.tables import duration_text
 
@@ -110,7 +110,7 @@ class JournalWatcher:
 
     def poll(self) -> RunStatus | None:
         try:
-            data = self.store.get_bytes(run_key(self.run_id, "journal.jsonl"))
+            data = self.store.get_bytes(RunKeys(self.run_id).journal)
         except NotInStore:
             return None
         return summarize(self.run_id, read_entries(data))
@@ -121,7 +121,7 @@ class JournalWatcher:
         if not key:
             return ""
         try:
-            return _last_item(self.store.get_bytes(key))
+            return last_record_summary(self.store.get_bytes(key))
         except StoreError:
             return ""
 
@@ -148,13 +148,3 @@ class JournalWatcher:
                 return WatchResult(DEADLINE, status or RunStatus(self.run_id, state="created"),
                                    f"no final journal entry within {duration_text(deadline_s)}")
             time.sleep(interval_s)
-
-
-def _last_item(data: bytes) -> str:
-    for line in reversed(data.split(b"\n")[:-1]):  # after the last newline: maybe half-written
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        return " ".join(str(record[k]) for k in ("query", "engine", "iteration") if k in record)
-    return ""

@@ -1,6 +1,7 @@
-"""The local target: a clean checkout of the exact commit in a fresh folder, then the agent in-process.
+"""A clean checkout of the exact commit in a fresh folder (git clone --shared, detached at the commit).
 
-Never runs in the user's working tree, so untracked files cannot leak into a run.
+A run never uses the user's working tree, so untracked files cannot leak into it; --allow-dirty
+overlays the working tree on the clone, for local rehearsal only.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from campaign.errors import PreflightRefused
 from campaign.system.git import git
 
 
-def prepare_checkout(repo_root: Path, commit: str, dest: Path, *, dirty: bool) -> None:
+def prepare_checkout(repo_root: Path, commit: str | None, dest: Path, *, dirty: bool) -> None:
     """dest becomes a checkout of commit; with dirty, the working tree's files as they are (rehearsal)."""
+    if commit is None:
+        raise PreflightRefused(f"{repo_root} has no commit yet; commit the campaign (git add … && git commit) first.")
     if dest.exists():
         raise PreflightRefused(f"{dest} already exists; a run never reuses a work folder. Remove it or start a new run.")
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,31 @@
+"""The targets a run can use, by name. A target's module is imported only when it is asked for, so
+`campaign plan` on this machine never loads boto3's EC2 client or python-terraform."""
+
+from __future__ import annotations
+
+import importlib
+
+from campaign.errors import InputError
+from campaign.targets.base import CloudTarget, Target
+
+TARGETS = {
+    "local": "campaign.targets.local.target:LocalTarget",
+    "aws": "campaign.targets.aws.adapter:AwsTarget",
+}
+
+
+def get_target(name: str) -> Target:
+    try:
+        module_name, class_name = TARGETS[name].split(":")
+    except KeyError:
+        raise InputError(f"unknown target {name!r}; the targets are {', '.join(TARGETS)}.") from None
+    target: Target = getattr(importlib.import_module(module_name), class_name)()
+    return target
+
+
+def get_cloud_target(name: str) -> CloudTarget:
+    """A target that provisions machines (for `down`, `doctor`, `plan --show-userdata`)."""
+    target = get_target(name)
+    if not isinstance(target, CloudTarget):
+        raise InputError(f"the {name} target provisions nothing: there is no userdata, nothing to bring down.")
+    return target
