@@ -15,7 +15,6 @@ from typing import Any
 
 import click
 
-from campaign.agent.execute import run_agent
 from campaign.errors import CampaignError, PreflightRefused
 from campaign.planning.plan import Plan, format_plan
 from campaign.prebuilt.command import PrebuildOptions
@@ -215,6 +214,8 @@ def verify(run_id: str, store: str | None, deep: bool) -> None:
 @click.option("--take-over", is_flag=True, help="Take the lease of an agent whose heartbeat is older than 120 s.")
 def agent(run_id: str, store: str, checkout: Path, state_dir: Path, take_over: bool) -> None:
     """Execute RUN_ID's plan here (what an instance's userdata starts); resumes a run already begun."""
+    from campaign.agent.execute import run_agent  # lazy: see campaign.targets.local.target
+
     run_agent(run_id, store, checkout=checkout, state_dir=state_dir, take_over=take_over)
 
 

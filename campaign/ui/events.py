@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import structlog
+from structlog.typing import EventDict, Processor
 
 
 class _JsonLinesTee:
@@ -16,14 +17,14 @@ class _JsonLinesTee:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.handle = open(path, "a", buffering=1, encoding="utf-8")
 
-    def __call__(self, logger, method_name, event_dict):
+    def __call__(self, logger: object, method_name: str, event_dict: EventDict) -> EventDict:
         self.handle.write(json.dumps(event_dict, default=str, sort_keys=True) + "\n")
         return event_dict
 
 
 def configure_events(json_path: Path, *, quiet: bool = False) -> structlog.typing.FilteringBoundLogger:
     """Log to json_path (always) and to stderr (unless quiet); returns the runner's logger."""
-    processors = [
+    processors: list[Processor] = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _JsonLinesTee(json_path),
@@ -46,12 +47,12 @@ class _CurrentStderr:
     debug = info = warning = error = critical = exception = log = msg
 
 
-def _for_people(logger, method_name, event_dict):
+def _for_people(logger: object, method_name: str, event_dict: EventDict) -> EventDict:
     """On the console: the time of day only, and no empty fields (the JSON file keeps everything)."""
     shown = {key: value for key, value in event_dict.items() if value is not None}
     shown["timestamp"] = str(event_dict.get("timestamp", ""))[11:19]
     return shown
 
 
-def _drop(logger, method_name, event_dict):
+def _drop(logger: object, method_name: str, event_dict: EventDict) -> EventDict:
     raise structlog.DropEvent
