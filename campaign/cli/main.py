@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from campaign.errors import CampaignError, PreflightRefused
+from campaign.run.record import check_run_id
 
 DEFAULT_CAMPAIGN_FILE = "campaign.yaml"
 
@@ -22,6 +23,13 @@ campaign_file_option = click.option(
 store_option = click.option(
     "--store", metavar="DIR|s3://BUCKET/PREFIX", default=None,
     help="Where artifacts go. Default: $CAMPAIGN_STORE, else .campaign/store in the repository.")
+
+
+def _valid_run_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    return value if value is None else check_run_id(value)
+
+
+run_id_argument = click.argument("run_id", callback=_valid_run_id)
 
 
 def target_options(command):
@@ -46,7 +54,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @campaign_file_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as a JSON document.")
 @click.option("--allow-dirty", is_flag=True, help="Report uncommitted files as a warning instead of a refusal.")
-@click.option("--resume", "resume_run", metavar="RUN", default=None,
+@click.option("--resume", "resume_run", metavar="RUN", default=None, callback=_valid_run_id,
               help="Show what `campaign resume RUN` would do: which stage runs are done and verified.")
 @store_option
 @target_options
@@ -131,7 +139,7 @@ def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: 
 
 
 @cli.command()
-@click.argument("run_id")
+@run_id_argument
 @store_option
 @click.option("--take-over", is_flag=True,
               help="Take the lease of an agent on another machine whose heartbeat is older than 120 s.")
@@ -146,7 +154,7 @@ def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | No
 
 
 @cli.command()
-@click.argument("run_id")
+@run_id_argument
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as a JSON document.")
 def status(run_id: str, store: str | None, as_json: bool) -> None:
@@ -158,7 +166,7 @@ def status(run_id: str, store: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("run_id")
+@run_id_argument
 @click.argument("stage_run", required=False)
 @store_option
 def logs(run_id: str, stage_run: str | None, store: str | None) -> None:
@@ -189,7 +197,7 @@ def runs(store: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("run_id")
+@run_id_argument
 @store_option
 @click.option("--deep", is_flag=True, help="Re-read every object and hash it, instead of trusting stored checksums.")
 def verify(run_id: str, store: str | None, deep: bool) -> None:
@@ -201,7 +209,7 @@ def verify(run_id: str, store: str | None, deep: bool) -> None:
 
 
 @cli.command()
-@click.argument("run_id")
+@run_id_argument
 @click.option("--store", required=True, metavar="DIR|s3://BUCKET/PREFIX", help="The store holding run.json.")
 @click.option("--checkout", type=click.Path(path_type=Path, file_okay=False), default=".", show_default=True,
               help="The clean clone of the run's commit.")
@@ -215,7 +223,7 @@ def agent(run_id: str, store: str, checkout: Path, state_dir: Path, take_over: b
 
 
 @cli.command()
-@click.argument("run_id")
+@run_id_argument
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None,
               help="Where run folders are. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
 def down(run_id: str, state_dir: Path | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -12,6 +13,8 @@ from campaign.errors import InputError, NotInStore
 from campaign.store import Store
 
 RUNS_PREFIX = "runs/"
+# What new_run_id makes (20261122T181500Z-1a2b3c4-k3f9), loosely: one path component, never '.' or '..'.
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 def new_run_id(commit: str | None) -> str:
@@ -20,7 +23,17 @@ def new_run_id(commit: str | None) -> str:
     return f"{stamp}-{(commit or 'nocommit')[:7]}-{secrets.token_hex(2)}"
 
 
+def check_run_id(run_id: str) -> str:
+    """run_id itself when it can name a run (one folder name); InputError otherwise, before any path is built."""
+    if not RUN_ID.match(run_id or ""):
+        raise InputError(f"{run_id!r} is not a run id. A run id looks like 20261122T181500Z-1a2b3c4-k3f9 (letters, "
+                         "digits, '-', '_', '.'; no '/'): the first line `campaign run` printed, or one "
+                         "`campaign runs` lists.")
+    return run_id
+
+
 def run_key(run_id: str, *parts: str) -> str:
+    check_run_id(run_id)
     return "/".join([f"{RUNS_PREFIX}{run_id}", *parts])
 
 
