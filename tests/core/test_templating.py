@@ -11,7 +11,7 @@ from campaign.errors import InputError
 from campaign.planning.graph import expand
 from campaign.spec.model import load_campaign
 from campaign.spec.selection import parse_selection
-from campaign.spec.templating import TemplateProblem, render
+from campaign.spec.templating import TemplateProblem, names_in, render
 from campaign.targets.aws.userdata import UserdataParams, render_userdata
 
 from .conftest import make_repo, run_cli
@@ -78,4 +78,5 @@ def test_each_distinct_template_source_is_parsed_once(tmp_path: Path, monkeypatc
     for run in expand(spec, parse_selection("sf1,sf10", spec)):
         run.command(spec, run_id="r", output_dir="/o", work_dir="/w")
         run.outputs(spec)
+        names_in(run.stage.run)
     assert sorted(parsed) == sorted(set(parsed)) and len(parsed) == 40
