@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import posixpath
 import shutil
@@ -21,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from rich.filesize import decimal
 
-from campaign.errors import CampaignError, NotInStore, StoreError
+from campaign.errors import CampaignError, InputError, NotInStore, StoreError
 from campaign.spec.model import CampaignSpec, Stage, template_context
 from campaign.store import Store
 from campaign.spec.templating import render
@@ -32,6 +33,10 @@ TARBALL, CHECKSUM, METADATA = "target.tar.gz", "target.tar.gz.sha256", "target.j
 LATEST = f"{PREFIX}/latest.json"  # the newest prebuild's commit and build time: the estimate for a cold build
 FORMAT = 1
 GZIP_LEVEL = 6  # tarfile's default 9 costs twice the time for a few percent on binaries
+GiB = 1024 ** 3
+# A real Rust target/release (a workspace with tests and deps) is a few GiB in tens of thousands of files.
+MAX_BYTES_VARIABLE, MAX_MEMBERS_VARIABLE = "CAMPAIGN_PREBUILT_MAX_BYTES", "CAMPAIGN_PREBUILT_MAX_MEMBERS"
+DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS = 20 * GiB, 200_000
 
 
 class PrebuiltRejected(CampaignError):
@@ -148,6 +153,28 @@ def fetch(store: Store, commit: str, found: Lookup, checkout: Path, scratch: Pat
                    time.monotonic() - started)
 
 
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """How much a prebuilt may expand to: total uncompressed bytes and number of members."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_members: int = DEFAULT_MAX_MEMBERS
+
+    @classmethod
+    def from_environment(cls) -> ExtractionLimits:
+        return cls(_positive_int(MAX_BYTES_VARIABLE, DEFAULT_MAX_BYTES),
+                   _positive_int(MAX_MEMBERS_VARIABLE, DEFAULT_MAX_MEMBERS))
+
+
+def _positive_int(variable: str, default: int) -> int:
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) <= 0:
+        raise InputError(f"${variable}={text!r} must be a whole number greater than 0 (default {default}).")
+    return int(text)
+
+
 def pack(checkout: Path, build_output: tuple[str, ...], tarball: Path) -> int:
     """Pack build_output (relative to checkout) into a gzipped tarball; returns the number of members."""
     def portable(member: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -161,20 +188,20 @@ def pack(checkout: Path, build_output: tuple[str, ...], tarball: Path) -> int:
         return len(archive.getmembers())
 
 
-def extract(tarball: Path, checkout: Path, build_output: tuple[str, ...]) -> int:
-    """Extract into checkout, all or nothing; refuse members, or links, that lead outside build_output.
+def extract(tarball: Path, checkout: Path, build_output: tuple[str, ...],
+            limits: ExtractionLimits | None = None) -> int:
+    """Extract into checkout, all or nothing; refuse members, or links, that lead outside build_output,
+    and archives that expand beyond the limits (default: from the environment, else 20 GiB / 200 000 members).
 
     Every member is checked before anything is written, and the archive is extracted into a staging
     folder beside the checkout that replaces each build_output path only when all of it is out.
     """
-    roots = [PurePosixPath(p) for p in build_output]
+    limits = limits or ExtractionLimits.from_environment()
     staging = checkout.parent / f".prebuilt-staging-{checkout.name}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
         with tarfile.open(tarball, "r:gz") as archive:
-            members = archive.getmembers()
-            for member in members:
-                _check_member(member, roots, build_output)
+            members = _checked_members(archive, build_output, limits)
             archive.extractall(staging, members=members, filter="data")
         for root in build_output:
             _move_into_place(staging / root, checkout / root)
@@ -183,6 +210,22 @@ def extract(tarball: Path, checkout: Path, build_output: tuple[str, ...]) -> int
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return len(members)
+
+
+def _checked_members(archive: tarfile.TarFile, build_output: tuple[str, ...],
+                     limits: ExtractionLimits) -> list[tarfile.TarInfo]:
+    """Read the archive's headers one by one (nothing is written), stopping at the first member past a limit."""
+    roots = [PurePosixPath(p) for p in build_output]
+    total = 0
+    for count, member in enumerate(archive, start=1):
+        total += member.size if member.isfile() else 0
+        if count > limits.max_members or total > limits.max_bytes:
+            raise PrebuiltRejected(
+                f"the prebuilt expands to more than {limits.max_members} members or {decimal(limits.max_bytes)} "
+                f"(at member {count}, {member.name}: {decimal(total)} so far); nothing was extracted. A real "
+                f"build that large: raise ${MAX_BYTES_VARIABLE} / ${MAX_MEMBERS_VARIABLE}")
+        _check_member(member, roots, build_output)
+    return archive.getmembers()
 
 
 def _check_member(member: tarfile.TarInfo, roots: list[PurePosixPath], build_output: tuple[str, ...]) -> None:
