@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from campaign.errors import InputError
-from campaign.spec.model import CampaignSpec, Stage, template_context
+from campaign.spec.context import template_context
+from campaign.spec.model import CampaignSpec, Stage
 from campaign.spec.templating import render
 
 

@@ -25,7 +25,8 @@ from campaign.errors import Conflict, InputError, PreflightRefused, StageFailed
 from campaign.system.git import find_root, git, head_commit
 from campaign.run.journal import now_iso
 from campaign.system.process import run_logged
-from campaign.spec.model import CampaignSpec, Stage, load_campaign, template_context
+from campaign.spec.context import template_context
+from campaign.spec.model import CampaignSpec, Stage, load_campaign
 from campaign.store import Store
 from campaign.spec.templating import render
 from campaign.ui.tables import duration_text

@@ -16,7 +16,8 @@ from pathlib import Path, PurePosixPath
 from campaign.spec.cargo import cargo_build_command, compiles, feature_union, runs_test_binaries
 from campaign.errors import InputError
 from campaign.spec.scale import canonical_sf
-from campaign.spec.templating import TemplateProblem, names_in, render
+from campaign.spec.context import check_templates, is_inside_output_dir
+from campaign.spec.templating import names_in
 from campaign.spec.yamlmarks import LocatedDict, load_located_yaml
 
 KINDS = ("build", "data", "bench", "validate", "test")
@@ -30,8 +31,6 @@ STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FEATURE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_+./-]*$")  # cargo's, plus `crate/feature`
 BUILD_TEMPLATE_NAMES = {"features", "cargo_build"}
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-# Two values no real campaign uses: rendering a per-SF path with both shows whether it contains the SF.
-_PROBE_SFS = ("0.000123", "98765")
 
 
 @dataclass(frozen=True)
@@ -87,17 +86,6 @@ class CampaignSpec:
         return next((s for s in self.stages if s.build_output), None)
 
 
-def template_context(spec: CampaignSpec, *, stage: str, sf: str | None,
-                     run_id: str, output_dir: str, work_dir: str) -> dict:
-    """What a stage's `run`, `produces` and `incremental` templates may use."""
-    context = {"campaign": spec.name, "stage": stage, "run_id": run_id,
-               "output_dir": output_dir, "work_dir": work_dir, "vars": spec.vars,
-               "features": ",".join(spec.features), "cargo_build": spec.cargo_build}
-    if sf is not None:
-        context["sf"] = sf
-    return context
-
-
 class _Problems:
     """Collects every problem in the file so the user fixes them in one pass, not one per run."""
 
@@ -141,7 +129,7 @@ def load_campaign(path: Path) -> CampaignSpec:
     _check_references(spec, document, problems)
     _check_build(spec, problems)
     problems.raise_if_any()
-    _check_templates(spec, problems)
+    check_templates(spec, problems)
     problems.raise_if_any()
     from campaign.planning.graph import check_output_collisions  # graph builds on spec; this check needs both
 
@@ -275,7 +263,7 @@ def _parse_build_output(entry: LocatedDict, kind, per, where: str, problems: _Pr
         problems.add(entry.line_of("per"),
                      f"{where}: a stage with build_output builds once per commit; remove per: {per}.")
     for path in paths:
-        if not _is_inside_output_dir(path):
+        if not is_inside_output_dir(path):
             problems.add(line, f"{where}: build_output {path!r} must be a relative path inside the checkout "
                          "(e.g. target/release; no leading '/', no '..').")
     return tuple(str(PurePosixPath(p)) for p in paths)
@@ -379,43 +367,3 @@ def _check_build(spec: CampaignSpec, problems: _Problems) -> None:
                          "compile again, per stage. Declare the cargo features it needs (features: [...]), "
                          "let the build stage build them once ({{ cargo_build }}), and run the built binary, "
                          "e.g. target/release/<name>.")
-
-
-def _check_templates(spec: CampaignSpec, problems: _Problems) -> None:
-    """Every template renders; per-SF outputs contain the SF; outputs stay inside the output dir."""
-    for stage in spec.stages:
-        contexts = [_probe_context(spec, stage, sf) for sf in (_PROBE_SFS if stage.per_sf else (None,))]
-        where = f"stage '{stage.name}'"
-        for label, source in _stage_templates(stage):
-            try:
-                rendered = [render(source, context) for context in contexts]
-            except TemplateProblem as err:
-                hint = " Stages without 'per: scale_factor' have no sf." if "'sf'" in str(err) else ""
-                problems.add(stage.line, f"{where}: {label} {source!r}: {err}.{hint}")
-                continue
-            if label == "run":
-                continue
-            if not _is_inside_output_dir(rendered[0]):
-                problems.add(stage.line, f"{where}: {label} {source!r} must be a relative path inside the "
-                             "output dir (no leading '/', no '..').")
-            if stage.per_sf and rendered[0] == rendered[1]:
-                problems.add(stage.line, f"{where}: {label} {source!r} does not contain the scale factor, so "
-                             "every SF would write the same path (SF10 would overwrite SF1). "
-                             "Put {{ sf }} in it, e.g. results/sf{{ sf }}/...")
-
-
-def _stage_templates(stage: Stage) -> list[tuple[str, str]]:
-    templates = [("run", stage.run)] + [("produces", p) for p in stage.produces]
-    if stage.incremental:
-        templates.append(("incremental", stage.incremental))
-    return templates
-
-
-def _probe_context(spec: CampaignSpec, stage: Stage, sf: str | None) -> dict:
-    return template_context(spec, stage=stage.name, sf=sf,
-                            run_id="RUN-ID", output_dir="/OUTPUT", work_dir="/WORK")
-
-
-def _is_inside_output_dir(path: str) -> bool:
-    pure = PurePosixPath(path)
-    return bool(path.strip()) and not pure.is_absolute() and ".." not in pure.parts

@@ -80,3 +80,42 @@ def test_each_distinct_template_source_is_parsed_once(tmp_path: Path, monkeypatc
         run.outputs(spec)
         names_in(run.stage.run)
     assert sorted(parsed) == sorted(set(parsed)) and len(parsed) == 40
+
+
+NEEDS_CAMPAIGN = """\
+name: t
+scale_factors: [1, 10]
+stages:
+  - name: gen
+    kind: data
+    per: scale_factor
+    run: 'gen {{ sf }} > {{ output_dir }}/data/sf{{ sf }}/t.csv'
+    produces: ["data/sf{{ sf }}/"]
+  - name: model
+    kind: data
+    run: 'true'
+    incremental: model.jsonl
+  - name: bench
+    kind: bench
+    per: scale_factor
+    needs: [gen, model]
+    run: 'bench {{ needs["gen"].produces[0] }} {{ needs.model.incremental }} {{ needs.model.produces }}'
+    produces: ["results/sf{{ sf }}.md"]
+"""
+
+
+def test_templates_name_what_a_needed_stage_produces_for_the_same_scale_factor(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text(NEEDS_CAMPAIGN)
+    spec = load_campaign(path)
+    commands = {run.id: run.command(spec, run_id="r", output_dir="/out", work_dir="/w")
+                for run in expand(spec, parse_selection("sf1,sf10", spec))}
+    assert commands["bench[sf10]"] == "bench /out/data/sf10 /out/model.jsonl []"
+    assert commands["bench[sf1]"] == "bench /out/data/sf1 /out/model.jsonl []"
+
+
+def test_the_default_campaign_names_the_generated_data_instead_of_rebuilding_its_path():
+    spec = load_campaign(Path(__file__).resolve().parents[2] / "campaign.yaml")
+    assert "needs['tpch-generate'].produces[0]" in spec.stage("tpch-bench").run
+    bench = next(run for run in expand(spec, ("10",)) if run.stage.name == "tpch-bench")
+    assert "--data-dir /o/data/sf10 " in bench.command(spec, run_id="r", output_dir="/o", work_dir="/w")
