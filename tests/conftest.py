@@ -63,7 +63,9 @@ def s3_server(aws_sandbox: None) -> Iterator[str]:
     AWS_ENDPOINT_URL points at it while it runs, so `open_store("s3://...")`, boto3 and the aws
     CLI use it by default. State is shared by all tests: use `s3_bucket` for a bucket of your own.
     """
-    from moto.server import ThreadedMotoServer  # imported here: tests without S3 do not pay for it
+    from moto.server import (
+        ThreadedMotoServer,  # imported here: tests without S3 do not pay for it
+    )
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

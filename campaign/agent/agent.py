@@ -25,20 +25,29 @@ import campaign.prebuilt.artifact as prebuilt
 from campaign.errors import Interrupted, PreflightRefused, StageFailed, StoreError
 from campaign.faults import crash_point
 from campaign.planning.graph import StageRun, expand
-from campaign.system.host import read_host
+from campaign.planning.plan import DONE, SKIP, Plan, build_plan
 from campaign.run.incremental import IncrementalSync, prepare_for_resume
-from campaign.run.journal import (FAILED, INTERRUPTED, INVALIDATED, RUNNING, SKIPPED, STARTED, SUCCEEDED, Journal,
-                              now_iso)
+from campaign.run.journal import (
+    FAILED,
+    INTERRUPTED,
+    INVALIDATED,
+    RUNNING,
+    SKIPPED,
+    STARTED,
+    SUCCEEDED,
+    Journal,
+    now_iso,
+)
 from campaign.run.lease import Lease
 from campaign.run.manifest import artifacts_of_journal, manifest_bytes
-from campaign.planning.plan import DONE, SKIP, Plan, build_plan
-from campaign.system.process import ProcessResult, run_logged
-from campaign.run.resume import PastRun, in_flight, local_fingerprint
 from campaign.run.record import RunDir, RunRecord, run_key
+from campaign.run.resume import PastRun, in_flight, local_fingerprint
+from campaign.spec.load import load_campaign
 from campaign.spec.selection import parse_selection
-from campaign.spec.model import load_campaign
-from campaign.store import Artifact, Store
 from campaign.spec.templating import render
+from campaign.store import Artifact, Store
+from campaign.system.host import read_host
+from campaign.system.process import ProcessResult, run_logged
 from campaign.ui.tables import duration_text
 
 MAX_RETRY_BACKOFF_S = 60.0

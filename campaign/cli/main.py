@@ -71,8 +71,13 @@ def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty:
         raise click.exceptions.Exit(aws_plan(selection, campaign_file, as_json=as_json, allow_dirty=allow_dirty,
                                              instance_type=instance_type, region=region,
                                              show_userdata=show_userdata, out=click.echo))
-    from campaign.targets.local.flow import add_build_source, default_store, make_plan, resume_plan
     from campaign.planning.plan import format_plan
+    from campaign.targets.local.flow import (
+        add_build_source,
+        default_store,
+        make_plan,
+        resume_plan,
+    )
 
     if resume_run:
         the_plan = resume_plan(resume_run, store_url=store, state_dir=None)
@@ -132,7 +137,8 @@ def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: 
 
     Exits 0 when stored, already stored, or when the campaign has nothing to build.
     """
-    from campaign.prebuilt.command import PrebuildOptions, prebuild as run_prebuild
+    from campaign.prebuilt.command import PrebuildOptions
+    from campaign.prebuilt.command import prebuild as run_prebuild
 
     run_prebuild(PrebuildOptions(campaign_file=campaign_file, store=store, in_place=in_place, state_dir=state_dir),
                  out=lambda line: click.echo(line))
@@ -242,9 +248,9 @@ def doctor() -> None:
 
 
 def _open_store(url: str | None):
+    from campaign.store import open_store
     from campaign.system.git import find_root
     from campaign.targets.local.flow import default_store
-    from campaign.store import open_store
 
     if url is None:
         try:

@@ -9,11 +9,18 @@ from __future__ import annotations
 import graphlib
 import heapq
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
-from campaign.errors import InputError
-from campaign.spec.context import template_context
-from campaign.spec.model import CampaignSpec, Stage
+from campaign.spec.model import (
+    PLACEHOLDER_OUTPUT_DIR,
+    PLACEHOLDER_RUN_ID,
+    PLACEHOLDER_WORK_DIR,
+    CampaignSpec,
+    Stage,
+    incremental_path,
+    stage_outputs,
+    stage_run_id,
+    template_context,
+)
 from campaign.spec.templating import render
 
 
@@ -25,7 +32,7 @@ class StageRun:
 
     @property
     def id(self) -> str:
-        return run_id_of(self.stage.name, self.sf)
+        return stage_run_id(self.stage.name, self.sf)
 
     def context(self, spec: CampaignSpec, *, run_id: str, output_dir: str, work_dir: str) -> dict:
         return template_context(spec, stage=self.stage.name, sf=self.sf,
@@ -33,18 +40,19 @@ class StageRun:
 
     def outputs(self, spec: CampaignSpec) -> tuple[str, ...]:
         """Declared outputs, rendered, relative to the output dir (the incremental file included)."""
-        context = self.context(spec, run_id="", output_dir="", work_dir="")
-        paths = [render(p, context) for p in self.stage.produces]
-        if self.stage.incremental:
-            paths.append(render(self.stage.incremental, context))
-        return tuple(dict.fromkeys(_normal(p) for p in paths))
+        return stage_outputs(spec, self.stage, self.sf)
+
+    def incremental(self, spec: CampaignSpec) -> str | None:
+        """The incremental results file, relative to the output dir; None when the stage has none."""
+        return incremental_path(spec, self.stage, self.sf)
 
     def command(self, spec: CampaignSpec, *, run_id: str, output_dir: str, work_dir: str) -> str:
         return render(self.stage.run, self.context(spec, run_id=run_id, output_dir=output_dir, work_dir=work_dir))
 
-
-def run_id_of(stage_name: str, sf: str | None) -> str:
-    return f"{stage_name}[sf{sf}]" if sf is not None else stage_name
+    def placeholder_command(self, spec: CampaignSpec) -> str:
+        """The command as plan and preflight inspect it: rendered with stand-in folders, nothing run."""
+        return self.command(spec, run_id=PLACEHOLDER_RUN_ID, output_dir=PLACEHOLDER_OUTPUT_DIR,
+                            work_dir=PLACEHOLDER_WORK_DIR)
 
 
 def expand(spec: CampaignSpec, selection: tuple[str, ...]) -> list[StageRun]:
@@ -65,10 +73,10 @@ def _stage_runs(spec: CampaignSpec, selection: tuple[str, ...]) -> list[StageRun
 
 def _need_ids(needed: Stage, sf: str | None, selection: tuple[str, ...]) -> list[str]:
     if not needed.per_sf:
-        return [run_id_of(needed.name, None)]
+        return [stage_run_id(needed.name, None)]
     if sf is not None:
-        return [run_id_of(needed.name, sf)]
-    return [run_id_of(needed.name, each) for each in selection]  # a global stage after all SFs
+        return [stage_run_id(needed.name, sf)]
+    return [stage_run_id(needed.name, each) for each in selection]  # a global stage after all SFs
 
 
 def _ordered(runs: dict[str, StageRun], spec: CampaignSpec, selection: tuple[str, ...]) -> list[StageRun]:
@@ -90,34 +98,3 @@ def _ordered(runs: dict[str, StageRun], spec: CampaignSpec, selection: tuple[str
         ordered.append(runs[run_id])
         sorter.done(run_id)
     return ordered
-
-
-def check_output_collisions(spec: CampaignSpec) -> None:
-    """Refuse two stage runs (over every allowed SF) that write the same path or one inside the other."""
-    runs = {run.id: run for run in _stage_runs(spec, spec.scale_factors)}
-    owners: dict[PurePosixPath, str] = {}
-    for run in runs.values():
-        for output in run.outputs(spec):
-            path = PurePosixPath(output)
-            owner = owners.setdefault(path, run.id)
-            if owner != run.id:
-                raise _collision(spec, run, output, owner, output)
-    for path, owner in owners.items():
-        for parent in path.parents:
-            other = owners.get(parent)
-            if other and other != owner:
-                raise _collision(spec, runs[owner], str(path), other, str(parent))
-
-
-def _collision(spec: CampaignSpec, run: StageRun, output: str, owner: str, owner_path: str) -> InputError:
-    same = output == owner_path
-    relation = "the same path" if same else f"a path inside {owner_path}"
-    return InputError(
-        f"{spec.path}:{run.stage.line}: stage run {run.id} produces {output}, {relation}, which "
-        f"{owner} also produces. One would overwrite the other's results. Give each stage run its own "
-        "path (put {{ sf }} in per-SF outputs, and the stage name where two stages share a folder)."
-    )
-
-
-def _normal(path: str) -> str:
-    return str(PurePosixPath(path.strip()))

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from campaign.planning.graph import StageRun
-from campaign.system.host import HostFacts
-from campaign.preflight.smoke import Verdict
+from campaign.planning.verdict import Verdict
 from campaign.spec.model import CampaignSpec
+from campaign.system.host import HostFacts
 from campaign.ui.tables import format_table
 
 RUN, SKIP, DONE = "run", "skip", "done"

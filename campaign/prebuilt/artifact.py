@@ -23,10 +23,9 @@ from pathlib import Path, PurePosixPath
 from rich.filesize import decimal
 
 from campaign.errors import CampaignError, InputError, NotInStore, StoreError
-from campaign.spec.context import template_context
-from campaign.spec.model import CampaignSpec, Stage
-from campaign.store import Store
+from campaign.spec.model import CampaignSpec, Stage, template_context
 from campaign.spec.templating import render
+from campaign.store import Store
 from campaign.ui.tables import duration_text
 
 PREFIX = "prebuilt"

@@ -22,13 +22,13 @@ from rich.filesize import decimal
 
 import campaign.prebuilt.artifact as prebuilt
 from campaign.errors import Conflict, InputError, PreflightRefused, StageFailed
-from campaign.system.git import find_root, git, head_commit
 from campaign.run.journal import now_iso
-from campaign.system.process import run_logged
-from campaign.spec.context import template_context
-from campaign.spec.model import CampaignSpec, Stage, load_campaign
-from campaign.store import Store
+from campaign.spec.load import load_campaign
+from campaign.spec.model import CampaignSpec, Stage, template_context
 from campaign.spec.templating import render
+from campaign.store import Store
+from campaign.system.git import find_root, git, head_commit
+from campaign.system.process import run_logged
 from campaign.ui.tables import duration_text
 
 
@@ -45,8 +45,8 @@ def prebuild(options: PrebuildOptions, *, out=print) -> None:
 
     Raises what decides the exit code.
     """
-    from campaign.targets.local.flow import default_store, state_dir_for
     from campaign.store import open_store
+    from campaign.targets.local.flow import default_store, state_dir_for
 
     spec = load_campaign(options.campaign_file.resolve())
     root = find_root(spec.path.parent)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from campaign.spec.cargo import test_runner
 from campaign.planning.graph import StageRun
-from campaign.preflight.smoke import PLACEHOLDER_OUTPUT_DIR, PLACEHOLDER_WORK_DIR, Verdict
+from campaign.planning.verdict import Verdict
+from campaign.spec.cargo import test_runner
 from campaign.spec.model import CampaignSpec
 
 PAID_TARGETS = {"aws"}
@@ -42,8 +42,7 @@ def find_overlaps(spec: CampaignSpec, runs: list[StageRun]) -> list[Overlap]:
             continue
         what = "is of kind test" if run.stage.kind == "test" else ""
         if not what:
-            command = run.command(spec, run_id="RUN-ID", output_dir=PLACEHOLDER_OUTPUT_DIR,
-                                  work_dir=PLACEHOLDER_WORK_DIR)
+            command = run.placeholder_command(spec)
             runner = test_runner(command)
             what = f"runs {runner}" if runner else ""
         if what:

@@ -10,33 +10,14 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from campaign.system.git import RepoState, read_state
 from campaign.planning.graph import StageRun
-from campaign.spec.model import CampaignSpec
+from campaign.planning.verdict import Verdict
+from campaign.spec.model import PLACEHOLDER_WORK_DIR, CampaignSpec
+from campaign.system.git import RepoState, read_state
 
 # A command token with one of these endings, under a folder the repository has, names a repository file.
 SCRIPT_SUFFIXES = {".sh", ".bash", ".py", ".sql", ".rb", ".pl", ".r", ".jl", ".js", ".ts", ".yaml", ".yml",
                    ".json", ".toml", ".cfg", ".ini", ".txt", ".csv", ".tsv", ".env", ".conf"}
-PLACEHOLDER_WORK_DIR = "/WORK"
-PLACEHOLDER_OUTPUT_DIR = "/OUTPUT"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    check: str
-    ok: bool
-    summary: str
-    details: tuple[str, ...] = ()
-    overridden: bool = False  # failed, but the user chose to go on (--allow-dirty)
-    warning: bool = False  # passes, but costs something the user should know before paying (shown as WARN)
-
-    @property
-    def refuses(self) -> bool:
-        return not self.ok and not self.overridden
-
-    def to_dict(self) -> dict:
-        return {"check": self.check, "ok": self.ok, "overridden": self.overridden, "warning": self.warning,
-                "summary": self.summary, "details": list(self.details)}
 
 
 @dataclass
@@ -60,8 +41,7 @@ def referenced_paths(spec: CampaignSpec, runs: list[StageRun], root: Path) -> Re
     for run in runs:
         for use in run.stage.uses:
             _add_use(refs, root, use, run.stage.name)
-        command = run.command(spec, run_id="RUN-ID", output_dir=PLACEHOLDER_OUTPUT_DIR,
-                              work_dir=PLACEHOLDER_WORK_DIR)
+        command = run.placeholder_command(spec)
         for token in _path_like_tokens(command):
             exists = (root / token).exists()
             if exists or (PurePosixPath(token).parts[0] in top_level and _looks_like_file(token)):

@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from campaign.errors import Conflict, PreflightRefused, StoreError
-from campaign.run.resume import process_alive
 from campaign.run.record import run_key
+from campaign.run.resume import process_alive
 from campaign.store import Store
 
 HEARTBEAT_S = 10.0

@@ -1,36 +1,23 @@
-"""The campaign file as a typed, validated model: `load_campaign(path) -> CampaignSpec`.
+"""The campaign file's typed model: a campaign, its stages, and what a stage run's templates see.
 
-Validation refuses the whole file, listing every problem with file:line and the stage it is in,
-before anything runs. Pure: reads the file and nothing else.
+Loading and validation live beside it (`campaign.spec.load`, `campaign.spec.validate`); this module
+only describes. Stage-run naming and the rendered outputs of a stage at a scale factor are the
+spec's vocabulary, so planning and validation share them.
 """
 
 from __future__ import annotations
 
-import graphlib
-import hashlib
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
-from campaign.spec.cargo import cargo_build_command, compiles, feature_union, runs_test_binaries
-from campaign.errors import InputError
-from campaign.spec.scale import canonical_sf
-from campaign.spec.context import check_templates, is_inside_output_dir
-from campaign.spec.templating import names_in
-from campaign.spec.yamlmarks import LocatedDict, load_located_yaml
+from campaign.spec.cargo import cargo_build_command, feature_union, runs_test_binaries
+from campaign.spec.templating import TemplateProblem, render
 
-KINDS = ("build", "data", "bench", "validate", "test")
-CAMPAIGN_KEYS = {"name", "description", "scale_factors", "default_selection", "vars", "stages"}
-STAGE_KEYS = {
-    "name", "description", "kind", "run", "per", "needs", "produces", "uses",
-    "incremental", "timeout", "retries", "requires", "upload", "features", "ci_overlap", "build_output",
-}
-REQUIRES_KEYS = {"cpu_flags"}
-STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-FEATURE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_+./-]*$")  # cargo's, plus `crate/feature`
-BUILD_TEMPLATE_NAMES = {"features", "cargo_build"}
-DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+# Stand-ins for the folders a command is rendered with when nothing runs (plan, preflight, validation).
+PLACEHOLDER_RUN_ID = "RUN-ID"
+PLACEHOLDER_OUTPUT_DIR = "/OUTPUT"
+PLACEHOLDER_WORK_DIR = "/WORK"
 
 
 @dataclass(frozen=True)
@@ -86,284 +73,69 @@ class CampaignSpec:
         return next((s for s in self.stages if s.build_output), None)
 
 
-class _Problems:
-    """Collects every problem in the file so the user fixes them in one pass, not one per run."""
+def template_context(spec: CampaignSpec, *, stage: str, sf: str | None,
+                     run_id: str, output_dir: str, work_dir: str) -> dict:
+    """What a stage's `run`, `produces` and `incremental` templates may use.
 
-    def __init__(self, path: Path):
-        self.path = path
-        self.items: list[tuple[int, str]] = []
-
-    def add(self, line: int, message: str) -> None:
-        self.items.append((line, message))
-
-    def raise_if_any(self) -> None:
-        if not self.items:
-            return
-        lines = [f"{self.path}:{line}: {message}" for line, message in sorted(self.items)]
-        count = len(lines)
-        header = f"campaign file {self.path} has {count} problem{'s' if count > 1 else ''}; nothing was run:"
-        raise InputError("\n".join([header, *("  " + line for line in lines)]))
+    `needs[NAME].produces` lists what the needed stage NAME produces and `needs[NAME].incremental` its
+    incremental file (or none), absolute under output_dir, at the same scale factor; a stage without
+    `per: scale_factor` has no single SF, so it sees no per-SF stage there.
+    """
+    context = {"campaign": spec.name, "stage": stage, "run_id": run_id,
+               "output_dir": output_dir, "work_dir": work_dir, "vars": spec.vars,
+               "features": ",".join(spec.features), "cargo_build": spec.cargo_build}
+    if sf is not None:
+        context["sf"] = sf
+    context["needs"] = _needs_context(spec, spec.stage(stage), context)
+    return context
 
 
-def load_campaign(path: Path) -> CampaignSpec:
-    """Read and validate a campaign file; InputError lists every problem with file:line."""
-    document, raw = load_located_yaml(path)
-    problems = _Problems(path)
-    if not isinstance(document, LocatedDict):
-        raise InputError(f"{path}:1: a campaign file is a mapping with name, scale_factors and stages.")
-    _check_keys(document, CAMPAIGN_KEYS, "the campaign", problems)
-    name = _require_str(document, "name", "the campaign", problems)
-    scale_factors = _parse_scale_factors(document, problems)
-    spec_vars = document.get("vars") or {}
-    if not isinstance(spec_vars, dict):
-        problems.add(document.line_of("vars"), "vars must be a mapping of names to values.")
-        spec_vars = {}
-    stages = _parse_stages(document, problems)
-    default_selection = str(document.get("default_selection") or
-                            (f"sf{scale_factors[0]}" if scale_factors else ""))
-    problems.raise_if_any()
-    spec = CampaignSpec(
-        name=name, path=path, scale_factors=scale_factors, default_selection=default_selection,
-        vars=dict(spec_vars), stages=tuple(stages), digest=hashlib.sha256(raw).hexdigest(),
-    )
-    _check_references(spec, document, problems)
-    _check_build(spec, problems)
-    problems.raise_if_any()
-    check_templates(spec, problems)
-    problems.raise_if_any()
-    from campaign.planning.graph import check_output_collisions  # graph builds on spec; this check needs both
-
-    check_output_collisions(spec)
-    return spec
-
-
-def _check_keys(mapping: LocatedDict, allowed: set[str], where: str, problems: _Problems) -> None:
-    for key in mapping:
-        if key not in allowed:
-            hint = ", ".join(sorted(allowed))
-            problems.add(mapping.line_of(key), f"{where}: unknown key '{key}'. Allowed keys: {hint}.")
-
-
-def _require_str(mapping: LocatedDict, key: str, where: str, problems: _Problems) -> str:
-    value = mapping.get(key)
-    if not isinstance(value, str) or not value.strip():
-        problems.add(mapping.line_of(key), f"{where}: '{key}' is required and must be a non-empty string.")
-        return ""
-    return value
-
-
-def _parse_scale_factors(document: LocatedDict, problems: _Problems) -> tuple[str, ...]:
-    values = document.get("scale_factors")
-    line = document.line_of("scale_factors")
-    if not isinstance(values, list) or not values:
-        problems.add(line, "scale_factors must be a non-empty list such as [0.01, 1, 10].")
-        return ()
-    canonical = []
-    for value in values:
+def _needs_context(spec: CampaignSpec, stage: Stage, context: dict) -> dict:
+    """For each needed stage whose outputs are known here: its produces and incremental, absolute."""
+    needs = {}
+    for name in stage.needs:
+        needed = spec.stage(name)
+        if needed.per_sf and "sf" not in context:
+            continue  # a global stage after a per-SF stage: no single SF's outputs to name
+        own = {**context, "stage": name}
+        if not needed.per_sf:
+            own.pop("sf", None)
         try:
-            sf = canonical_sf(str(value))
-        except ValueError as err:
-            problems.add(line, f"scale_factors: {err}")
-            continue
-        if sf in canonical:
-            problems.add(line, f"scale_factors: {sf} is listed twice.")
-        canonical.append(sf)
-    return tuple(canonical)
+            needs[name] = {"produces": [_under(context["output_dir"], render(p, own)) for p in needed.produces],
+                           "incremental": needed.incremental and _under(context["output_dir"],
+                                                                         render(needed.incremental, own))}
+        except TemplateProblem:
+            continue  # reported on the needed stage itself
+    return needs
 
 
-def _parse_stages(document: LocatedDict, problems: _Problems) -> list[Stage]:
-    entries = document.get("stages")
-    if not isinstance(entries, list) or not entries:
-        problems.add(document.line_of("stages"), "stages must be a non-empty list of stages.")
-        return []
-    stages, first_line = [], {}
-    for entry in entries:
-        if not isinstance(entry, LocatedDict):
-            problems.add(document.line_of("stages"), "each entry of stages must be a mapping with name and run.")
-            continue
-        stage = _parse_stage(entry, problems)
-        if stage.name in first_line:
-            problems.add(entry.line_of("name"), f"stage '{stage.name}': the name is already used by the stage "
-                         f"at line {first_line[stage.name]}. Stage names must be unique; rename one.")
-            continue
-        first_line[stage.name] = entry.line_of("name")
-        stages.append(stage)
-    return stages
+def _under(output_dir: str, relative: str) -> str:
+    base = PurePosixPath(output_dir) if output_dir else PurePosixPath()
+    return str(base / relative.strip())
 
 
-def _parse_stage(entry: LocatedDict, problems: _Problems) -> Stage:
-    name = entry.get("name") if isinstance(entry.get("name"), str) else ""
-    where = f"stage '{name}'" if name else "a stage"
-    _check_keys(entry, STAGE_KEYS, where, problems)
-    if not STAGE_NAME.match(name):
-        problems.add(entry.line_of("name"), f"{where}: name is required: letters, digits, '-', '_' or '.', "
-                     "starting with a letter or digit (it names log files and store keys).")
-    kind = entry.get("kind")
-    if kind not in KINDS:
-        problems.add(entry.line_of("kind"), f"{where}: kind must be one of {', '.join(KINDS)}, not {kind!r}.")
-    per = entry.get("per")
-    if per not in (None, "scale_factor"):
-        problems.add(entry.line_of("per"), f"{where}: per may only be 'scale_factor' (or left out), not {per!r}.")
-    return Stage(
-        name=name, kind=str(kind), line=entry.line,
-        run=_require_str(entry, "run", where, problems),
-        per_sf=per == "scale_factor",
-        needs=_str_list(entry, "needs", where, problems),
-        produces=_str_list(entry, "produces", where, problems),
-        uses=_str_list(entry, "uses", where, problems),
-        incremental=_optional_str(entry, "incremental", where, problems),
-        timeout_s=_parse_timeout(entry, where, problems),
-        retries=_parse_retries(entry, where, problems),
-        requires=_parse_requires(entry, where, problems),
-        upload=_parse_bool(entry, "upload", True, where, problems),
-        description=str(entry.get("description") or ""),
-        features=_parse_features(entry, where, problems),
-        ci_overlap=_optional_str(entry, "ci_overlap", where, problems, what="a sentence: why CI cannot run it"),
-        build_output=_parse_build_output(entry, kind, per, where, problems),
-    )
+def stage_run_id(stage_name: str, sf: str | None) -> str:
+    """A stage run's name: `tpch-bench[sf10]` per scale factor, the stage's name otherwise."""
+    return f"{stage_name}[sf{sf}]" if sf is not None else stage_name
 
 
-def _str_list(entry: LocatedDict, key: str, where: str, problems: _Problems) -> tuple[str, ...]:
-    value = entry.get(key, [])
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        problems.add(entry.line_of(key), f"{where}: {key} must be a list of strings.")
-        return ()
-    return tuple(value)
+def stage_outputs(spec: CampaignSpec, stage: Stage, sf: str | None) -> tuple[str, ...]:
+    """Declared outputs of stage at sf, rendered, relative to the output dir (the incremental file included)."""
+    context = template_context(spec, stage=stage.name, sf=sf, run_id="", output_dir="", work_dir="")
+    paths = [render(p, context) for p in stage.produces]
+    if stage.incremental:
+        paths.append(render(stage.incremental, context))
+    return tuple(dict.fromkeys(str(PurePosixPath(p.strip())) for p in paths))
 
 
-def _optional_str(entry: LocatedDict, key: str, where: str, problems: _Problems,
-                  what: str = "a path string") -> str | None:
-    value = entry.get(key)
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        problems.add(entry.line_of(key), f"{where}: {key} must be {what}.")
+def incremental_path(spec: CampaignSpec, stage: Stage, sf: str | None) -> str | None:
+    """The stage's incremental results file at sf, relative to the output dir; None when it has none."""
+    if not stage.incremental:
         return None
-    return value
+    context = template_context(spec, stage=stage.name, sf=sf, run_id="", output_dir="", work_dir="")
+    return str(PurePosixPath(render(stage.incremental, context)))
 
 
-def _parse_features(entry: LocatedDict, where: str, problems: _Problems) -> tuple[str, ...]:
-    features = _str_list(entry, "features", where, problems)
-    bad = [f for f in features if not FEATURE_NAME.match(f)]
-    if bad:
-        problems.add(entry.line_of("features"), f"{where}: features {', '.join(map(repr, bad))} are not cargo "
-                     "feature names (letters, digits, '_', '-', '+', '.', or crate/feature).")
-    return tuple(dict.fromkeys(features))
-
-
-def _parse_build_output(entry: LocatedDict, kind, per, where: str, problems: _Problems) -> tuple[str, ...]:
-    paths = _str_list(entry, "build_output", where, problems)
-    if not paths:
-        return ()
-    line = entry.line_of("build_output")
-    if kind != "build":
-        problems.add(line, f"{where}: build_output belongs on the stage of kind build (it is what "
-                     f"`campaign prebuild` packs); this stage is of kind {kind!r}.")
-    if per is not None:
-        problems.add(entry.line_of("per"),
-                     f"{where}: a stage with build_output builds once per commit; remove per: {per}.")
-    for path in paths:
-        if not is_inside_output_dir(path):
-            problems.add(line, f"{where}: build_output {path!r} must be a relative path inside the checkout "
-                         "(e.g. target/release; no leading '/', no '..').")
-    return tuple(str(PurePosixPath(p)) for p in paths)
-
-
-def _parse_bool(entry: LocatedDict, key: str, default: bool, where: str, problems: _Problems) -> bool:
-    value = entry.get(key, default)
-    if not isinstance(value, bool):
-        problems.add(entry.line_of(key), f"{where}: {key} must be true or false.")
-        return default
-    return value
-
-
-def parse_duration(value: object) -> float:
-    """'90s', '30m', '2h', '1h30m' or a number of seconds -> seconds (> 0)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    match = DURATION.match(str(value).strip()) if isinstance(value, str) else None
-    if not match or not any(match.groups()):
-        raise ValueError(f"{value!r} is not a duration; write e.g. 90s, 30m, 2h or 1h30m")
-    hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    total = hours * 3600 + minutes * 60 + seconds
-    if total <= 0:
-        raise ValueError("a timeout must be longer than 0s")
-    return float(total)
-
-
-def _parse_timeout(entry: LocatedDict, where: str, problems: _Problems) -> float | None:
-    if "timeout" not in entry:
-        return None
-    try:
-        return parse_duration(entry["timeout"])
-    except ValueError as err:
-        problems.add(entry.line_of("timeout"), f"{where}: timeout: {err}.")
-        return None
-
-
-def _parse_retries(entry: LocatedDict, where: str, problems: _Problems) -> int:
-    value = entry.get("retries", 0)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10:
-        problems.add(entry.line_of("retries"), f"{where}: retries must be a whole number from 0 to 10.")
-        return 0
-    return value
-
-
-def _parse_requires(entry: LocatedDict, where: str, problems: _Problems) -> Requirements:
-    value = entry.get("requires")
-    if value is None:
-        return Requirements()
-    if not isinstance(value, LocatedDict):
-        problems.add(entry.line_of("requires"), f"{where}: requires must be a mapping, e.g. cpu_flags: [avx512f].")
-        return Requirements()
-    _check_keys(value, REQUIRES_KEYS, f"{where}: requires", problems)
-    flags = _str_list(value, "cpu_flags", f"{where}: requires", problems)
-    return Requirements(cpu_flags=tuple(f.lower() for f in flags))
-
-
-def _check_references(spec: CampaignSpec, document: LocatedDict, problems: _Problems) -> None:
-    """needs name known stages, the stage graph has no cycle, default_selection is allowed."""
-    known = {stage.name for stage in spec.stages}
-    for stage in spec.stages:
-        for need in stage.needs:
-            if need not in known:
-                problems.add(stage.line, f"stage '{stage.name}': needs '{need}', which is not a stage of this "
-                             f"campaign. Known stages: {', '.join(sorted(known))}.")
-    if problems.items:
-        return
-    try:
-        graphlib.TopologicalSorter({s.name: s.needs for s in spec.stages}).prepare()
-    except graphlib.CycleError as err:
-        cycle = err.args[1]
-        first = spec.stage(cycle[0])
-        problems.add(first.line, f"stage '{first.name}': needs form a cycle: {' -> '.join(reversed(cycle))}. "
-                     "Remove one of these needs.")
-    from campaign.spec.selection import parse_selection  # avoids an import cycle at module load
-
-    try:
-        parse_selection(spec.default_selection, spec)
-    except InputError as err:
-        problems.add(document.line_of("default_selection"), f"default_selection: {err}")
-
-
-def _check_build(spec: CampaignSpec, problems: _Problems) -> None:
-    """One build stage packs the prebuilt, declared features are built by it, nothing else compiles."""
-    builders = [s for s in spec.stages if s.build_output]
-    for extra in builders[1:]:
-        problems.add(extra.line, f"stage '{extra.name}': only one stage may declare build_output (the commit's "
-                     f"prebuilt build); '{builders[0].name}' at line {builders[0].line} already does. Build "
-                     "everything in that one stage.")
-    wanting = [s for s in spec.stages if s.features]
-    uses_union = any(s.kind == "build" and names_in(s.run) & BUILD_TEMPLATE_NAMES for s in spec.stages)
-    if wanting and not uses_union:
-        names = ", ".join(f"{s.name} ({', '.join(s.features)})" for s in wanting)
-        problems.add(wanting[0].line, f"stages declare cargo features that no build stage builds: {names}. "
-                     "Put {{ cargo_build }} in the run of your kind: build stage (or pass --features "
-                     "'{{ features }}' to your own cargo build).")
-    for stage in spec.stages:
-        compiling = compiles(stage.run) if stage.kind != "build" else None
-        if compiling:
-            problems.add(stage.line, f"stage '{stage.name}': its run compiles ({compiling}), so every boot would "
-                         "compile again, per stage. Declare the cargo features it needs (features: [...]), "
-                         "let the build stage build them once ({{ cargo_build }}), and run the built binary, "
-                         "e.g. target/release/<name>.")
+def is_inside_output_dir(path: str) -> bool:
+    pure = PurePosixPath(path)
+    return bool(path.strip()) and not pure.is_absolute() and ".." not in pure.parts

@@ -26,8 +26,8 @@ by SIGINT / SIGTERM (the records written so far stay; no report is written).
 from __future__ import annotations
 
 import argparse
-import errno
 import datetime
+import errno
 import json
 import os
 import platform

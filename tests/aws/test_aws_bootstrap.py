@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 from campaign.run.journal import read_entries
-from campaign.targets.local.flow import make_plan
 from campaign.run.record import new_run_id, run_key
 from campaign.store import open_store
 from campaign.targets.aws.session import collect_outputs, incremental_keys
 from campaign.targets.aws.target import new_record
 from campaign.targets.aws.userdata import UserdataParams, render_userdata
 from campaign.targets.aws.watch import JournalWatcher, LineDisplay
+from campaign.targets.local.flow import make_plan
 from tests.core.conftest import git
 
 VENV_BIN = Path(sys.executable).parent

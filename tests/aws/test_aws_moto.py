@@ -174,7 +174,11 @@ def test_the_watcher_gives_up_at_the_deadline(s3_store):
 def test_plan_shows_terraforms_own_plan_for_the_run(s3_bucket, pushed_repo):
     """Terraform plans the stand-in module (named fake: EC2 and the aws provider cannot run here) in a
     throwaway workspace; nothing is applied and no workspace is left behind."""
-    from campaign.targets.aws.target import AwsOptions, preflight, terraform_plan_verdict
+    from campaign.targets.aws.target import (
+        AwsOptions,
+        preflight,
+        terraform_plan_verdict,
+    )
     from tests.aws.test_aws_session import STAND_IN
 
     repo, _ = pushed_repo

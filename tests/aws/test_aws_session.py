@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from campaign.targets.local.flow import make_plan
 from campaign.run.record import new_run_id, run_key
 from campaign.store import open_store
 from campaign.targets.aws.auth import Auth
@@ -24,6 +23,7 @@ from campaign.targets.aws.settings import AwsSettings
 from campaign.targets.aws.target import new_record
 from campaign.targets.aws.tf import TerraformRunner
 from campaign.targets.aws.userdata import UserdataParams, render_userdata
+from campaign.targets.local.flow import make_plan
 
 STAND_IN = Path(__file__).parent / "fixtures" / "session_stand_in"
 

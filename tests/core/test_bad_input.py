@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from campaign.errors import InputError
-from campaign.spec.model import load_campaign
+from campaign.spec.load import load_campaign
 from campaign.store import open_store
 
 from .conftest import run_cli

@@ -13,8 +13,8 @@ import pytest
 
 import campaign.spec.cargo as build
 from campaign.planning.graph import expand
+from campaign.spec.load import load_campaign
 from campaign.targets.local.flow import make_plan
-from campaign.spec.model import load_campaign
 from tests.core.conftest import make_repo
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "build"

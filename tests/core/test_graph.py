@@ -6,8 +6,8 @@ import pytest
 
 from campaign.errors import InputError
 from campaign.planning.graph import expand
+from campaign.spec.load import load_campaign
 from campaign.spec.selection import parse_selection
-from campaign.spec.model import load_campaign
 
 from .conftest import REPO_ROOT, TOY_CAMPAIGN
 

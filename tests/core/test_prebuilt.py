@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 import campaign.prebuilt.artifact as prebuilt
-from campaign.targets.local.flow import add_build_source, make_plan
 from campaign.planning.plan import with_build_source
-from campaign.spec.model import load_campaign
+from campaign.spec.load import load_campaign
 from campaign.store.local import LocalStore
+from campaign.targets.local.flow import add_build_source, make_plan
 from tests.core.conftest import git, make_repo
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "build"

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from .conftest import git, make_repo, run_cli, TOY_CAMPAIGN, GEN_SH, BENCH_PY
+from .conftest import BENCH_PY, GEN_SH, TOY_CAMPAIGN, git, make_repo, run_cli
 
 FILES = {"campaign.yaml": TOY_CAMPAIGN, "scripts/gen.sh": GEN_SH, "scripts/bench.py": BENCH_PY}
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from campaign.errors import InputError
-from campaign.spec.model import load_campaign
+from campaign.spec.load import load_campaign
 
 SCENARIOS = Path(__file__).parent / "scenarios" / "invalid"
 REPO_ROOT = Path(__file__).resolve().parents[2]

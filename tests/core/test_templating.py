@@ -9,7 +9,7 @@ import pytest
 import campaign.spec.templating as templating
 from campaign.errors import InputError
 from campaign.planning.graph import expand
-from campaign.spec.model import load_campaign
+from campaign.spec.load import load_campaign
 from campaign.spec.selection import parse_selection
 from campaign.spec.templating import TemplateProblem, names_in, render
 from campaign.targets.aws.userdata import UserdataParams, render_userdata

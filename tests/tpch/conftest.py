@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tpch_helpers import OFFICIAL_ANSWERS, generate_or_fail, load_stage_module
 
 

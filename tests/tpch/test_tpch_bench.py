@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from tpch_helpers import QUERIES, QUERIES_DIR, STAGE_DIR, TABLES, run_bench, stage_env
 
 RECORD_FIELDS = {

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tpch_helpers import STAGE_DIR, TABLES, run_generate, stage_env
 
 FAKE_TPCHGEN = """#!/usr/bin/env bash

@@ -8,7 +8,6 @@ pinned by digest in test_tpch_reference.py), compared with its per-column precis
 from __future__ import annotations
 
 import pytest
-
 from tpch_helpers import OFFICIAL_COLUMN_KINDS, QUERIES, QUERIES_DIR, load_stage_module
 
 ENGINE_NAMES = ("duckdb", "datafusion")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from campaign.errors import CampaignError
-from campaign.preflight.smoke import Verdict
+from campaign.planning.verdict import Verdict
 from campaign.targets.aws.auth import Auth, Identity
 
 SCP_LIKE = re.compile(r"^(?P<user>[\w.-]+)@(?P<host>[\w.-]+):(?P<path>.+)$")

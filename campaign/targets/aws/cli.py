@@ -24,10 +24,15 @@ def _store_overrides(store: str | None) -> dict:
 def aws_plan(selection, campaign_file: Path, *, as_json: bool, allow_dirty: bool, instance_type, region,
              show_userdata: bool, out) -> int:
     """Print the plan with the AWS verdicts (or only the userdata); the exit code."""
-    from campaign.planning.plan import format_plan
     from dataclasses import replace
 
-    from campaign.targets.aws.target import AwsOptions, describe, preflight, terraform_plan_verdict
+    from campaign.planning.plan import format_plan
+    from campaign.targets.aws.target import (
+        AwsOptions,
+        describe,
+        preflight,
+        terraform_plan_verdict,
+    )
     from campaign.targets.aws.target import show_userdata as render_shown
 
     if allow_dirty:
@@ -71,8 +76,8 @@ def aws_run(selection, campaign_file: Path, *, store, keep_going: bool, allow_di
 
 def aws_down(run_id: str, *, state_dir, out) -> None:
     from campaign.system.git import find_root
-    from campaign.targets.local.flow import state_dir_for
     from campaign.targets.aws.commands import down
+    from campaign.targets.local.flow import state_dir_for
 
     root = find_root(Path.cwd())
     down(run_id, root=root, state_dir=state_dir_for(root, state_dir), out=out)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from campaign.errors import Interrupted, PreflightRefused, StageFailed
 from campaign.planning.plan import Plan
-from campaign.preflight.smoke import Verdict
+from campaign.planning.verdict import Verdict
 from campaign.run.record import RunRecord
 from campaign.targets.aws import checks, infra
 from campaign.targets.aws.auth import Auth, Identity
@@ -151,13 +151,13 @@ def describe(settings: AwsSettings, repo_url: str, *, bucket_exists: bool) -> li
 
 def run_aws(options: AwsOptions, *, out=print) -> str:
     """Preflight, then the run on EC2 (see campaign.targets.aws.session); returns the run id."""
+    from campaign.run.record import new_run_id
+    from campaign.targets.aws.session import RunSession
     from campaign.targets.local.flow import (
         refusal_message,
         sigterm_as_interrupt,
         state_dir_for,
     )
-    from campaign.run.record import new_run_id
-    from campaign.targets.aws.session import RunSession
 
     checked = preflight(options)
     if checked.plan.refusals:

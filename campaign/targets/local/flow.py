@@ -10,15 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from campaign.errors import InputError, PreflightRefused, StoreError
-from campaign.system.git import find_root, head_commit
 from campaign.planning.graph import expand
-from campaign.system.host import HostFacts, read_host
-from campaign.run.journal import now_iso
-from campaign.preflight.overlap import overlap_verdict
 from campaign.planning.plan import Plan, build_plan, with_build_source
-from campaign.preflight.smoke import Verdict, smoke_gate
+from campaign.planning.verdict import Verdict
+from campaign.preflight.overlap import overlap_verdict
+from campaign.preflight.smoke import smoke_gate
+from campaign.run.journal import now_iso
+from campaign.spec.load import load_campaign
 from campaign.spec.selection import parse_selection
-from campaign.spec.model import load_campaign
+from campaign.system.git import find_root, head_commit
+from campaign.system.host import HostFacts, read_host
 
 STATE_DIR_NAME = ".campaign"
 
@@ -150,8 +151,8 @@ def resume_plan(run_id: str, *, store_url: str | None, state_dir: Path | None) -
     """What `campaign resume RUN` would do, without doing it (no lease taken, nothing written)."""
     from campaign.agent.agent import plan_for_record
     from campaign.run.journal import read_entries
-    from campaign.run.resume import decide, past_runs
     from campaign.run.record import run_key
+    from campaign.run.resume import decide, past_runs
 
     record, store, run_dir = _resumable(run_id, store_url, state_dir)
     if run_dir.journal.exists():
@@ -203,11 +204,11 @@ def execute_record(record, store, run_dir, *, take_over: bool) -> None:
 
 def _execute_held(record, store, run_dir, lease) -> None:
     from campaign.agent.agent import RUNNER_LOG, Agent, plan_for_record
-    from campaign.ui.events import configure_events
     from campaign.run.journal import Journal
-    from campaign.ui.progress import make_progress
-    from campaign.run.resume import decide, past_runs, reap_orphans
     from campaign.run.record import run_key
+    from campaign.run.resume import decide, past_runs, reap_orphans
+    from campaign.ui.events import configure_events
+    from campaign.ui.progress import make_progress
 
     stopped = reap_orphans(record.run_id)  # first: a dead agent's stage must not write while we look
     key = run_key(record.run_id, "journal.jsonl")
