@@ -172,6 +172,7 @@ class Agent:
         log_path = self.dir.logs / log_name
         self._set_aside_stale_outputs(run, attempt)
         resumed_records = self._prepare_incremental(run)
+        self._make_output_folders(run)
         started = now_iso()
         self.journal.record("stage", stage_run=run.id, state=RUNNING, attempt=attempt, log=f"logs/{log_name}",
                             resumed_records=resumed_records)
@@ -296,6 +297,13 @@ class Agent:
             aside.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(path, aside)
             self.log.warning("moved an earlier output aside", stage_run=run.id, output=output, to=str(aside))
+
+    def _make_output_folders(self, run: StageRun) -> None:
+        """The output dir and the folder of every declared output exist before the stage starts:
+        `echo x > "$CAMPAIGN_OUTPUT_DIR/results/out.txt"` just works."""
+        self.dir.outputs.mkdir(parents=True, exist_ok=True)
+        for output in run.outputs(self.spec):
+            (self.dir.outputs / output).parent.mkdir(parents=True, exist_ok=True)
 
     def _prepare_incremental(self, run: StageRun) -> int:
         incremental = self._incremental_path(run)

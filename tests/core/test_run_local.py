@@ -250,3 +250,14 @@ def test_a_journal_that_cannot_grow_is_a_store_error_naming_it(tmp_path: Path):
     assert f"StoreError: cannot append to the journal {tmp_path / 'journal.jsonl'}: File too large." in result.stderr
     lines = (tmp_path / "journal.jsonl").read_bytes().split(b"\n")
     assert all(json.loads(line) for line in lines[:-1])  # every complete entry is intact
+
+
+def test_a_first_stage_writes_into_its_output_folders_without_creating_them(tmp_path: Path):
+    campaign = ("name: first\nscale_factors: [1]\nstages:\n  - name: hello\n    kind: data\n"
+                "    run: echo x > \"$CAMPAIGN_OUTPUT_DIR/out.txt\" && echo y > {{ output_dir }}/deep/er/y.txt\n"
+                "    produces: [out.txt, deep/er/y.txt]\n")
+    repo = make_repo(tmp_path / "repo", {"campaign.yaml": campaign})
+    result = run_cli(repo, "run")
+    assert result.returncode == 0, result.stderr
+    outputs = repo / ".campaign/store/runs" / started(result) / "outputs"
+    assert (outputs / "out.txt").read_text() == "x\n" and (outputs / "deep/er/y.txt").read_text() == "y\n"
