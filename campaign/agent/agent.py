@@ -12,7 +12,6 @@ missing record), and nothing already produced is overwritten: stale outputs are 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -250,12 +249,10 @@ class Agent:
         return None
 
     def _building_here_warning(self, run: StageRun, found: prebuilt.Lookup) -> str:
-        try:
-            latest = json.loads(self.store.get_bytes(prebuilt.LATEST))
-            took = (f"The last prebuild in this store (commit {str(latest.get('commit'))[:12]}) took "
-                    f"{duration_text(latest.get('build_seconds'))} on a CI runner")
-        except (StoreError, ValueError):
-            took = "No prebuild in this store to time it by; a cold Rust workspace build takes minutes"
+        latest = prebuilt.last_prebuild(self.store)
+        took = (f"The last prebuild in this store (commit {latest[0]}) took {duration_text(latest[1])} on a CI "
+                "runner" if latest else "No prebuild in this store to time it by; a cold Rust workspace build "
+                "takes minutes")
         limit = f" (stage timeout {duration_text(run.stage.timeout_s)})" if run.stage.timeout_s else ""
         command = run.command(self.spec, run_id=self.record.run_id, output_dir=str(self.dir.outputs),
                               work_dir=str(self.dir.checkout))

@@ -200,6 +200,9 @@ def runs(store: str | None, as_json: bool) -> None:
     table += [(r["run_id"], r["state"], r["selection"] or "-", (r["commit"] or "-")[:12], r["target"] or "-")
               for r in rows]
     click.echo("\n".join(format_table(table)) if rows else "no runs in this store yet")
+    for row in rows:
+        if row["problem"]:
+            click.echo(f"{row['run_id']}: {row['problem']}", err=True)
 
 
 @cli.command()
@@ -210,8 +213,12 @@ def verify(run_id: str, store: str | None, deep: bool) -> None:
     """Check every artifact of RUN_ID in the store against its manifest (size and SHA-256)."""
     from campaign.run.inspection import verify_run
 
-    count = verify_run(_open_store(store), run_id, deep=deep)
-    click.echo(f"verified: {count} artifacts of run {run_id} match the manifest")
+    from rich.filesize import decimal
+
+    verified = verify_run(_open_store(store), run_id, deep=deep)
+    how = (f"re-read and hashed {verified.artifacts} objects, {decimal(verified.bytes_hashed)}" if deep else
+           "stored sizes and checksums; --deep re-reads and hashes every object")
+    click.echo(f"verified: {verified.artifacts} artifacts of run {run_id} match the manifest and the journal ({how})")
 
 
 @cli.command()

@@ -94,13 +94,45 @@ def lookup(store: Store, spec: CampaignSpec, commit: str | None, *, dirty: bool 
 
 
 def read_metadata(store: Store, commit: str) -> dict | None:
-    """commit's target.json, or None when there is none; PrebuiltRejected when it is not JSON."""
+    """commit's target.json, or None when there is none; PrebuiltRejected when it is not JSON or not the shape
+    `campaign prebuild` writes."""
     try:
-        return json.loads(store.get_bytes(key(commit, METADATA)))
+        metadata = json.loads(store.get_bytes(key(commit, METADATA)))
     except NotInStore:
         return None
     except ValueError as err:
         raise PrebuiltRejected(f"{store.where(key(commit, METADATA))} is not valid JSON ({err})") from None
+    problem = _shape_problem(metadata)
+    if problem:
+        raise PrebuiltRejected(f"{store.where(key(commit, METADATA))} is damaged: {problem}")
+    return metadata
+
+
+def _shape_problem(metadata: object) -> str | None:
+    """What makes metadata unlike the target.json `campaign prebuild` writes (absent fields are judged later)."""
+    if not isinstance(metadata, dict):
+        return f"a JSON {type(metadata).__name__}, not an object"
+    tarball = metadata.get("tarball", {})
+    if not isinstance(tarball, dict) or not isinstance(tarball.get("sha256", ""), str):
+        return "its tarball is not {size, sha256}"
+    features = metadata.get("features", [])
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        return "its features are not a list of names"
+    if not isinstance(metadata.get("build_seconds", 0), (int, float)):
+        return "its build_seconds is not a number"
+    return None
+
+
+def last_prebuild(store: Store) -> tuple[str, float | None] | None:
+    """(commit, build seconds) of the newest prebuild in store, from latest.json; None when absent or unreadable."""
+    try:
+        latest = json.loads(store.get_bytes(LATEST))
+    except (StoreError, ValueError):
+        return None
+    if not isinstance(latest, dict):
+        return None
+    seconds = latest.get("build_seconds")
+    return str(latest.get("commit"))[:12], seconds if isinstance(seconds, (int, float)) else None
 
 
 def _incompatibility(metadata: dict, digest: str) -> str | None:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from campaign.errors import InputError, NotInStore
+from campaign.errors import InputError, NotInStore, StoreError
 from campaign.store import Store
 
 RUNS_PREFIX = "runs/"
@@ -59,17 +59,51 @@ class RunRecord:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RunRecord:
-        return cls(**json.loads(data))
+        document = json.loads(data)
+        if not isinstance(document, dict):
+            raise ValueError(f"a JSON {type(document).__name__}, not an object")
+        return cls(**document)
 
 
 def read_record(store: Store, run_id: str) -> RunRecord:
+    """The run's run.json; InputError when the run is not in the store, StoreError when run.json is damaged."""
+    key = run_key(run_id, "run.json")
     try:
-        return RunRecord.from_bytes(store.get_bytes(run_key(run_id, "run.json")))
+        data = store.get_bytes(key)
     except NotInStore:
         raise InputError(
             f"run {run_id} is not in the store {store.where(RUNS_PREFIX)}. "
             "`campaign runs --store …` lists the runs there; pass the store the run used."
         ) from None
+    try:
+        record = RunRecord.from_bytes(data)
+    except (ValueError, TypeError) as err:
+        raise damaged_object(store.where(key), f"not the run.json campaign writes ({_first_line(err)})") from None
+    problem = _record_problem(record, run_id)
+    if problem:
+        raise damaged_object(store.where(key), problem)
+    return record
+
+
+def _record_problem(record: RunRecord, run_id: str) -> str | None:
+    text_fields = ("run_id", "campaign", "campaign_file", "campaign_digest", "selection", "target", "store")
+    wrong = [name for name in text_fields if not isinstance(getattr(record, name), str)]
+    if wrong:
+        return f"its {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not text"
+    if record.run_id != run_id:
+        return f"it describes run {record.run_id!r}, not {run_id!r}"
+    return None
+
+
+def damaged_object(where: str, problem: str) -> StoreError:
+    """A store object that is not what campaign wrote: named, with what is wrong and what to do."""
+    return StoreError(f"{where} is damaged: {problem}. campaign cannot read the run without it; restore it from "
+                      "a copy (S3 versioning keeps earlier versions) or start a new run. `campaign runs` lists "
+                      "the other runs.")
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 @dataclass(frozen=True)

@@ -156,9 +156,10 @@ def resume_plan(run_id: str, *, store_url: str | None, state_dir: Path | None) -
 
     record, store, run_dir = _resumable(run_id, store_url, state_dir)
     if run_dir.journal.exists():
-        entries = read_entries(run_dir.journal.read_bytes())
+        entries = read_entries(run_dir.journal.read_bytes(), str(run_dir.journal))
     else:
-        entries = read_entries(store.get_bytes(run_key(run_id, "journal.jsonl")))
+        key = run_key(run_id, "journal.jsonl")
+        entries = read_entries(store.get_bytes(key), store.where(key))
     done, redo = decide(past_runs(entries), store, run_dir.outputs, run_dir.checkout)
     checkout = run_dir.checkout if run_dir.checkout.exists() else None
     if checkout is None:
