@@ -61,9 +61,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--show-userdata", is_flag=True, help="AWS target: print the exact userdata script of the instance.")
 def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty: bool, resume_run: str | None,
          store: str | None, target: str, instance_type: str | None, region: str | None, show_userdata: bool) -> None:
-    """Show what `campaign run SELECTION` would do (e.g. sf1,sf10), and the preflight verdicts.
+    """Show what `run` would do, and the preflight verdicts.
 
-    Exits 3 when preflight would refuse the run, 0 otherwise.
+    SELECTION is e.g. sf1,sf10; nothing runs. Exits 3 when preflight would refuse the run, 0 otherwise.
     """
     if target == "aws" or show_userdata:
         from campaign.targets.aws.cli import aws_plan
@@ -108,7 +108,10 @@ def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty:
               help="AWS target: leave the instance and role after the run (they bill; `campaign down RUN`).")
 def run(selection, campaign_file, store, keep_going, allow_dirty, state_dir, resume, take_over,
         sync_interval, target, instance_type, region, keep) -> None:
-    """Run the campaign for SELECTION (default: the campaign's default_selection) on this machine, or on EC2."""
+    """Run the campaign, on this machine or on EC2.
+
+    SELECTION defaults to the campaign's default_selection.
+    """
     if target == "aws":
         from campaign.targets.aws.cli import aws_run
 
@@ -133,9 +136,9 @@ def run(selection, campaign_file, store, keep_going, allow_dirty, state_dir, res
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None,
               help="Where the clone and the build log go. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
 def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: Path | None) -> None:
-    """Build HEAD's build stage once and store it as prebuilt/<commit>/, so runs fetch it instead of building.
+    """Build HEAD once and store it as a prebuilt.
 
-    Exits 0 when stored, already stored, or when the campaign has nothing to build.
+    Builds the build stage and stores it as prebuilt/<commit>/, so runs fetch it instead of building. Exits 0 when stored, already stored, or when the campaign has nothing to build.
     """
     from campaign.prebuilt.command import PrebuildOptions
     from campaign.prebuilt.command import prebuild as run_prebuild
@@ -152,7 +155,10 @@ def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: 
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None,
               help="Where run folders are. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
 def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | None) -> None:
-    """Continue RUN_ID after a crash or Ctrl-C: verified stage runs are kept, the rest runs."""
+    """Continue a run after a crash, Ctrl-C or store outage.
+
+    Verified stage runs of RUN_ID are kept, the rest runs, at the run's own commit.
+    """
     from campaign.targets.local.flow import resume_campaign
 
     resume_campaign(run_id, store_url=store, state_dir=state_dir, take_over=take_over,
@@ -164,7 +170,10 @@ def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | No
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as a JSON document.")
 def status(run_id: str, store: str | None, as_json: bool) -> None:
-    """Show the state of every stage run of RUN_ID, from its journal in the store."""
+    """Show a run's state and each stage run's.
+
+    Read from RUN_ID's journal in the store.
+    """
     from campaign.run.inspection import format_status, status_dict
 
     document = status_dict(_open_store(store), run_id)
@@ -176,7 +185,10 @@ def status(run_id: str, store: str | None, as_json: bool) -> None:
 @click.argument("stage_run", required=False)
 @store_option
 def logs(run_id: str, stage_run: str | None, store: str | None) -> None:
-    """Print the full log of STAGE_RUN (e.g. 'tpch-bench[sf1]'), or the runner's event log."""
+    """Print a stage run's full log, or the runner's.
+
+    STAGE_RUN is e.g. 'tpch-bench[sf1]' (quoted for the shell); without it, the runner's event log.
+    """
     from campaign.run.inspection import stage_log
 
     sys.stdout.buffer.write(stage_log(_open_store(store), run_id, stage_run))
@@ -210,7 +222,10 @@ def runs(store: str | None, as_json: bool) -> None:
 @store_option
 @click.option("--deep", is_flag=True, help="Re-read every object and hash it, instead of trusting stored checksums.")
 def verify(run_id: str, store: str | None, deep: bool) -> None:
-    """Check every artifact of RUN_ID in the store against its manifest (size and SHA-256)."""
+    """Check a run's artifacts against its manifest.
+
+    Every artifact of RUN_ID (size and SHA-256), and the manifest against the journal.
+    """
     from campaign.run.inspection import verify_run
 
     from rich.filesize import decimal
@@ -229,7 +244,10 @@ def verify(run_id: str, store: str | None, deep: bool) -> None:
 @click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".campaign"), show_default=True)
 @click.option("--take-over", is_flag=True, help="Take the lease of an agent whose heartbeat is older than 120 s.")
 def agent(run_id: str, store: str, checkout: Path, state_dir: Path, take_over: bool) -> None:
-    """Execute RUN_ID's plan here (what an instance's userdata starts); resumes a run already begun."""
+    """Execute a recorded run here (what an instance starts).
+
+    Runs RUN_ID's plan in this checkout; resumes a run already begun.
+    """
     from campaign.targets.local.flow import run_agent
 
     run_agent(run_id, store, checkout=checkout, state_dir=state_dir, take_over=take_over)
@@ -240,7 +258,10 @@ def agent(run_id: str, store: str, checkout: Path, state_dir: Path, take_over: b
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None,
               help="Where run folders are. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
 def down(run_id: str, state_dir: Path | None) -> None:
-    """Destroy what is left of AWS run RUN_ID (after --keep, or a teardown that did not finish)."""
+    """Destroy what is left of an AWS run.
+
+    After --keep, or a teardown that did not finish.
+    """
     from campaign.targets.aws.cli import aws_down
 
     aws_down(run_id, state_dir=state_dir, out=click.echo)
@@ -248,7 +269,10 @@ def down(run_id: str, state_dir: Path | None) -> None:
 
 @cli.command()
 def doctor() -> None:
-    """Say which AWS credentials are in effect (profile, environment or wrapper) and whether they work."""
+    """Say which AWS credentials are in effect, and test them.
+
+    Profile, environment or wrapper, and what STS answers.
+    """
     from campaign.targets.aws.cli import aws_doctor
 
     raise click.exceptions.Exit(aws_doctor(out=click.echo))

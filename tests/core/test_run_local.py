@@ -72,7 +72,9 @@ def test_a_run_executes_in_order_stores_everything_and_verifies(toy_repo: Path):
     verified = run_cli(toy_repo, "verify", run_id, "--deep")
     assert verified.returncode == 0, verified.stderr
     assert f"verified: {len(keys)} artifacts of run {run_id} match the manifest" in verified.stdout
-    assert f"results: {run / 'outputs'}" in result.stdout
+    local = toy_repo / ".campaign/runs" / run_id / "outputs"
+    assert f"results (stored in {run / 'outputs'}/):\n  {local / 'report.txt'}\n" in result.stdout
+    assert f"  {local / 'results/sf1/toy.jsonl'}\n" in result.stdout and "local copy" not in result.stdout
 
 
 def test_status_logs_and_runs_read_the_store(toy_repo: Path):

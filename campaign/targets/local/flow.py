@@ -53,8 +53,9 @@ def make_plan(campaign_file: Path, selection_text: str | None, *, allow_dirty: b
     root = find_root(spec.path.parent)
     selection = parse_selection(selection_text or spec.default_selection, spec)
     runs = expand(spec, selection)
-    host = read_host()
-    verdicts = [smoke_gate(spec, runs, root, allow_dirty=allow_dirty), _host_verdict(host, runs),
+    host = read_host() if target == "local" else _instance_stand_in(runs)
+    host_verdict = _host_verdict(host, runs) if target == "local" else _instance_host_verdict(runs)
+    verdicts = [smoke_gate(spec, runs, root, allow_dirty=allow_dirty), host_verdict,
                 overlap_verdict(spec, runs, target)]
     plan = build_plan(spec, selection, runs, target=target, commit=head_commit(root), host=host, verdicts=verdicts)
     return plan, root
@@ -80,6 +81,20 @@ def _host_verdict(host: HostFacts, runs) -> Verdict:
     if missing:
         summary += f"; missing: {', '.join(missing)} (stages that need them are skipped)"
     return Verdict("host", True, summary)
+
+
+def _instance_stand_in(runs) -> HostFacts:
+    """On a remote target the stages run on a machine not yet created: plan as if it has every required flag
+    (the agent there decides with the real one), never by this machine's CPU."""
+    wanted = frozenset(flag for run in runs for flag in run.stage.requires.cpu_flags)
+    return HostFacts(cpu_flags=wanted, cpu_model="the instance", cores=0)
+
+
+def _instance_host_verdict(runs) -> Verdict:
+    wanted = sorted({flag for run in runs for flag in run.stage.requires.cpu_flags})
+    flags = f"; required CPU flags ({', '.join(wanted)}) are checked there" if wanted else ""
+    return Verdict("host", True, f"the stages run on the instance, not on this machine{flags}: a stage whose "
+                   "requires: it lacks is skipped there, with the reason in the journal")
 
 
 def refusal_message(plan: Plan) -> str:
@@ -134,6 +149,7 @@ def resume_campaign(run_id: str, *, store_url: str | None, state_dir: Path | Non
     out(f"run: {run_id}")
     print(f"resuming run {run_id} (selection {record.selection}, commit {(record.commit or '')[:12]})",
           file=sys.stderr)
+    _warn_if_head_moved(record)
     _ensure_checkout(record, run_dir)
     execute_record(record, store, run_dir, take_over=take_over)
     _say_where_results_are(out, store, run_id, run_dir)
@@ -141,10 +157,17 @@ def resume_campaign(run_id: str, *, store_url: str | None, state_dir: Path | Non
 
 
 def _say_where_results_are(out, store, run_id: str, run_dir) -> None:
+    """The results files (each uploaded output, at its local copy), then where the store keeps them."""
+    from campaign.run.journal import read_entries
+    from campaign.run.manifest import artifacts_of_journal
     from campaign.run.record import run_key
 
-    out(f"results: {store.where(run_key(run_id, 'outputs'))}")
-    out(f"local copy: {run_dir.outputs}")
+    prefix = run_key(run_id, "outputs") + "/"
+    entries = read_entries(run_dir.journal.read_bytes(), str(run_dir.journal)) if run_dir.journal.exists() else []
+    files = sorted(a.key.removeprefix(prefix) for a in artifacts_of_journal(entries) if a.key.startswith(prefix))
+    out(f"results (stored in {store.where(prefix)}):")
+    for name in files:
+        out(f"  {run_dir.outputs / name}")
 
 
 def resume_plan(run_id: str, *, store_url: str | None, state_dir: Path | None) -> Plan:
@@ -155,6 +178,7 @@ def resume_plan(run_id: str, *, store_url: str | None, state_dir: Path | None) -
     from campaign.run.resume import decide, past_runs
 
     record, store, run_dir = _resumable(run_id, store_url, state_dir)
+    _warn_if_head_moved(record)
     if run_dir.journal.exists():
         entries = read_entries(run_dir.journal.read_bytes(), str(run_dir.journal))
     else:
@@ -235,6 +259,16 @@ def _resumable(run_id: str, store_url: str | None, state_dir: Path | None):
     if record.target != "local":
         raise InputError(f"run {run_id} ran on the {record.target} target; resume it there, not locally.")
     return record, store, RunDir(state_dir_for(root, state_dir) / "runs" / run_id)
+
+
+def _warn_if_head_moved(record) -> None:
+    """A resume continues the run's own commit; say so when HEAD has moved (e.g. a fix was committed)."""
+    head = head_commit(find_root(Path.cwd()))
+    if head is None or record.commit is None or head == record.commit:
+        return
+    print(f"note: run {record.run_id} continues its own commit {record.commit[:12]}; HEAD is now {head[:12]}, "
+          f"and commits made since the run started (a fix, say) are NOT in it. To run HEAD instead, start a new "
+          f"run: `campaign run {record.selection}`.", file=sys.stderr)
 
 
 def _ensure_checkout(record, run_dir) -> None:
