@@ -46,6 +46,7 @@ from campaign.spec.selection import parse_selection
 from campaign.spec.templating import render
 from campaign.store import Artifact, Store
 from campaign.system.host import read_host
+from campaign.system.links import drop_link, is_inside, links_outside
 from campaign.system.process import ProcessResult, run_logged
 from campaign.ui.tables import duration_text
 
@@ -272,6 +273,11 @@ class Agent:
             return f"timed out after {run.stage.timeout_s:.0f}s; its process group was stopped"
         if result.exit_code != 0:
             return f"exited with code {result.exit_code}"
+        escaping = links_outside(self.dir.outputs, [self.dir.outputs / out for out in run.outputs(self.spec)])
+        if escaping:
+            return (f"its outputs lead outside the output dir {self.dir.outputs} through symlinks: "
+                    f"{'; '.join(escaping)}. campaign never stores bytes from outside it (nothing of these was "
+                    "stored): write the files themselves (cp, not ln -s)")
         missing = [out for out in run.outputs(self.spec) if not _produced(self.dir.outputs / out)]
         if missing:
             return f"exited 0 but did not produce {', '.join(missing)} (declared in produces/incremental)"
@@ -306,6 +312,10 @@ class Agent:
         incremental = self._incremental_path(run)
         if incremental is None:
             return 0
+        target = drop_link(incremental)
+        if target is not None:
+            self.log.warning("removed a symlink where the incremental file belongs (its target untouched)",
+                             stage_run=run.id, path=str(incremental), target=target)
         return prepare_for_resume(incremental, self.store, self._output_key(incremental))
 
     def _store_attempt(self, run: StageRun, log_path: Path, log_name: str) -> list[dict]:
@@ -324,7 +334,8 @@ class Agent:
         for output in run.outputs(self.spec):
             path = self.dir.outputs / output
             found += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        return [file for file in found if file.is_file()]  # a missing output is reported by _problem
+        # a missing output is reported by _problem, as is one that leads outside the output dir (never read)
+        return [file for file in found if file.is_file() and is_inside(file, self.dir.outputs)]
 
     def _upload(self, path: Path, key: str) -> Artifact:
         crash_point("upload")
