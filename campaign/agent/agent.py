@@ -39,6 +39,7 @@ from campaign.run.journal import (
 )
 from campaign.run.lease import Lease
 from campaign.run.manifest import artifacts_of_journal, manifest_bytes
+from campaign.run.outputdir import make_output_folders, output_files, outside_problem
 from campaign.run.record import RunDir, RunRecord, run_key
 from campaign.run.resume import PastRun, in_flight, local_fingerprint
 from campaign.spec.load import load_campaign
@@ -46,7 +47,7 @@ from campaign.spec.selection import parse_selection
 from campaign.spec.templating import render
 from campaign.store import Artifact, Store
 from campaign.system.host import read_host
-from campaign.system.links import drop_link, is_inside, links_outside
+from campaign.system.links import drop_link
 from campaign.system.process import ProcessResult, run_logged
 from campaign.ui.tables import duration_text
 
@@ -172,7 +173,7 @@ class Agent:
         log_path = self.dir.logs / log_name
         self._set_aside_stale_outputs(run, attempt)
         resumed_records = self._prepare_incremental(run)
-        self._make_output_folders(run)
+        make_output_folders(self.dir.outputs, list(run.outputs(self.spec)))
         started = now_iso()
         self.journal.record("stage", stage_run=run.id, state=RUNNING, attempt=attempt, log=f"logs/{log_name}",
                             resumed_records=resumed_records)
@@ -273,11 +274,9 @@ class Agent:
             return f"timed out after {run.stage.timeout_s:.0f}s; its process group was stopped"
         if result.exit_code != 0:
             return f"exited with code {result.exit_code}"
-        escaping = links_outside(self.dir.outputs, [self.dir.outputs / out for out in run.outputs(self.spec)])
-        if escaping:
-            return (f"its outputs lead outside the output dir {self.dir.outputs} through symlinks: "
-                    f"{'; '.join(escaping)}. campaign never stores bytes from outside it (nothing of these was "
-                    "stored): write the files themselves (cp, not ln -s)")
+        outside = outside_problem(self.dir.outputs, list(run.outputs(self.spec)))
+        if outside:
+            return outside
         missing = [out for out in run.outputs(self.spec) if not _produced(self.dir.outputs / out)]
         if missing:
             return f"exited 0 but did not produce {', '.join(missing)} (declared in produces/incremental)"
@@ -301,13 +300,6 @@ class Agent:
             shutil.move(path, aside)
             self.log.warning("moved an earlier output aside", stage_run=run.id, output=output, to=str(aside))
 
-    def _make_output_folders(self, run: StageRun) -> None:
-        """The output dir and the folder of every declared output exist before the stage starts:
-        `echo x > "$CAMPAIGN_OUTPUT_DIR/results/out.txt"` just works."""
-        self.dir.outputs.mkdir(parents=True, exist_ok=True)
-        for output in run.outputs(self.spec):
-            (self.dir.outputs / output).parent.mkdir(parents=True, exist_ok=True)
-
     def _prepare_incremental(self, run: StageRun) -> int:
         incremental = self._incremental_path(run)
         if incremental is None:
@@ -330,12 +322,7 @@ class Agent:
         return [local_fingerprint(file, self.dir.outputs) for file in self._output_files(run)]
 
     def _output_files(self, run: StageRun) -> list[Path]:
-        found = []
-        for output in run.outputs(self.spec):
-            path = self.dir.outputs / output
-            found += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        # a missing output is reported by _problem, as is one that leads outside the output dir (never read)
-        return [file for file in found if file.is_file() and is_inside(file, self.dir.outputs)]
+        return output_files(self.dir.outputs, list(run.outputs(self.spec)))  # missing or outside: see _problem
 
     def _upload(self, path: Path, key: str) -> Artifact:
         crash_point("upload")

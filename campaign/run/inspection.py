@@ -134,10 +134,15 @@ def verify_run(store: Store, run_id: str, *, deep: bool) -> Verified:
         raise StoreError(f"run {run_id} has no manifest ({store.where(key)}): "
                          "it has not finished. `campaign status` shows where it stopped.") from None
     artifacts = read_manifest(data, store.where(key))
-    problems = manifest_gaps(store, run_id, artifacts) + verify_artifacts(store, artifacts, deep=deep)
-    if problems:
-        raise StoreError(f"run {run_id}: {len(problems)} problem(s) with its {len(artifacts)} artifacts and the "
-                         "manifest:\n" + "\n".join(f"  {p}" for p in problems))
+    gaps, mismatches = manifest_gaps(store, run_id, artifacts), verify_artifacts(store, artifacts, deep=deep)
+    report = [f"run {run_id}:"] if gaps or mismatches else []
+    if gaps:
+        report += ["the manifest disagrees with the journal (shortened or edited):", *(f"  {g}" for g in gaps)]
+    if mismatches:
+        report += [f"{len(mismatches)} of {len(artifacts)} artifacts do not match the manifest:",
+                   *(f"  {m}" for m in mismatches)]
+    if report:
+        raise StoreError("\n".join(report))
     return Verified(len(artifacts), sum(a.size for a in artifacts) if deep else 0)
 
 

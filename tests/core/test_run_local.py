@@ -73,7 +73,7 @@ def test_a_run_executes_in_order_stores_everything_and_verifies(toy_repo: Path):
     assert verified.returncode == 0, verified.stderr
     assert f"verified: {len(keys)} artifacts of run {run_id} match the manifest" in verified.stdout
     local = toy_repo / ".campaign/runs" / run_id / "outputs"
-    assert f"results (stored in {run / 'outputs'}/):\n  {local / 'report.txt'}\n" in result.stdout
+    assert f"results (stored in {run / 'outputs'}/):\n" in result.stdout and f"  {local / 'report.txt'}\n" in result.stdout
     assert f"  {local / 'results/sf1/toy.jsonl'}\n" in result.stdout and "local copy" not in result.stdout
 
 

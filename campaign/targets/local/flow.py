@@ -165,7 +165,7 @@ def _say_where_results_are(out, store, run_id: str, run_dir) -> None:
     prefix = run_key(run_id, "outputs") + "/"
     entries = read_entries(run_dir.journal.read_bytes(), str(run_dir.journal)) if run_dir.journal.exists() else []
     files = sorted(a.key.removeprefix(prefix) for a in artifacts_of_journal(entries) if a.key.startswith(prefix))
-    out(f"results (stored in {store.where(prefix)}):")
+    out(f"results (stored in {store.where(prefix.rstrip('/'))}/):")
     for name in files:
         out(f"  {run_dir.outputs / name}")
 
