@@ -112,7 +112,7 @@ def _shape_problem(metadata: object) -> str | None:
     """What makes metadata unlike the target.json `campaign prebuild` writes (absent fields are judged later)."""
     if not isinstance(metadata, dict):
         return f"a JSON {type(metadata).__name__}, not an object"
-    tarball = metadata.get("tarball", {})
+    tarball = metadata.get("tarball") or {}  # absent or null: judged by _incompatibility
     if not isinstance(tarball, dict) or not isinstance(tarball.get("sha256", ""), str):
         return "its tarball is not {size, sha256}"
     features = metadata.get("features", [])
