@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from campaign.errors import InputError, NotInStore, StoreError
-from campaign.run.journal import RunStatus, read_entries, summarize
+from campaign.run.journal import RunStatus, read_entries, stored_journal, summarize
 from campaign.run.lease import STALE_AFTER_S, holder_is_dead_here, read_lease
 from campaign.run.manifest import read_manifest, verify_artifacts
 from campaign.run.record import RUNS_PREFIX, read_record, run_key
@@ -18,7 +18,7 @@ DEAD = "dead"
 def run_status(store: Store, run_id: str) -> RunStatus:
     """The run's state from its journal; callers have read its run.json (the clear error if absent)."""
     try:
-        data = store.get_bytes(run_key(run_id, "journal.jsonl"))
+        data = stored_journal(store, run_key(run_id, "journal.jsonl"))
     except NotInStore:
         return RunStatus(run_id=run_id, state="created", reason="no stage has started yet")
     status = summarize(run_id, read_entries(data))

@@ -149,7 +149,7 @@ def _say_where_results_are(out, store, run_id: str, run_dir) -> None:
 def resume_plan(run_id: str, *, store_url: str | None, state_dir: Path | None) -> Plan:
     """What `campaign resume RUN` would do, without doing it (no lease taken, nothing written)."""
     from campaign.agent.agent import plan_for_record
-    from campaign.run.journal import read_entries
+    from campaign.run.journal import read_entries, stored_journal
     from campaign.run.resume import decide, past_runs
     from campaign.run.record import run_key
 
@@ -157,7 +157,7 @@ def resume_plan(run_id: str, *, store_url: str | None, state_dir: Path | None) -
     if run_dir.journal.exists():
         entries = read_entries(run_dir.journal.read_bytes())
     else:
-        entries = read_entries(store.get_bytes(run_key(run_id, "journal.jsonl")))
+        entries = read_entries(stored_journal(store, run_key(run_id, "journal.jsonl")))
     done, redo = decide(past_runs(entries), store, run_dir.outputs, run_dir.checkout)
     checkout = run_dir.checkout if run_dir.checkout.exists() else None
     if checkout is None:
@@ -204,15 +204,14 @@ def execute_record(record, store, run_dir, *, take_over: bool) -> None:
 def _execute_held(record, store, run_dir, lease) -> None:
     from campaign.agent.agent import RUNNER_LOG, Agent, plan_for_record
     from campaign.ui.events import configure_events
-    from campaign.run.journal import Journal
+    from campaign.run.journal import Journal, restore_journal
     from campaign.ui.progress import make_progress
     from campaign.run.resume import decide, past_runs, reap_orphans
     from campaign.run.record import run_key
 
     stopped = reap_orphans(record.run_id)  # first: a dead agent's stage must not write while we look
     key = run_key(record.run_id, "journal.jsonl")
-    if not run_dir.journal.exists() and store.stat(key) is not None:
-        store.download(key, run_dir.journal)  # a new machine continues from the store's copy
+    restore_journal(store, key, run_dir.journal)  # a new machine continues from the store's copy
     journal = Journal(run_dir.journal, store, key)
     past = past_runs(journal.entries)
     done, redo = decide(past, store, run_dir.outputs, run_dir.checkout)
