@@ -2,9 +2,9 @@
 
 Below `multipart_threshold` a file goes up in one PUT whose SHA-256 was computed locally first and
 is sent with it (ChecksumSHA256), so S3 refuses a body that does not match. Larger files go up in
-parts through s3transfer with ChecksumAlgorithm=SHA256 (S3 checks every part); the composite
-checksum S3 then reports (sha256 of the parts' sha256 digests, suffixed '-N') is computed locally
-with the same part size and compared. The full-object sha256 is stored in the object's metadata
+parts, each sent with the SHA-256 computed for it in the same pass as the full digest (see
+campaign.store.s3_parts; S3 checks every part); the composite checksum S3 then reports (sha256 of
+the parts' sha256 digests, suffixed '-N') is computed locally from those digests and compared. The full-object sha256 is stored in the object's metadata
 ('sha256') next to the composite it belongs to ('sha256-composite'): `stat()` trusts it only while
 S3's composite still matches, so an object replaced behind the store's back is not believed.
 
@@ -17,7 +17,6 @@ S3Settings bound how long a server that is gone can hold a request.
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 import boto3
-from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -44,7 +42,7 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from s3transfer.utils import ChunksizeAdjuster
 
 from campaign.errors import CampaignError, Conflict, InputError, NotInStore, StoreError
-from campaign.store import files
+from campaign.store import files, s3_parts
 from campaign.store.base import Artifact, Store
 
 MiB = 1024 * 1024
@@ -226,18 +224,14 @@ class S3Store(Store):
 
     def _upload_parts(self, file: BinaryIO, path: Path, key: str) -> tuple[files.Digest, str]:
         size = os.fstat(file.fileno()).st_size
-        part_size = ChunksizeAdjuster().adjust_chunksize(self.settings.part_size, size)  # as s3transfer does
+        part_size = ChunksizeAdjuster().adjust_chunksize(self.settings.part_size, size)  # at most 10,000 parts
         with _local_errors(path, self.where(key)):
-            digest, composite = _hash_parts(file, part_size)
-        metadata = {SHA256_METADATA: digest.sha256, COMPOSITE_METADATA: composite}
-        extra_args = {"ChecksumAlgorithm": "SHA256", "Metadata": metadata}
-        # s3transfer aborts the multipart upload itself when a part fails or on Ctrl-C.
-        with (
-            self._errors("upload", key),
-            create_transfer_manager(self._client, self._transfer_config()) as manager,
-        ):
-            manager.upload(str(path), self.bucket, self._full(key), extra_args=extra_args).result()
-        return digest, composite
+            hashed = s3_parts.hash_parts(file.fileno(), size, part_size)
+        metadata = {SHA256_METADATA: hashed.digest.sha256, COMPOSITE_METADATA: hashed.composite}
+        with self._errors("upload", key):
+            s3_parts.upload_parts(self._client, self.bucket, self._full(key), file.fileno(), hashed,
+                                  metadata=metadata, concurrency=self.settings.max_concurrency)
+        return hashed.digest, hashed.composite
 
     def _put_object(self, body: bytes | BinaryIO, key: str, digest: files.Digest) -> str:
         checksum = _base64(bytes.fromhex(digest.sha256))
@@ -276,14 +270,6 @@ class S3Store(Store):
                 f"{reported}, where {digest.size} bytes with {checksum} were sent. The object was deleted: "
                 "run again, and if it repeats check what else writes under this prefix."
             )
-
-    def _transfer_config(self) -> TransferConfig:
-        return TransferConfig(
-            multipart_threshold=self.settings.multipart_threshold,
-            multipart_chunksize=self.settings.part_size,
-            max_concurrency=self.settings.max_concurrency,
-            preferred_transfer_client="classic",  # the CRT client computes parts its own way
-        )
 
     def _delete(self, key: str) -> None:
         with self._errors("delete", key):
@@ -459,24 +445,6 @@ def _same_checksum(reported: str, expected: str) -> bool:
     expected_value, _, expected_parts = expected.partition("-")
     parts_agree = not reported_parts or not expected_parts or reported_parts == expected_parts
     return bool(expected_value) and reported_value == expected_value and parts_agree
-
-
-def _hash_parts(file: BinaryIO, part_size: int) -> tuple[files.Digest, str]:
-    """Full digest and the composite checksum S3 computes for parts of part_size, in one pass."""
-    whole, part, part_digests, size = hashlib.sha256(), hashlib.sha256(), [], 0
-    buffer = memoryview(bytearray(files.CHUNK_SIZE))
-    left = part_size
-    while count := file.readinto(buffer[: min(files.CHUNK_SIZE, left)]):
-        whole.update(buffer[:count])
-        part.update(buffer[:count])
-        size, left = size + count, left - count
-        if left == 0:
-            part_digests.append(part.digest())
-            part, left = hashlib.sha256(), part_size
-    if left < part_size:
-        part_digests.append(part.digest())
-    composite = f"{_base64(hashlib.sha256(b''.join(part_digests)).digest())}-{len(part_digests)}"
-    return files.Digest(size, whole.hexdigest()), composite
 
 
 @contextmanager
