@@ -16,7 +16,6 @@ S3Settings bound how long a server that is gone can hold a request.
 
 from __future__ import annotations
 
-import base64
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -30,28 +29,20 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    FlexibleChecksumError,
-    HTTPClientError,
     IncompleteReadError,
-    NoCredentialsError,
-    PartialCredentialsError,
     ReadTimeoutError,
     ResponseStreamingError,
 )
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from s3transfer.utils import ChunksizeAdjuster
 
 from campaign.errors import CampaignError, Conflict, InputError, NotInStore, StoreError
-from campaign.store import files, s3_parts
+from campaign.store import files, s3_errors, s3_parts
 from campaign.store.base import Artifact, Store
 
 MiB = 1024 * 1024
-SHA256_METADATA = "sha256"
-COMPOSITE_METADATA = "sha256-composite"
-NOT_FOUND_CODES = ("404", "NoSuchKey", "NotFound")
+SHA256_METADATA, COMPOSITE_METADATA = s3_parts.SHA256_METADATA, s3_parts.COMPOSITE_METADATA
+NOT_FOUND_CODES = s3_errors.NOT_FOUND_CODES
 CONFLICT_CODES = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
-# The request never got an answer (botocore already made its max_attempts).
-UNREACHABLE_ERRORS = (BotocoreConnectionError, HTTPClientError)
 # A response body that broke off mid-way: botocore does not retry those, so the whole GET is redone.
 BODY_RETRYABLE_ERRORS = (ReadTimeoutError, IncompleteReadError, ResponseStreamingError)
 T = TypeVar("T")
@@ -134,7 +125,7 @@ class S3Store(Store):
                                                    ChecksumAlgorithm="SHA256", **condition)
         except StoreError as error:
             cause = error.__cause__
-            conflict = isinstance(cause, ClientError) and _error_code(cause) in CONFLICT_CODES
+            conflict = isinstance(cause, ClientError) and s3_errors.error_code(cause) in CONFLICT_CODES
             if conflict or isinstance(error, NotInStore):  # If-Match on a deleted object: 404
                 raise Conflict(f"{self.where(key)} changed: expected {expect or 'absent'}.") from cause
             raise
@@ -176,7 +167,7 @@ class S3Store(Store):
             head = self._head(key)
         if head is None:
             return None
-        sha256 = _recorded_sha256(head)
+        sha256 = s3_parts.recorded_sha256(head)
         if sha256 is None:  # not written by this store, or replaced since: only the bytes can tell
             return self.content_digest(key)
         return Artifact(key, head["ContentLength"], sha256)
@@ -234,7 +225,7 @@ class S3Store(Store):
         return hashed.digest, hashed.composite
 
     def _put_object(self, body: bytes | BinaryIO, key: str, digest: files.Digest) -> str:
-        checksum = _base64(bytes.fromhex(digest.sha256))
+        checksum = s3_parts.base64_text(bytes.fromhex(digest.sha256))
         with self._errors("upload", key):
             self._client.put_object(
                 Bucket=self.bucket,
@@ -264,7 +255,7 @@ class S3Store(Store):
         if head is None:
             raise StoreError(f"uploaded {self.where(key)} but S3 does not have it right after. Run again.")
         size, reported = head["ContentLength"], head.get("ChecksumSHA256") or "none"
-        if size != digest.size or not _same_checksum(reported, checksum):
+        if size != digest.size or not s3_parts.same_checksum(reported, checksum):
             raise StoreError(
                 f"uploaded {self.where(key)} but S3 reports {size} bytes with SHA-256 checksum "
                 f"{reported}, where {digest.size} bytes with {checksum} were sent. The object was deleted: "
@@ -282,7 +273,7 @@ class S3Store(Store):
         try:
             return self._client.head_object(Bucket=self.bucket, Key=self._full(key), ChecksumMode="ENABLED")
         except ClientError as error:
-            if _error_code(error) in NOT_FOUND_CODES:
+            if s3_errors.error_code(error) in NOT_FOUND_CODES:
                 return None
             raise
 
@@ -301,7 +292,7 @@ class S3Store(Store):
             for attempt in range(1, self.settings.max_attempts + 1):
                 response = self._client.get_object(Bucket=self.bucket, Key=self._full(key), **params)
                 try:
-                    return consume(_body_chunks(response["Body"]), _recorded_digest(response))
+                    return consume(_body_chunks(response["Body"]), s3_parts.recorded_digest(response))
                 except _InterruptedBodyError as interrupted:
                     if attempt == self.settings.max_attempts:
                         raise interrupted.__cause__ from None
@@ -335,54 +326,8 @@ class S3Store(Store):
             raise self._explain(error, operation, self.where(key)) from error
 
     def _explain(self, error: Exception, operation: str, where: str) -> StoreError:
-        failed = f"cannot {operation} {where}"
-        if isinstance(error, ClientError):
-            code, message = _error_code(error), error.response.get("Error", {}).get("Message", str(error))
-            if code in NOT_FOUND_CODES:
-                return NotInStore(f"{where} is not in the store.")
-            advice = _CLIENT_ERROR_ADVICE.get(code, "S3 answered {code}: {message}")
-            return StoreError(f"{failed}: " + advice.format(code=code, message=message, bucket=self.bucket))
-        endpoint, attempts = self._client.meta.endpoint_url, self.settings.max_attempts
-        for kinds, advice in _ERROR_ADVICE:
-            if isinstance(error, kinds):
-                return StoreError(
-                    f"{failed}: " + advice.format(error=error, endpoint=endpoint, attempts=attempts)
-                )
-        return StoreError(f"{failed}: {type(error).__name__}: {error}")
-
-
-_CHECKSUM_REJECTED = (
-    "S3 refused the body: it does not match the SHA-256 computed before sending ({code}). "
-    "The file changed during the upload or the data was damaged on the way: run again."
-)
-_CLIENT_ERROR_ADVICE = {
-    "NoSuchBucket": "bucket {bucket} does not exist. Create it or pass another --store.",
-    "AccessDenied": "access denied ({code}): the AWS credentials in effect may not do this.",
-    "AllAccessDisabled": "access denied ({code}): all access to bucket {bucket} is disabled.",
-    "InvalidAccessKeyId": "S3 does not know the access key in effect ({code}): check AWS_PROFILE.",
-    "SignatureDoesNotMatch": "S3 rejected the request signature ({code}): check the secret key in effect.",
-    "ExpiredToken": "the AWS session token has expired ({code}): refresh the credentials and run again.",
-    "BadDigest": _CHECKSUM_REJECTED,
-    "InvalidDigest": _CHECKSUM_REJECTED,
-    "XAmzContentSHA256Mismatch": _CHECKSUM_REJECTED,
-}
-_ERROR_ADVICE = (
-    (
-        (NoCredentialsError, PartialCredentialsError),
-        "no usable AWS credentials. Set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), "
-        "or run where an instance role is available.",
-    ),
-    (
-        FlexibleChecksumError,
-        "the bytes S3 sent do not match the checksum it records ({error}). Run again; if it repeats, "
-        "the stored object is damaged.",
-    ),
-    (
-        UNREACHABLE_ERRORS,
-        "the S3 endpoint {endpoint} did not answer after {attempts} attempts ({error}). Check the "
-        "network and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3, then run again.",
-    ),
-)
+        return s3_errors.explain(error, f"cannot {operation} {where}", where, bucket=self.bucket,
+                                 endpoint=self._client.meta.endpoint_url, attempts=self.settings.max_attempts)
 
 
 class _InterruptedBodyError(Exception):
@@ -415,49 +360,9 @@ def _make_client(settings: S3Settings, *, store_url: str):
         raise StoreError(f"cannot open the store {store_url}: {error}. {advice}") from error
 
 
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def _recorded_sha256(response: dict) -> str | None:
-    """The full-object sha256 S3 vouches for, or None when the object carries no trusted record."""
-    checksum = response.get("ChecksumSHA256")
-    if not checksum:
-        return None
-    if not _is_multipart(response):
-        return base64.b64decode(checksum).hex()
-    metadata = response.get("Metadata", {})
-    if _same_checksum(checksum, metadata.get(COMPOSITE_METADATA, "")):
-        return metadata.get(SHA256_METADATA)
-    return None
-
-
-def _recorded_digest(response: dict) -> files.Digest | None:
-    sha256 = _recorded_sha256(response)
-    return None if sha256 is None else files.Digest(response["ContentLength"], sha256)
-
-
-def _is_multipart(response: dict) -> bool:
-    # HEAD may omit the '-N' suffix on a composite checksum (moto does); the ETag still has it.
-    checksum, etag = response.get("ChecksumSHA256", ""), response.get("ETag", "").strip('"')
-    return "-" in checksum or "-" in etag or response.get("ChecksumType") == "COMPOSITE"
-
-
-def _same_checksum(reported: str, expected: str) -> bool:
-    """Compare checksums, tolerating a '-N' part-count suffix that only one side shows."""
-    reported_value, _, reported_parts = reported.partition("-")
-    expected_value, _, expected_parts = expected.partition("-")
-    parts_agree = not reported_parts or not expected_parts or reported_parts == expected_parts
-    return bool(expected_value) and reported_value == expected_value and parts_agree
-
-
 @contextmanager
 def _local_errors(path: Path, where: str) -> Iterator[None]:
     try:
         yield
     except OSError as error:
         raise StoreError(f"cannot read {path} to upload it to {where}: {error.strerror or error}.") from error
-
-
-def _base64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")

@@ -1,4 +1,5 @@
-"""Multipart uploads for the S3 store: every byte hashed once here, every part checked by S3.
+"""Checksums of the S3 store: multipart uploads (every byte hashed once here, every part checked by
+S3), and what S3 records for an object.
 
 One pass over the file computes the full-object SHA-256 (it goes into the object's metadata, which
 CreateMultipartUpload must be given before any part) and each part's SHA-256, the two in parallel.
@@ -17,6 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from campaign.store.files import Digest
+
+# The object's metadata records the full-object sha256 next to the composite checksum it belongs to.
+SHA256_METADATA = "sha256"
+COMPOSITE_METADATA = "sha256-composite"
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,38 @@ def read_range(fd: int, offset: int, length: int) -> bytes:
         chunks.append(chunk)
         read += len(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def recorded_sha256(response: dict) -> str | None:
+    """The full-object sha256 S3 vouches for, or None when the object carries no trusted record."""
+    checksum = response.get("ChecksumSHA256")
+    if not checksum:
+        return None
+    if not _is_multipart(response):
+        return base64.b64decode(checksum).hex()
+    metadata = response.get("Metadata", {})
+    if same_checksum(checksum, metadata.get(COMPOSITE_METADATA, "")):
+        return metadata.get(SHA256_METADATA)
+    return None
+
+
+def recorded_digest(response: dict) -> Digest | None:
+    sha256 = recorded_sha256(response)
+    return None if sha256 is None else Digest(response["ContentLength"], sha256)
+
+
+def _is_multipart(response: dict) -> bool:
+    # HEAD may omit the '-N' suffix on a composite checksum (moto does); the ETag still has it.
+    checksum, etag = response.get("ChecksumSHA256", ""), response.get("ETag", "").strip('"')
+    return "-" in checksum or "-" in etag or response.get("ChecksumType") == "COMPOSITE"
+
+
+def same_checksum(reported: str, expected: str) -> bool:
+    """Compare checksums, tolerating a '-N' part-count suffix that only one side shows."""
+    reported_value, _, reported_parts = reported.partition("-")
+    expected_value, _, expected_parts = expected.partition("-")
+    parts_agree = not reported_parts or not expected_parts or reported_parts == expected_parts
+    return bool(expected_value) and reported_value == expected_value and parts_agree
 
 
 def base64_text(raw: bytes) -> str:
