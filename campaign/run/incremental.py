@@ -85,7 +85,8 @@ class IncrementalSync:
             return
         crash_point("sync")
         try:
-            self.store.put_bytes(data, self.key)
+            # Not durable: the stage's own file holds these lines, and its final upload (durable) decides.
+            self.store.put_bytes(data, self.key, durable=False)
         except StoreError as error:
             self.error = error  # retried at the next tick; the stage's final upload is the verdict
             return

@@ -7,7 +7,6 @@ Duplicate keys are refused (PyYAML silently keeps the last one).
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
 import yaml
