@@ -22,7 +22,7 @@ from typing import Any
 from campaign.errors import NotInStore, StoreError
 from campaign.faults import crash_point, die, reached
 from campaign.jsonl import cut_torn_tail, write_all
-from campaign.run.entries import Entry, entry_fields
+from campaign.run.entries import Entry, entry_fields, entry_problem
 from campaign.store import Store
 from campaign.store.files import fsync_folder, write_atomically
 from campaign.system.clock import now_iso
@@ -230,31 +230,11 @@ def read_entries(data: bytes, where: str = "the journal") -> list[dict]:
             if index >= len(lines) - 2:  # the last line, torn by a crash: not data
                 break
             raise _damaged(where, index + 1, f"is not JSON: {line[:80]!r}") from None
-        problem = _entry_problem(entry)
+        problem = entry_problem(entry)
         if problem:
             raise _damaged(where, index + 1, problem)
         entries.append(entry)
     return entries
-
-
-def _entry_problem(entry: object) -> str | None:
-    """What makes entry unlike any entry campaign writes, or None."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
-        return "is not a journal entry (an object with kind, state and ts)"
-    if not isinstance(entry.get("state"), str) or not isinstance(entry.get("ts"), str):
-        return f"is a {entry['kind']!r} entry without its state or ts"
-    if entry["kind"] == "stage" and not isinstance(entry.get("stage_run"), str):
-        return "is a stage entry without its stage_run"
-    artifacts = entry.get("artifacts", [])
-    if not isinstance(artifacts, list) or not all(is_artifact_record(a) for a in artifacts):
-        return "records artifacts that are not {key, size, sha256}"
-    return None
-
-
-def is_artifact_record(value: object) -> bool:
-    """An artifact as campaign records it: {key, size, sha256}."""
-    return isinstance(value, dict) and isinstance(value.get("key"), str) and \
-        isinstance(value.get("size"), int) and isinstance(value.get("sha256"), str)
 
 
 def _damaged(where: str, line: int, problem: str) -> StoreError:
