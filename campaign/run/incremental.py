@@ -74,10 +74,9 @@ class IncrementalSync:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        return False
 
     def sync_once(self) -> None:
         data = complete_lines(self.path)

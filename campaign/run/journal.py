@@ -54,7 +54,7 @@ class Journal:
         self._unmirrored: list[bytes] = []  # lines appended here but not yet in the store
         self._unmerged: list[tuple[int, bytes]] = []  # (first entry, bytes) of segments since the last merge
 
-    def record(self, kind: str, **fields) -> dict:
+    def record(self, kind: str, **fields: Any) -> dict[str, Any]:
         entry = {"seq": len(self.entries), "ts": now_iso(), "kind": kind, **fields}
         line = json.dumps(entry, sort_keys=True)
         crash_point("journal.append")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, cast
 
 from campaign.errors import StoreError
 
@@ -62,7 +63,7 @@ def read_chunks(file: BinaryIO) -> Iterator[memoryview]:
     # more than the rest of its write. One byte more than the size lets the first read reach the end.
     buffer = bytearray(min(CHUNK_SIZE, os.fstat(file.fileno()).st_size + 1))
     view = memoryview(buffer)
-    while count := file.readinto(buffer):
+    while count := cast(io.BufferedIOBase, file).readinto(buffer):  # every caller opens it with open(…, 'rb')
         yield view[:count]
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -33,6 +33,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
     ResponseStreamingError,
 )
+from botocore.response import StreamingBody
 from s3transfer.utils import ChunksizeAdjuster
 
 from campaign.errors import CampaignError, Conflict, InputError, NotInStore, StoreError
@@ -188,7 +189,7 @@ class S3Store(Store):
     def list_children(self, prefix: str) -> list[str]:
         prefix = prefix if not prefix or prefix.endswith("/") else f"{prefix}/"
         start = len(self._full(prefix))
-        names = set()
+        names: set[str] = set()
         for page in self._list_pages(prefix, Delimiter="/"):
             names.update(item["Prefix"][start:].rstrip("/") for item in page.get("CommonPrefixes", []))
             names.update(item["Key"][start:] for item in page.get("Contents", []))
@@ -295,7 +296,7 @@ class S3Store(Store):
                     return consume(_body_chunks(response["Body"]), s3_parts.recorded_digest(response))
                 except _InterruptedBodyError as interrupted:
                     if attempt == self.settings.max_attempts:
-                        raise interrupted.__cause__ from None
+                        raise interrupted.cause from None
         raise AssertionError("max_attempts must be at least 1")
 
     def _list_pages(self, prefix: str, **params: str) -> Iterator[dict]:
@@ -333,15 +334,19 @@ class S3Store(Store):
 class _InterruptedBodyError(Exception):
     """A response body broke off mid-way (the cause says how); the whole GET is worth another try."""
 
+    def __init__(self, cause: BaseException):
+        super().__init__(str(cause))
+        self.cause = cause
 
-def _body_chunks(body) -> Iterator[bytes]:
+
+def _body_chunks(body: StreamingBody) -> Iterator[bytes]:
     try:
         yield from body.iter_chunks(files.CHUNK_SIZE)
     except BODY_RETRYABLE_ERRORS as error:
-        raise _InterruptedBodyError() from error
+        raise _InterruptedBodyError(error) from error
 
 
-def _make_client(settings: S3Settings, *, store_url: str):
+def _make_client(settings: S3Settings, *, store_url: str) -> Any:
     config = Config(
         # total_max_attempts counts the first try; botocore's 'max_attempts' would not.
         retries={"mode": "standard", "total_max_attempts": settings.max_attempts},

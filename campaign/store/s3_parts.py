@@ -16,6 +16,7 @@ import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from campaign.store.files import Digest
 
@@ -50,7 +51,7 @@ def hash_parts(fd: int, size: int, part_size: int) -> HashedParts:
     return HashedParts(Digest(size, whole.hexdigest()), part_size, tuple(part_digests))
 
 
-def upload_parts(client, bucket: str, key: str, fd: int, hashed: HashedParts, *, metadata: dict[str, str],
+def upload_parts(client: Any, bucket: str, key: str, fd: int, hashed: HashedParts, *, metadata: dict[str, str],
                  concurrency: int) -> None:
     """Create the multipart upload, send the parts (max concurrency at once), complete it.
 
@@ -70,7 +71,7 @@ def upload_parts(client, bucket: str, key: str, fd: int, hashed: HashedParts, *,
         raise
 
 
-def _send_parts(client, bucket: str, key: str, upload_id: str, fd: int, hashed: HashedParts,
+def _send_parts(client: Any, bucket: str, key: str, upload_id: str, fd: int, hashed: HashedParts,
                 concurrency: int) -> list[dict]:
     def send(index: int) -> dict:
         offset = index * hashed.part_size
