@@ -1,0 +1,178 @@
+"""terraform/ applied for real: the real terraform CLI and hashicorp/aws provider against moto's server.
+
+Four runs' worth of infrastructure, applied at once (tf_moto.apply_in_parallel) and destroyed by the last
+test: a spot run (with a private repository's token parameter and imds_hop_limit 2), a run on an existing
+bucket, a run with subnet_id in a non-default VPC, and a run whose state lives in S3 (state_backend,
+use_lockfile). The default run, which creates its bucket, is the whole `campaign run` of
+test_aws_run_on_moto.py. What moto cannot show: that the instance boots, that IMDS enforces the hop
+limit, that the egress rule blocks traffic, and that S3 refuses plain HTTP (it does not evaluate bucket
+policies on requests); those need infra-validation/ on a real account.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from campaign.targets.aws import infra
+from campaign.targets.aws.settings import AwsSettings
+from tests.aws.tf_moto import apply_in_parallel, destroy_in_parallel
+
+TOKEN_PARAMETER = "/campaign/test-repo-token"
+
+
+def variables(run_id: str, settings: AwsSettings) -> dict:
+    return infra.module_variables(settings, run_id=run_id, campaign="toy", commit="c" * 40,
+                                  user_data="#!/bin/bash\necho instance\n", create_bucket=False)
+
+
+def private_subnet(ec2) -> tuple[str, str]:
+    """A subnet in a new, non-default VPC: (vpc id, subnet id)."""
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
+    return vpc, subnet
+
+
+@pytest.fixture(scope="module")
+def applied(tf_moto_session, tmp_path_factory):
+    harness = tf_moto_session
+    with harness.activated():
+        s3, ec2 = harness.client("s3"), harness.client("ec2")
+        bucket, state_bucket = f"results-{uuid.uuid4().hex[:12]}", f"tfstate-{uuid.uuid4().hex[:12]}"
+        s3.create_bucket(Bucket=bucket)
+        s3.create_bucket(Bucket=state_bucket)
+        vpc, subnet = private_subnet(ec2)
+        base = AwsSettings(bucket=bucket, prefix="campaigns", instance_type="t3.micro")
+        variants = {
+            "spot": (variables("run-spot", AwsSettings(bucket=bucket, prefix="campaigns", spot=True,
+                                                       instance_type="t3.micro", imds_hop_limit=2,
+                                                       repo_token_parameter=TOKEN_PARAMETER)), None),
+            "existing-bucket": (variables("run-existing", base), None),
+            "subnet": (variables("run-subnet", AwsSettings(bucket=bucket, prefix="campaigns",
+                                                           instance_type="t3.micro", subnet_id=subnet)), None),
+            "state-backend": (variables("run-state", base), f"s3://{state_bucket}/tfstate"),
+        }
+        done = apply_in_parallel(harness, tmp_path_factory.mktemp("module-on-moto"), variants)
+        yield {"runs": done, "bucket": bucket, "state_bucket": state_bucket, "vpc": vpc, "subnet": subnet,
+               "harness": harness}
+        destroy_in_parallel([run for run in done.values() if run.runner.state_list()])  # after a failure
+
+
+def instance(harness, applied_run) -> dict:
+    (instance_id,) = applied_run.outputs["instance_ids"]
+    reservations = harness.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return reservations[0]["Instances"][0]
+
+
+def group_of(harness, applied_run) -> dict:
+    """The run's security group (moto lists it on the instance's network interface)."""
+    (group,) = [e.split(" ")[2] for e in harness.tagged(applied_run.variables["run_id"]) if e.startswith("security")]
+    attached = {g["GroupId"] for eni in instance(harness, applied_run)["NetworkInterfaces"] for g in eni["Groups"]}
+    assert attached == {group}
+    return harness.client("ec2").describe_security_groups(GroupIds=[group])["SecurityGroups"][0]
+
+
+def default_vpc(harness) -> str:
+    vpcs = harness.client("ec2").describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    return vpcs[0]["VpcId"]
+
+
+def test_every_variant_created_its_instance_role_and_group(applied):
+    harness = applied["harness"]
+    for name, run in applied["runs"].items():
+        found = harness.tagged(run.variables["run_id"])
+        kinds = sorted(entry.split(" ")[0] for entry in found)
+        assert kinds == ["instance", "instance", "role", "security"], (name, found)  # instance + profile
+        described = instance(harness, run)
+        assert described["MetadataOptions"]["HttpTokens"] == "required", name
+        assert {t["Key"]: t["Value"] for t in described["Tags"]}["campaign:run-id"] == run.variables["run_id"]
+
+
+def test_the_security_group_allows_https_out_only_and_nothing_in(applied):
+    harness = applied["harness"]
+    group = group_of(harness, applied["runs"]["existing-bucket"])
+    assert group["IpPermissions"] == []
+    (egress,) = group["IpPermissionsEgress"]
+    assert (egress["IpProtocol"], egress["FromPort"], egress["ToPort"]) == ("tcp", 443, 443)
+    assert group["VpcId"] == default_vpc(harness)
+
+
+def test_a_subnet_in_another_vpc_gets_a_group_in_that_vpc(applied):
+    harness = applied["harness"]
+    described = instance(harness, applied["runs"]["subnet"])
+    assert described["SubnetId"] == applied["subnet"]
+    assert group_of(harness, applied["runs"]["subnet"])["VpcId"] == applied["vpc"] != default_vpc(harness)
+
+
+def test_the_imds_hop_limit_is_1_unless_raised(applied):
+    harness = applied["harness"]
+    assert instance(harness, applied["runs"]["existing-bucket"])["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+    assert instance(harness, applied["runs"]["spot"])["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+
+
+def test_a_spot_run_requests_a_spot_instance(applied):
+    harness = applied["harness"]
+    assert instance(harness, applied["runs"]["spot"]).get("InstanceLifecycle") == "spot"
+    assert instance(harness, applied["runs"]["existing-bucket"]).get("InstanceLifecycle") != "spot"
+
+
+def role_policies(harness, run_id: str) -> dict[str, dict]:
+    iam = harness.client("iam")
+    (role,) = [entry.split(" ", 1)[1] for entry in harness.tagged(run_id) if entry.startswith("role ")]
+    return {name: iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+            for name in iam.list_role_policies(RoleName=role)["PolicyNames"]}
+
+
+def test_the_repo_token_parameter_alone_is_readable_and_only_when_set(applied):
+    harness = applied["harness"]
+    spot = role_policies(harness, "run-spot")
+    token = [doc for name, doc in spot.items() if name.startswith("repo-token-")]
+    assert len(token) == 1
+    (statement,) = token[0]["Statement"]
+    assert statement["Action"] == "ssm:GetParameter"
+    assert statement["Resource"] == f"arn:aws:ssm:us-east-1:123456789012:parameter{TOKEN_PARAMETER}"
+    assert not [name for name in role_policies(harness, "run-existing") if name.startswith("repo-token-")]
+
+
+def test_an_existing_bucket_is_not_touched(applied):
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="NoSuchBucketPolicy"):
+        applied["harness"].client("s3").get_bucket_policy(Bucket=applied["bucket"])
+    assert not [a for a in applied["runs"]["existing-bucket"].runner.state_list() if a.startswith("aws_s3_bucket")]
+
+
+def test_the_state_backend_keeps_the_state_in_s3_with_a_lockfile_lock(applied):
+    run = applied["runs"]["state-backend"]
+    s3 = applied["harness"].client("s3")
+    key = "tfstate/run-state/terraform.tfstate"
+    state = json.loads(s3.get_object(Bucket=applied["state_bucket"], Key=key)["Body"].read())
+    assert any(r["type"] == "aws_instance" for r in state["resources"])
+    assert not (run.runner.workdir / "terraform.tfstate").exists()
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=applied["state_bucket"]).get("Contents", [])]
+    assert listed == [key]  # the lock file (<key>.tflock) is gone once apply released it
+
+
+def test_a_held_lockfile_stops_a_second_terraform(applied):
+    """use_lockfile is on: while <key>.tflock exists (another campaign down, say), Terraform refuses."""
+    from campaign.targets.aws.tf import TerraformFailed
+
+    run = applied["runs"]["state-backend"]
+    s3 = applied["harness"].client("s3")
+    lock = {"Bucket": applied["state_bucket"], "Key": "tfstate/run-state/terraform.tfstate.tflock"}
+    s3.put_object(**lock, Body=json.dumps({"ID": "held-by-test", "Operation": "OperationTypeApply"}).encode())
+    try:
+        with pytest.raises(TerraformFailed, match="(?s)state lock"):
+            run.runner.plan()
+    finally:
+        s3.delete_object(**lock)
+
+
+def test_destroy_leaves_nothing_tagged_with_any_run(applied):
+    harness = applied["harness"]
+    destroy_in_parallel(list(applied["runs"].values()))
+    for run in applied["runs"].values():
+        assert harness.tagged(run.variables["run_id"]) == [], run.name
+        assert run.runner.state_list() == []
