@@ -104,13 +104,22 @@ def backend_override(endpoint: str) -> str:
             "    skip_region_validation      = true\n  }\n}\n")
 
 
-def write_override(workdir: Path, endpoint: str) -> Path:
+# moto evaluates bucket policies but skips condition keys it does not know (aws:SecureTransport among
+# them) as if they matched: the TLS-only Deny of bucket.tf then denies every request, over HTTPS or not.
+# Runs that must use a bucket they create leave that policy out; test_aws_module_on_moto.py applies it.
+WITHOUT_TLS_POLICY = ('\n# moto cannot evaluate aws:SecureTransport (see tests/aws/tf_moto.py): no TLS-only policy here.\n'
+                      'resource "aws_s3_bucket_policy" "results" {\n  count = 0\n}\n')
+
+
+def write_override(workdir: Path, endpoint: str, *, tls_policy: bool = True) -> Path:
     """Point a prepared workspace at moto (the backend too, when campaign wrote one)."""
     from campaign.targets.aws.infra import BACKEND_FILE
 
     text = provider_override(endpoint)
     if (workdir / BACKEND_FILE).exists():
         text += backend_override(endpoint)
+    if not tls_policy:
+        text += WITHOUT_TLS_POLICY
     path = workdir / OVERRIDE_FILE
     path.write_text(text)
     return path
@@ -155,15 +164,16 @@ class TfMoto:
 
         return TerraformRunner(workdir)
 
-    def override_workspaces(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Every workspace campaign prepares from now on (run, plan, down) gets the moto override."""
+    def override_workspaces(self, monkeypatch: pytest.MonkeyPatch, *, tls_policy: bool = False) -> None:
+        """Every workspace campaign prepares from now on (run, plan, down) gets the moto override; a bucket
+        it creates gets no TLS-only policy unless asked (moto would deny everything, see WITHOUT_TLS_POLICY)."""
         from campaign.targets.aws import infra
 
         original = infra.prepare_workspace
 
         def prepare_for_moto(workdir, variables, **options):
             backend = original(workdir, variables, **options)
-            write_override(Path(workdir), self.endpoint)
+            write_override(Path(workdir), self.endpoint, tls_policy=tls_policy)
             return backend
 
         monkeypatch.setattr(infra, "prepare_workspace", prepare_for_moto)
