@@ -2,7 +2,7 @@
 
 Four runs' worth of infrastructure, applied at once (tf_moto.apply_in_parallel) and destroyed by the last
 test: a spot run (with a private repository's token parameter and imds_hop_limit 2), a run on an existing
-bucket, a run with subnet_id in a non-default VPC, and a run whose state lives in S3 (state_backend,
+bucket, a run with subnet_id in a non-default VPC (which creates its bucket), and a run whose state lives in S3 (state_backend,
 use_lockfile). The default run, which creates its bucket, is the whole `campaign run` of
 test_aws_run_on_moto.py. What moto cannot show: that the instance boots, that IMDS enforces the hop
 limit, that the egress rule blocks traffic, and that S3 refuses plain HTTP (it does not evaluate bucket
@@ -23,9 +23,9 @@ from tests.aws.tf_moto import apply_in_parallel, destroy_in_parallel
 TOKEN_PARAMETER = "/campaign/test-repo-token"
 
 
-def variables(run_id: str, settings: AwsSettings) -> dict:
+def variables(run_id: str, settings: AwsSettings, *, create_bucket: bool = False) -> dict:
     return infra.module_variables(settings, run_id=run_id, campaign="toy", commit="c" * 40,
-                                  user_data="#!/bin/bash\necho instance\n", create_bucket=False)
+                                  user_data="#!/bin/bash\necho instance\n", create_bucket=create_bucket)
 
 
 def private_subnet(ec2) -> tuple[str, str]:
@@ -41,6 +41,7 @@ def applied(tf_moto_session, tmp_path_factory):
     with harness.activated():
         s3, ec2 = harness.client("s3"), harness.client("ec2")
         bucket, state_bucket = f"results-{uuid.uuid4().hex[:12]}", f"tfstate-{uuid.uuid4().hex[:12]}"
+        created = f"created-{uuid.uuid4().hex[:12]}"  # the subnet run creates it, with its TLS-only policy
         s3.create_bucket(Bucket=bucket)
         s3.create_bucket(Bucket=state_bucket)
         vpc, subnet = private_subnet(ec2)
@@ -50,12 +51,13 @@ def applied(tf_moto_session, tmp_path_factory):
                                                        instance_type="t3.micro", imds_hop_limit=2,
                                                        repo_token_parameter=TOKEN_PARAMETER)), None),
             "existing-bucket": (variables("run-existing", base), None),
-            "subnet": (variables("run-subnet", AwsSettings(bucket=bucket, prefix="campaigns",
-                                                           instance_type="t3.micro", subnet_id=subnet)), None),
+            "subnet": (variables("run-subnet", AwsSettings(bucket=created, prefix="campaigns",
+                                                           instance_type="t3.micro", subnet_id=subnet),
+                                 create_bucket=True), None),
             "state-backend": (variables("run-state", base), f"s3://{state_bucket}/tfstate"),
         }
         done = apply_in_parallel(harness, tmp_path_factory.mktemp("module-on-moto"), variants)
-        yield {"runs": done, "bucket": bucket, "state_bucket": state_bucket, "vpc": vpc, "subnet": subnet,
+        yield {"runs": done, "bucket": bucket, "state_bucket": state_bucket, "created_bucket": created, "vpc": vpc, "subnet": subnet,
                "harness": harness}
         destroy_in_parallel([run for run in done.values() if run.runner.state_list()])  # after a failure
 
@@ -168,6 +170,66 @@ def test_a_held_lockfile_stops_a_second_terraform(applied):
             run.runner.plan()
     finally:
         s3.delete_object(**lock)
+
+
+def test_the_instance_role_lets_the_agent_use_its_prefix_and_nothing_else(applied, monkeypatch, tmp_path):
+    """Least privilege, enforced by moto's IAM (its own server: enforcing_moto.py). The instance role's S3
+    policy exactly as Terraform rendered it (read back from moto's IAM) is given to an IAM user, whose
+    keys the store then uses the way the agent does. Named stand-in: a user with the role's policy for the
+    role (nothing can assume it here). What moto cannot enforce: condition keys it does not know count as
+    matched, so the `s3:prefix` condition of the ListBucket statements is not shown here (any prefix could
+    be listed); test_aws_terraform_module.py evaluates those statements, and infra-validation/ a real one."""
+    import boto3
+
+    from campaign.errors import StoreError
+    from campaign.store.s3 import S3Settings, S3Store
+    from tests.aws.enforcing_moto import enforcing_moto, user_with_policy
+
+    (policy,) = [doc for name, doc in role_policies(applied["harness"], "run-existing").items()
+                 if name.startswith("run-prefix-")]
+    bucket, mine = applied["bucket"], "runs/run-existing"
+    with enforcing_moto(free_requests=6) as endpoint:
+        setup = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        setup.create_bucket(Bucket=bucket)
+        setup.put_object(Bucket=bucket, Key="campaigns/prebuilt/abc/target.json", Body=b"{}")
+        setup.put_object(Bucket=bucket, Key="campaigns/runs/other-run/run.json", Body=b"{}")
+        for name, value in {**user_with_policy(endpoint, "instance", json.dumps(policy)),
+                            "AWS_ENDPOINT_URL": endpoint}.items():
+            monkeypatch.setenv(name, value)
+        store = S3Store.from_url(f"s3://{bucket}/campaigns", settings=S3Settings(
+            multipart_threshold=5 * 1024 * 1024, part_size=5 * 1024 * 1024, max_attempts=1))
+        # What the agent does, all in its own prefix: allowed.
+        store.put_bytes(b"{}", f"{mine}/run.json")
+        etag = store.put_conditional(b"lease", f"{mine}/lease.json", expect=None)
+        store.put_conditional(b"lease 2", f"{mine}/lease.json", expect=etag)
+        assert store.read_versioned(f"{mine}/lease.json")[0] == b"lease 2"
+        big = tmp_path / "big.bin"
+        big.write_bytes(b"x" * (6 * 1024 * 1024))  # multipart: create, parts, complete
+        assert store.put_file(big, f"{mine}/outputs/big.bin").size == big.stat().st_size
+        assert store.stat(f"{mine}/run.json") is not None and store.get_bytes(f"{mine}/run.json") == b"{}"
+        store.delete(f"{mine}/run.json")
+        assert store.get_bytes("prebuilt/abc/target.json") == b"{}"  # prebuilt: read-only
+        # Anything else: denied.
+        for write in ("runs/other-run/journal.jsonl", "prebuilt/abc/target.json", "elsewhere.txt"):
+            with pytest.raises(StoreError, match="access denied"):
+                store.put_bytes(b"forged", write)
+        with pytest.raises(StoreError, match="access denied"):
+            store.get_bytes("runs/other-run/run.json")
+        with pytest.raises(StoreError, match="access denied"):
+            store.delete("prebuilt/abc/target.json")
+
+
+def test_a_created_bucket_refuses_plain_http_by_policy(applied):
+    """The bucket this module creates carries a Deny on aws:SecureTransport = false. Read back from moto;
+    moto does not know that condition key (it would deny every request), so the effect on HTTP requests
+    is for infra-validation/ to show."""
+    policy = json.loads(applied["harness"].client("s3").get_bucket_policy(Bucket=applied["created_bucket"])["Policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Principal"] in ("*", {"AWS": "*"})
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert sorted(statement["Resource"]) == [f"arn:aws:s3:::{applied['created_bucket']}",
+                                            f"arn:aws:s3:::{applied['created_bucket']}/*"]
+    assert "aws_s3_bucket_policy.results[0]" in applied["runs"]["subnet"].runner.state_list()
 
 
 def test_destroy_leaves_nothing_tagged_with_any_run(applied):
