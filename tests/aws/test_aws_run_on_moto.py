@@ -63,13 +63,23 @@ def aws_repo(pushed_repo, tf_moto, tmp_path: Path, monkeypatch, capsys):
     signal.signal(signal.SIGINT, previous)
 
 
+SECRET = "ghp_NeverLeaveThisMachine0123456789"
+
+
 def test_a_whole_run_creates_runs_collects_verifies_and_destroys(aws_repo):
     """The default run: no bucket yet, so Terraform creates it, and it is kept. (Without its TLS-only policy:
-    moto cannot evaluate aws:SecureTransport, see tf_moto.WITHOUT_TLS_POLICY.)"""
-    campaign, harness = aws_repo["campaign"], aws_repo["harness"]
+    moto cannot evaluate aws:SecureTransport, see tf_moto.WITHOUT_TLS_POLICY.) The origin URL carries a
+    credential: the instance clones the same URL without it, and the credential appears nowhere."""
+    from tests.core.conftest import git
+
+    campaign, harness, repo = aws_repo["campaign"], aws_repo["harness"], aws_repo["repo"]
+    remote = git(repo, "remote", "get-url", "origin").strip()
+    git(repo, "remote", "set-url", "origin", f"file://oauth2:{SECRET}@{remote}")
     code, output = campaign("run", "sf0.01", "--target", "aws")
     run_id = run_id_of(output)
     assert code == 0, output
+    assert f"the instance clones file://{remote}" in output
+    assert_no_secret_anywhere(aws_repo, run_id, output)
     assert re.search(r"terraform plan: 1[0-9] to add, 0 to change, 0 to destroy", output), output
     assert f"run {run_id}: succeeded" in output
     assert f"destroyed: nothing of run {run_id} is left running" in output
@@ -85,6 +95,25 @@ def test_a_whole_run_creates_runs_collects_verifies_and_destroys(aws_repo):
     log = s3.get_object(Bucket=aws_repo["bucket"], Key=f"campaigns/runs/{run_id}/logs/bootstrap.log")
     assert "the agent exited with 0" in log["Body"].read().decode()
     assert s3.get_bucket_versioning(Bucket=aws_repo["bucket"])["Status"] == "Enabled"  # created, and kept
+
+
+def assert_no_secret_anywhere(aws_repo, run_id: str, output: str) -> None:
+    """Not on the terminal, not in the run's Terraform workspace (userdata, tfvars, state, log), not in
+    the store (run.json, journal, logs), not in the userdata EC2 holds."""
+    assert SECRET not in output
+    workspace = aws_repo["repo"] / ".campaign" / "aws" / run_id
+    files = [path for path in workspace.rglob("*") if path.is_file() and ".terraform" not in path.parts]
+    assert any(path.name == "userdata.sh" for path in files) and any(p.name == "terraform.tfstate" for p in files)
+    for path in files:
+        assert SECRET.encode() not in path.read_bytes(), path
+    s3 = aws_repo["harness"].client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=aws_repo["bucket"], Prefix=f"campaigns/runs/{run_id}/")
+            ["Contents"]]
+    assert {f"campaigns/runs/{run_id}/run.json", f"campaigns/runs/{run_id}/logs/bootstrap.log"} <= set(keys)
+    for key in keys:
+        assert SECRET.encode() not in s3.get_object(Bucket=aws_repo["bucket"], Key=key)["Body"].read(), key
+    for script in aws_repo["player"].root.glob("*.userdata.sh"):  # as moto returned it to the "instance"
+        assert SECRET not in script.read_text()
 
 
 def interrupt_during_apply(monkeypatch) -> None:
