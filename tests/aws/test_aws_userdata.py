@@ -82,7 +82,7 @@ def test_instance_script_has_watchdog_system_setup_and_aws_check_first():
     assert "readonly WATCHDOG_MINUTES=480" in script
     required = re.search(r"REQUIRED_PACKAGES=\(([^)]*)\)", script).group(1).split()
     optional = re.search(r"OPTIONAL_PACKAGES=\(([^)]*)\)", script).group(1).split()
-    assert {"git", "gcc", "gcc-c++", "make", "python3.11", "python3.11-pip"} <= set(required)
+    assert {"git", "gcc", "gcc-c++", "make", "python3.11"} <= set(required)
     assert {"cmake", "perl-FindBin", "perl-IPC-Cmd", "perl-File-Compare", "perl-File-Copy", "docker"} <= set(optional)
     assert 'dnf install -y -q "${REQUIRED_PACKAGES[@]}"' in script  # under set -e: a failure ends the script
     assert 'dnf install -y -q --setopt=strict=0 "${OPTIONAL_PACKAGES[@]}" >>"${LOG}" 2>&1 || true' in script

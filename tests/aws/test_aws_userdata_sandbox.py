@@ -100,7 +100,7 @@ def test_a_missing_optional_package_is_a_named_warning_not_the_end(tmp_path: Pat
     assert "the agent exited with 0" in log  # the run went on
     calls = (tmp_path / "calls").read_text()
     assert "systemctl" not in calls  # no docker: not enabled
-    assert "\ndnf\ninstall\n-y\n-q\n--setopt=strict=0\ncmake\n" in "\n" + calls
+    assert "\ndnf\ninstall\n-y\n-q\n--setopt=strict=0\npython3.11-pip\n" in "\n" + calls
 
 
 def test_a_missing_required_package_ends_the_instance_with_its_step(tmp_path: Path):
