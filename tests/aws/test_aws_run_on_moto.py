@@ -67,8 +67,9 @@ SECRET = "ghp_NeverLeaveThisMachine0123456789"
 
 
 def test_a_whole_run_creates_runs_collects_verifies_and_destroys(aws_repo):
-    """The default run: no bucket yet, so Terraform creates it, and it is kept. (Without its TLS-only policy:
-    moto cannot evaluate aws:SecureTransport, see tf_moto.WITHOUT_TLS_POLICY.) The origin URL carries a
+    """The default run: no bucket yet, so Terraform creates it, and it is kept. (Without its TLS-only policy
+    and lifecycle rules, which moto cannot serve, see tf_moto.WITHOUT_BUCKET_EXTRAS; test_aws_module_on_moto.py
+    applies them.) The origin URL carries a
     credential: the instance clones the same URL without it, and the credential appears nowhere."""
     from tests.core.conftest import git
 

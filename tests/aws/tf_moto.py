@@ -104,22 +104,25 @@ def backend_override(endpoint: str) -> str:
             "    skip_region_validation      = true\n  }\n}\n")
 
 
-# moto evaluates bucket policies but skips condition keys it does not know (aws:SecureTransport among
-# them) as if they matched: the TLS-only Deny of bucket.tf then denies every request, over HTTPS or not.
-# Runs that must use a bucket they create leave that policy out; test_aws_module_on_moto.py applies it.
-WITHOUT_TLS_POLICY = ('\n# moto cannot evaluate aws:SecureTransport (see tests/aws/tf_moto.py): no TLS-only policy here.\n'
-                      'resource "aws_s3_bucket_policy" "results" {\n  count = 0\n}\n')
+# Left out of buckets that campaign's own runs create on moto (test_aws_module_on_moto.py applies both):
+# - the TLS-only policy: moto evaluates bucket policies but takes condition keys it does not know
+#   (aws:SecureTransport) as matched, so that Deny would refuse every request, over HTTPS or not;
+# - the lifecycle rules: moto returns them in a shape the provider does not recognise as its own, and
+#   the provider polls about a minute for them to settle.
+WITHOUT_BUCKET_EXTRAS = ("\n# moto: no TLS-only policy, no lifecycle rules here (see tests/aws/tf_moto.py).\n"
+                         'resource "aws_s3_bucket_policy" "results" {\n  count = 0\n}\n'
+                         'resource "aws_s3_bucket_lifecycle_configuration" "results" {\n  count = 0\n}\n')
 
 
-def write_override(workdir: Path, endpoint: str, *, tls_policy: bool = True) -> Path:
+def write_override(workdir: Path, endpoint: str, *, bucket_extras: bool = True) -> Path:
     """Point a prepared workspace at moto (the backend too, when campaign wrote one)."""
     from campaign.targets.aws.infra import BACKEND_FILE
 
     text = provider_override(endpoint)
     if (workdir / BACKEND_FILE).exists():
         text += backend_override(endpoint)
-    if not tls_policy:
-        text += WITHOUT_TLS_POLICY
+    if not bucket_extras:
+        text += WITHOUT_BUCKET_EXTRAS
     path = workdir / OVERRIDE_FILE
     path.write_text(text)
     return path
@@ -164,16 +167,16 @@ class TfMoto:
 
         return TerraformRunner(workdir)
 
-    def override_workspaces(self, monkeypatch: pytest.MonkeyPatch, *, tls_policy: bool = False) -> None:
+    def override_workspaces(self, monkeypatch: pytest.MonkeyPatch, *, bucket_extras: bool = False) -> None:
         """Every workspace campaign prepares from now on (run, plan, down) gets the moto override; a bucket
-        it creates gets no TLS-only policy unless asked (moto would deny everything, see WITHOUT_TLS_POLICY)."""
+        it creates gets neither TLS-only policy nor lifecycle rules unless asked (WITHOUT_BUCKET_EXTRAS)."""
         from campaign.targets.aws import infra
 
         original = infra.prepare_workspace
 
         def prepare_for_moto(workdir, variables, **options):
             backend = original(workdir, variables, **options)
-            write_override(Path(workdir), self.endpoint, tls_policy=tls_policy)
+            write_override(Path(workdir), self.endpoint, bucket_extras=bucket_extras)
             return backend
 
         monkeypatch.setattr(infra, "prepare_workspace", prepare_for_moto)
