@@ -181,7 +181,6 @@ def test_the_instance_role_lets_the_agent_use_its_prefix_and_nothing_else(applie
     be listed); test_aws_terraform_module.py evaluates those statements, and infra-validation/ a real one."""
     import boto3
 
-    from campaign.errors import StoreError
     from campaign.store.s3 import S3Settings, S3Store
     from tests.aws.enforcing_moto import enforcing_moto, user_with_policy
 
@@ -198,25 +197,34 @@ def test_the_instance_role_lets_the_agent_use_its_prefix_and_nothing_else(applie
             monkeypatch.setenv(name, value)
         store = S3Store.from_url(f"s3://{bucket}/campaigns", settings=S3Settings(
             multipart_threshold=5 * 1024 * 1024, part_size=5 * 1024 * 1024, max_attempts=1))
-        # What the agent does, all in its own prefix: allowed.
-        store.put_bytes(b"{}", f"{mine}/run.json")
-        etag = store.put_conditional(b"lease", f"{mine}/lease.json", expect=None)
-        store.put_conditional(b"lease 2", f"{mine}/lease.json", expect=etag)
-        assert store.read_versioned(f"{mine}/lease.json")[0] == b"lease 2"
-        big = tmp_path / "big.bin"
-        big.write_bytes(b"x" * (6 * 1024 * 1024))  # multipart: create, parts, complete
-        assert store.put_file(big, f"{mine}/outputs/big.bin").size == big.stat().st_size
-        assert store.stat(f"{mine}/run.json") is not None and store.get_bytes(f"{mine}/run.json") == b"{}"
-        store.delete(f"{mine}/run.json")
-        assert store.get_bytes("prebuilt/abc/target.json") == b"{}"  # prebuilt: read-only
-        # Anything else: denied.
-        for write in ("runs/other-run/journal.jsonl", "prebuilt/abc/target.json", "elsewhere.txt"):
-            with pytest.raises(StoreError, match="access denied"):
-                store.put_bytes(b"forged", write)
+        agent_operations_succeed(store, mine, tmp_path)
+        everything_else_is_denied(store)
+
+
+def agent_operations_succeed(store, mine: str, tmp_path) -> None:
+    """What the agent does, all in its own prefix (and reading prebuilt/): allowed."""
+    store.put_bytes(b"{}", f"{mine}/run.json")
+    etag = store.put_conditional(b"lease", f"{mine}/lease.json", expect=None)
+    store.put_conditional(b"lease 2", f"{mine}/lease.json", expect=etag)
+    assert store.read_versioned(f"{mine}/lease.json")[0] == b"lease 2"
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * (6 * 1024 * 1024))  # multipart: create, parts, complete
+    assert store.put_file(big, f"{mine}/outputs/big.bin").size == big.stat().st_size
+    assert store.stat(f"{mine}/run.json") is not None and store.get_bytes(f"{mine}/run.json") == b"{}"
+    store.delete(f"{mine}/run.json")
+    assert store.get_bytes("prebuilt/abc/target.json") == b"{}"
+
+
+def everything_else_is_denied(store) -> None:
+    from campaign.errors import StoreError
+
+    for write in ("runs/other-run/journal.jsonl", "prebuilt/abc/target.json", "elsewhere.txt"):
         with pytest.raises(StoreError, match="access denied"):
-            store.get_bytes("runs/other-run/run.json")
-        with pytest.raises(StoreError, match="access denied"):
-            store.delete("prebuilt/abc/target.json")
+            store.put_bytes(b"forged", write)
+    with pytest.raises(StoreError, match="access denied"):
+        store.get_bytes("runs/other-run/run.json")
+    with pytest.raises(StoreError, match="access denied"):
+        store.delete("prebuilt/abc/target.json")
 
 
 def test_a_created_bucket_refuses_plain_http_by_policy(applied):

@@ -4,6 +4,7 @@ check, the warnings for a raised IMDS hop limit and for a credential in the clon
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -81,3 +82,23 @@ def test_a_configured_repo_url_loses_its_credential_too(pushed_repo):
     assert checks.remote_url(repo, "https://x:TOKEN@example.com/r.git") == "https://example.com/r.git"
     assert checks.had_credentials(repo, "https://x:TOKEN@example.com/r.git")
     assert not checks.had_credentials(repo, None)
+
+
+@pytest.mark.parametrize(("line", "refusal"), [
+    ('prefix = "camp*"', "prefix 'camp*' may hold only letters"),
+    ('prefix = "a//b"', "prefix 'a//b' may hold only letters"),
+    ('prefix = "${aws:username}"', "prefix '${aws:username}' may hold only letters"),
+    ("imds_hop_limit = 0", "imds_hop_limit 0 must be between 1 and 64"),
+    ('repo_token_parameter = "arn:aws:ssm:*"', "repo_token_parameter 'arn:aws:ssm:*' is not an SSM parameter name"),
+])
+def test_settings_refuse_what_would_widen_the_role_before_terraform_sees_it(tmp_path: Path, monkeypatch, line,
+                                                                             refusal):
+    from campaign.errors import InputError
+    from campaign.targets.aws.settings import load_settings
+
+    (tmp_path / "config.toml").write_text(f"[aws]\n{line}\n")
+    monkeypatch.setenv("CAMPAIGN_CONFIG", str(tmp_path / "config.toml"))
+    with pytest.raises(InputError, match=re.escape(refusal)):
+        load_settings(tmp_path)
+    (tmp_path / "config.toml").write_text('[aws]\nprefix = "team/campaigns"\nimds_hop_limit = 2\n')
+    assert load_settings(tmp_path).prefix == "team/campaigns"
