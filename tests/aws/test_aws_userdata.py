@@ -123,3 +123,11 @@ def test_show_userdata_prints_the_script_without_credentials(pushed_repo, tmp_pa
 
 def test_the_templates_folder_is_the_repositorys():
     assert TEMPLATE_DIR == REPO_ROOT / "userdata"
+
+
+def test_every_interpolation_in_the_templates_is_shell_quoted():
+    """The sandbox test (test_aws_userdata_sandbox.py) runs hostile values; this catches a new template line."""
+    for path in sorted(TEMPLATE_DIR.glob("*.j2")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for expression in re.findall(r"\{\{(.*?)\}\}", line):
+                assert "shq" in expression, f"{path.name}:{number} interpolates {expression.strip()!r} unquoted"
