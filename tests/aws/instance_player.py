@@ -44,7 +44,7 @@ def rehearsal_params(params: UserdataParams, root: Path) -> UserdataParams:
 
 
 class InstancePlayer:
-    def __init__(self, harness, root: Path, *, interval_s: float = 0.3, boot_s: float = 15):
+    def __init__(self, harness, root: Path, *, interval_s: float = 0.3, boot_s: float = 12):
         self.ec2 = harness.client("ec2")
         # A real instance reaches cloud-init well after EC2 reports it running (and Terraform polls every
         # 10 s): a toy campaign played at once could end before `terraform apply` saw the instance run.

@@ -1,9 +1,9 @@
 """terraform/ applied for real: the real terraform CLI and hashicorp/aws provider against moto's server.
 
-Four runs' worth of infrastructure, applied at once (tf_moto.apply_in_parallel) and destroyed by the last
-test: a spot run (with a private repository's token parameter and imds_hop_limit 2), a run on an existing
-bucket, a run with subnet_id in a non-default VPC (which creates its bucket), and a run whose state lives in S3 (state_backend,
-use_lockfile). The default run, which creates its bucket, is the whole `campaign run` of
+Three runs' worth of infrastructure, applied at once (tf_moto.apply_in_parallel) and destroyed by the last
+test: a spot run whose state lives in S3 (state_backend, use_lockfile; with a private repository's token
+parameter and imds_hop_limit 2), a run on an existing bucket, and a run with subnet_id in a non-default VPC
+(which creates its bucket, with its TLS-only policy and lifecycle rules). The default run, which creates its bucket, is the whole `campaign run` of
 test_aws_run_on_moto.py. What moto cannot show: that the instance boots, that IMDS enforces the hop
 limit, that the egress rule blocks traffic, and that S3 refuses plain HTTP (it does not evaluate bucket
 policies on requests); those need infra-validation/ on a real account.
@@ -46,15 +46,15 @@ def applied(tf_moto_session, tmp_path_factory):
         s3.create_bucket(Bucket=state_bucket)
         vpc, subnet = private_subnet(ec2)
         base = AwsSettings(bucket=bucket, prefix="campaigns", instance_type="t3.micro")
+        # Three applies cover the five cases: each costs about a minute of CPU on two cores.
         variants = {
-            "spot": (variables("run-spot", AwsSettings(bucket=bucket, prefix="campaigns", spot=True,
-                                                       instance_type="t3.micro", imds_hop_limit=2,
-                                                       repo_token_parameter=TOKEN_PARAMETER)), None),
+            "spot-state-backend": (variables("run-state", AwsSettings(
+                bucket=bucket, prefix="campaigns", spot=True, instance_type="t3.micro", imds_hop_limit=2,
+                repo_token_parameter=TOKEN_PARAMETER)), f"s3://{state_bucket}/tfstate"),
             "existing-bucket": (variables("run-existing", base), None),
             "subnet": (variables("run-subnet", AwsSettings(bucket=created, prefix="campaigns",
                                                            instance_type="t3.micro", subnet_id=subnet),
                                  create_bucket=True), None),
-            "state-backend": (variables("run-state", base), f"s3://{state_bucket}/tfstate"),
         }
         done = apply_in_parallel(harness, tmp_path_factory.mktemp("module-on-moto"), variants)
         yield {"runs": done, "bucket": bucket, "state_bucket": state_bucket, "created_bucket": created, "vpc": vpc, "subnet": subnet,
@@ -111,12 +111,12 @@ def test_a_subnet_in_another_vpc_gets_a_group_in_that_vpc(applied):
 def test_the_imds_hop_limit_is_1_unless_raised(applied):
     harness = applied["harness"]
     assert instance(harness, applied["runs"]["existing-bucket"])["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
-    assert instance(harness, applied["runs"]["spot"])["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+    assert instance(harness, applied["runs"]["spot-state-backend"])["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
 
 
 def test_a_spot_run_requests_a_spot_instance(applied):
     harness = applied["harness"]
-    assert instance(harness, applied["runs"]["spot"]).get("InstanceLifecycle") == "spot"
+    assert instance(harness, applied["runs"]["spot-state-backend"]).get("InstanceLifecycle") == "spot"
     assert instance(harness, applied["runs"]["existing-bucket"]).get("InstanceLifecycle") != "spot"
 
 
@@ -129,7 +129,7 @@ def role_policies(harness, run_id: str) -> dict[str, dict]:
 
 def test_the_repo_token_parameter_alone_is_readable_and_only_when_set(applied):
     harness = applied["harness"]
-    spot = role_policies(harness, "run-spot")
+    spot = role_policies(harness, "run-state")
     token = [doc for name, doc in spot.items() if name.startswith("repo-token-")]
     assert len(token) == 1
     (statement,) = token[0]["Statement"]
@@ -147,7 +147,7 @@ def test_an_existing_bucket_is_not_touched(applied):
 
 
 def test_the_state_backend_keeps_the_state_in_s3_with_a_lockfile_lock(applied):
-    run = applied["runs"]["state-backend"]
+    run = applied["runs"]["spot-state-backend"]
     s3 = applied["harness"].client("s3")
     key = "tfstate/run-state/terraform.tfstate"
     state = json.loads(s3.get_object(Bucket=applied["state_bucket"], Key=key)["Body"].read())
@@ -161,7 +161,7 @@ def test_a_held_lockfile_stops_a_second_terraform(applied):
     """use_lockfile is on: while <key>.tflock exists (another campaign down, say), Terraform refuses."""
     from campaign.targets.aws.tf import TerraformFailed
 
-    run = applied["runs"]["state-backend"]
+    run = applied["runs"]["spot-state-backend"]
     s3 = applied["harness"].client("s3")
     lock = {"Bucket": applied["state_bucket"], "Key": "tfstate/run-state/terraform.tfstate.tflock"}
     s3.put_object(**lock, Body=json.dumps({"ID": "held-by-test", "Operation": "OperationTypeApply"}).encode())

@@ -78,8 +78,12 @@ def test_a_removed_validation_fails_terraform_test(initialized, tf_moto_session,
     start = variables.index("  # No leading, trailing or doubled slash")
     end = variables.index("}\n", variables.index("error_message", start)) + 2
     (workdir / "variables.tf").write_text(variables[:start] + variables[end:])
+    tests = (workdir / "tests" / "variables.tftest.hcl").read_text()
+    header = tests[:tests.index('run "what_campaign_passes_plans"')]  # the mocked provider
+    start = tests.index('run "refuses_a_prefix_with_a_leading_slash"')
+    (workdir / "tests" / "prefix.tftest.hcl").write_text(header + tests[start:tests.index("\nrun ", start + 1)])
     with tf_moto_session.activated():
-        result = terraform(workdir, "test", "-filter=tests/variables.tftest.hcl")
+        result = terraform(workdir, "test", "-filter=tests/prefix.tftest.hcl")
     assert result.returncode != 0
     assert "refuses_a_prefix_with_a_leading_slash\"... fail" in result.stdout, result.stdout
     assert "The checkable object, var.prefix, was expected to report an error but did" in result.stderr
