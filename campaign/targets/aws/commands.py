@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from campaign.errors import InputError, PreflightRefused
@@ -51,12 +50,12 @@ def doctor(root: Path, *, out=print) -> bool:
              f"auth: {auth.describe()}"]
     verdict, identity = checks.credentials_verdict(auth)
     lines.append(f"  {'ok  ' if verdict.ok else 'FAIL'} {verdict.summary}")
-    terraform = shutil.which("terraform")
-    lines.append(f"terraform: {'ok   ' + terraform if terraform else 'FAIL not on PATH: install Terraform >= 1.5'}")
+    terraform = checks.terraform_version_verdict()
+    lines.append(f"terraform: {'ok   ' if terraform.ok else 'FAIL '}{terraform.summary}")
     repo_url = checks.remote_url(root, settings.repo_url)
     lines.append(f"the instance clones: {repo_url or 'nothing (no origin remote; set repo_url)'}")
     bucket = settings.bucket or default_bucket(identity, settings.region)
     lines.append(f"region {settings.region} · instance type {settings.instance_type} · bucket {bucket}")
     for line in lines:
         out(line)
-    return verdict.ok and terraform is not None
+    return verdict.ok and terraform.ok

@@ -68,7 +68,7 @@ class TerraformRunner:
         self.workdir = Path(workdir)
         self.binary = binary
         if shutil.which(binary) is None:
-            raise PreflightRefused(f"terraform is not on PATH ({binary}); install Terraform >= 1.5 "
+            raise PreflightRefused(f"terraform is not on PATH ({binary}); install Terraform >= 1.11 "
                                    "(https://developer.hashicorp.com/terraform/install) and retry.")
         self._tf = Terraform(working_dir=str(self.workdir), terraform_bin_path=binary)
 
