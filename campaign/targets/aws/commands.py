@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from campaign.errors import InputError, PreflightRefused
@@ -10,7 +11,7 @@ from campaign.targets.aws.auth import Auth
 from campaign.targets.aws.settings import config_path, load_settings
 
 
-def down(run_id: str, *, root: Path, state_dir: Path, out=print) -> None:
+def down(run_id: str, *, root: Path, state_dir: Path, out: Callable[[str], None] = print) -> None:
     """Destroy what is left of a run (after --keep, or a teardown that did not finish)."""
     from campaign.targets.aws.session import destroy
     from campaign.targets.aws.tf import TerraformRunner
@@ -39,7 +40,7 @@ def down(run_id: str, *, root: Path, state_dir: Path, out=print) -> None:
     out(f"destroyed: no instance of run {run_id} is left (the results bucket is kept)")
 
 
-def doctor(root: Path, *, out=print) -> bool:
+def doctor(root: Path, *, out: Callable[[str], None] = print) -> bool:
     """Which credentials are in effect and whether they work; terraform; the config file. True if all ok."""
     from campaign.targets.aws.target import default_bucket
 

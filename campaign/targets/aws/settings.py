@@ -30,6 +30,7 @@ import shlex
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from campaign.errors import InputError
 
@@ -86,7 +87,7 @@ def config_path(repo_root: Path) -> Path:
     return Path(os.environ.get("CAMPAIGN_CONFIG") or repo_root / CONFIG_RELATIVE)
 
 
-def load_settings(repo_root: Path, **overrides) -> AwsSettings:
+def load_settings(repo_root: Path, **overrides: Any) -> AwsSettings:
     """Defaults, then the [aws] table of the config file, then the flags that were given (not None)."""
     path = config_path(repo_root)
     values = _read_config(path)
