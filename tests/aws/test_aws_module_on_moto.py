@@ -166,7 +166,7 @@ def test_a_held_lockfile_stops_a_second_terraform(applied):
     lock = {"Bucket": applied["state_bucket"], "Key": "tfstate/run-state/terraform.tfstate.tflock"}
     s3.put_object(**lock, Body=json.dumps({"ID": "held-by-test", "Operation": "OperationTypeApply"}).encode())
     try:
-        with pytest.raises(TerraformFailed, match="(?s)state lock"):
+        with pytest.raises(TerraformFailed, match=r"(?s)state lock"):
             run.runner.plan()
     finally:
         s3.delete_object(**lock)

@@ -19,7 +19,7 @@ SECRET = "glpat-DoNotPrintMe0123456789"
 
 @pytest.fixture
 def planned_repo(pushed_repo, tf_moto, tmp_path: Path, monkeypatch):
-    repo, remote = pushed_repo
+    repo, _remote = pushed_repo
     bucket = f"plan-{uuid.uuid4().hex[:12]}"
     tf_moto.client("s3").create_bucket(Bucket=bucket)
     config = tmp_path / "config.toml"
