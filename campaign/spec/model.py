@@ -7,9 +7,11 @@ spec's vocabulary, so planning and validation share them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from campaign.spec.cargo import cargo_build_command, feature_union, runs_test_binaries
 from campaign.spec.templating import TemplateProblem, render
@@ -57,7 +59,11 @@ class CampaignSpec:
     digest: str  # sha256 of the campaign file's bytes
 
     def stage(self, name: str) -> Stage:
-        return next(s for s in self.stages if s.name == name)
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, Stage]:
+        return {stage.name: stage for stage in self.stages}
 
     @cached_property
     def features(self) -> tuple[str, ...]:
@@ -86,27 +92,39 @@ def template_context(spec: CampaignSpec, *, stage: str, sf: str | None,
                "features": ",".join(spec.features), "cargo_build": spec.cargo_build}
     if sf is not None:
         context["sf"] = sf
-    context["needs"] = _needs_context(spec, spec.stage(stage), context)
+    context["needs"] = NeedsContext(spec, spec.stage(stage), context)
     return context
 
 
-def _needs_context(spec: CampaignSpec, stage: Stage, context: dict) -> dict:
-    """For each needed stage whose outputs are known here: its produces and incremental, absolute."""
-    needs = {}
-    for name in stage.needs:
-        needed = spec.stage(name)
-        if needed.per_sf and "sf" not in context:
-            continue  # a global stage after a per-SF stage: no single SF's outputs to name
+class NeedsContext(Mapping[str, dict[str, Any]]):
+    """`needs` in a template: for each needed stage whose outputs are known here, its produces and
+    incremental, absolute. Rendered only when a template asks (most never do: planning 500 stages
+    would otherwise render every needed stage's outputs thousands of times)."""
+
+    def __init__(self, spec: CampaignSpec, stage: Stage, context: dict[str, Any]):
+        self._spec, self._context = spec, context
+        self._names = [name for name in stage.needs if _outputs_known(spec.stage(name), context)]
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        if name not in self._names:
+            raise TemplateProblem(f"needs has no stage {name!r}")
+        needed, context = self._spec.stage(name), self._context
         own = {**context, "stage": name}
         if not needed.per_sf:
             own.pop("sf", None)
-        try:
-            needs[name] = {"produces": [_under(context["output_dir"], render(p, own)) for p in needed.produces],
-                           "incremental": needed.incremental and _under(context["output_dir"],
-                                                                         render(needed.incremental, own))}
-        except TemplateProblem:
-            continue  # reported on the needed stage itself
-    return needs
+        return {"produces": [_under(context["output_dir"], render(p, own)) for p in needed.produces],
+                "incremental": needed.incremental and _under(context["output_dir"], render(needed.incremental, own))}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def _outputs_known(needed: Stage, context: dict[str, Any]) -> bool:
+    """A global stage after a per-SF stage has no single SF's outputs to name."""
+    return not (needed.per_sf and "sf" not in context)
 
 
 def _under(output_dir: str, relative: str) -> str:

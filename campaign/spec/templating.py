@@ -7,11 +7,11 @@ nothing. Each distinct source is parsed and compiled once; the names it uses com
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import jinja2
 import jinja2.meta
+import jinja2.nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
@@ -22,30 +22,35 @@ class TemplateProblem(Exception):
     """A template that does not render; the message says why (undefined name, syntax, unsafe access)."""
 
 
-@dataclass(frozen=True)
 class Compiled:
-    """One template source, parsed once: its compiled form and the names it uses."""
+    """One template source, parsed once: its compiled form and the names it uses, each made when first
+    asked for (planning 500 stages compiles every command, but asks the names of a few)."""
 
-    template: jinja2.Template | None
-    names: frozenset[str]
-    syntax_error: str | None = None
+    def __init__(self, tree: jinja2.nodes.Template | None, syntax_error: str | None = None):
+        self.tree, self.syntax_error = tree, syntax_error
+
+    @cached_property
+    def template(self) -> jinja2.Template | None:
+        return None if self.tree is None else _ENV.from_string(self.tree)
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        return frozenset() if self.tree is None else frozenset(jinja2.meta.find_undeclared_variables(self.tree))
 
 
 @cache
 def compiled(source: str) -> Compiled:
-    """Parse and compile source once; a syntax error is kept and raised where the template is used."""
+    """Parse source once; a syntax error is kept and raised where the template is used."""
     try:
-        tree = _ENV.parse(source)
+        return Compiled(_ENV.parse(source))
     except jinja2.TemplateSyntaxError as err:
-        return Compiled(None, frozenset(), f"template syntax error: {err.message}")
-    names = frozenset(jinja2.meta.find_undeclared_variables(tree))
-    return Compiled(_ENV.from_string(tree), names)
+        return Compiled(None, f"template syntax error: {err.message}")
 
 
 def compile_template(source: str) -> jinja2.Template:
     result = compiled(source)
     if result.template is None:
-        raise TemplateProblem(result.syntax_error)
+        raise TemplateProblem(result.syntax_error or "template syntax error")
     return result.template
 
 
