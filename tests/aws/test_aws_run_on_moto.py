@@ -153,7 +153,7 @@ def test_without_the_teardown_an_interrupt_leaves_resources_and_down_removes_the
 
     existing_bucket(aws_repo)
     interrupt_during_apply(monkeypatch)
-    monkeypatch.setattr(RunSession, "teardown", lambda self, runner, workdir: None)
+    monkeypatch.setattr(RunSession, "teardown", lambda self: None)
     code, output = aws_repo["campaign"]("run", "sf0.01", "--target", "aws")
     run_id = run_id_of(output)
     assert code == 130, output
