@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from campaign.spec.cargo import cargo_build_command, feature_union, runs_test_binaries
+from campaign.spec.cluster import ClusterSpec, Service
 from campaign.spec.templating import TemplateProblem, render
 
 # Stand-ins for the folders a command is rendered with when nothing runs (plan, preflight, validation).
@@ -44,6 +45,7 @@ class Stage:
     features: tuple[str, ...] = ()  # cargo features this stage needs from the consolidated build
     ci_overlap: str | None = None  # why CI cannot run this stage's unit tests (allows it on paid targets)
     build_output: tuple[str, ...] = ()  # a build stage's products, relative to the checkout (the prebuilt)
+    on: str = "coordinator"  # on a cluster: `all` runs it on every node in parallel
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class CampaignSpec:
     vars: dict
     stages: tuple[Stage, ...]
     digest: str  # sha256 of the campaign file's bytes
+    cluster: ClusterSpec | None = None  # the nodes the campaign needs (campaign.spec.cluster)
+    services: tuple[Service, ...] = ()  # the long-lived processes on them
 
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
