@@ -30,6 +30,10 @@ class LocalTarget:
 
     def preflight(self, request: RunRequest, *, for_plan: bool = False) -> Prepared:
         plan, root = make_plan(request.campaign_file, request.selection, allow_dirty=request.allow_dirty)
+        if plan.spec.cluster is not None and self.name == "local" and not for_plan:
+            raise PreflightRefused(f"{request.campaign_file} runs on a cluster: `campaign cluster up -f "
+                                   f"{request.campaign_file}`, then `campaign run … -f {request.campaign_file} "
+                                   "--cluster NAME`.")
         store_url = request.store or default_store(root)
         return Prepared(plan_build_source(plan, store_url), root, store_url, request.state_dir)
 
