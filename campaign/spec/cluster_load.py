@@ -33,6 +33,15 @@ MAX_NODES = 64
 _LOOPBACK_NAME = re.compile(r"\b(localhost|127\.0\.0\.1|0\.0\.0\.0)\b")
 
 
+def on_key(entry: LocatedDict) -> LocatedDict:
+    """YAML 1.1 reads a bare `on` key as true (as GitHub Actions files know): take it back as `on`."""
+    if True in entry and "on" not in entry:
+        line = entry.key_lines.get(True, entry.line)  # type: ignore[call-overload]
+        entry["on"] = entry.pop(True)
+        entry.key_lines["on"] = line
+    return entry
+
+
 class ProblemSink(Protocol):
     def add(self, line: int, message: str) -> None: ...
 
@@ -119,7 +128,7 @@ def parse_services(document: LocatedDict, problems: ProblemSink, parse_duration:
         if not isinstance(entry, LocatedDict):
             problems.add(document.line_of("services"), "each entry of services is a mapping with name and start.")
             continue
-        service = _parse_service(entry, problems, parse_duration)
+        service = _parse_service(on_key(entry), problems, parse_duration)
         if service.name in services:
             problems.add(
                 entry.line_of("name"),

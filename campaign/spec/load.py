@@ -11,7 +11,7 @@ import re
 from pathlib import Path, PurePosixPath
 
 from campaign.errors import InputError
-from campaign.spec.cluster_load import check_services, parse_cluster, parse_services
+from campaign.spec.cluster_load import check_services, on_key, parse_cluster, parse_services
 from campaign.spec.model import CampaignSpec, Requirements, Stage, is_inside_output_dir
 from campaign.spec.scale import canonical_sf
 from campaign.spec.validate import Problems, check_campaign
@@ -109,7 +109,7 @@ def _parse_stages(document: LocatedDict, problems: Problems) -> list[Stage]:
         if not isinstance(entry, LocatedDict):
             problems.add(document.line_of("stages"), "each entry of stages must be a mapping with name and run.")
             continue
-        stage = _parse_stage(entry, problems)
+        stage = _parse_stage(on_key(entry), problems)
         if stage.name in first_line:
             problems.add(entry.line_of("name"), f"stage '{stage.name}': the name is already used by the stage "
                          f"at line {first_line[stage.name]}. Stage names must be unique; rename one.")
