@@ -88,7 +88,9 @@ def parse_cluster(document: LocatedDict, problems: ProblemSink) -> ClusterSpec |
 
 
 def _parse_roles(cluster: LocatedDict, problems: ProblemSink) -> dict[str, RoleSpec]:
-    roles = cluster.get("roles") or {}
+    roles = cluster.get("roles")
+    if roles is None:
+        return {}
     if not isinstance(roles, LocatedDict):
         problems.add(cluster.line_of("roles"), "cluster: roles is a mapping of coordinator and workers.")
         return {}

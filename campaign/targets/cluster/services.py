@@ -7,7 +7,7 @@ import graphlib
 import time
 from pathlib import Path
 
-from campaign.errors import InputError, StageFailed
+from campaign.errors import InputError, PreflightRefused, StageFailed
 from campaign.spec.cluster import runs_on, service_context
 from campaign.spec.load import load_campaign
 from campaign.spec.model import CampaignSpec
@@ -75,6 +75,14 @@ def start_services(record: ClusterRecord) -> None:
             continue
         for need in instance.needs:
             _wait_ports(record, [i for i in record.instances if i.service == need], instance.ready_timeout_s)
+        address = record.node(instance.node).address
+        taken = [f"{address}:{port}" for port in instance.ports if port_open(address, port, 0.2)]
+        if taken:
+            raise PreflightRefused(
+                f"{instance.service} on node {instance.node}: {', '.join(taken)} is already in "
+                "use by a process this cluster did not start (another cluster? `campaign cluster "
+                "list`); stop it first."
+            )
         start_instance(record, instance)
 
 
