@@ -22,7 +22,7 @@
 
 Templates (start, env values, health) see `node` (address, index, role, dir), `cluster` (name, nodes,
 coordinator: the coordinator's address) and `vars`. `expect` is a small condition language, never eval:
-`PATH OP VALUE` joined by `and`; PATH is dotted keys and [indices] into the JSON body, or len(PATH);
+`PATH OP VALUE` joined by `and`; PATH is dotted keys and [indices] into the JSON body ($: the body), or len(PATH);
 OP is ==, !=, <, <=, >, >=; VALUE a number, a quoted string, true, false or null (see `parse_condition`).
 """
 
@@ -110,6 +110,8 @@ def parse_condition(text: str) -> tuple[Clause, ...]:
 
 
 def _parse_path(text: str) -> tuple[str | int, ...]:
+    if text == "$":
+        return ()  # the body itself (e.g. a list: len($))
     parts: list[str | int] = []
     for piece in text.split("."):
         for match in _PATH_PART.finditer(piece):
@@ -165,7 +167,7 @@ def _holds(left: Any, op: str, right: Any) -> bool:
 
 
 def _path_text(path: tuple[str | int, ...]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "$"
 
 
 def node_role(index: int) -> str:
