@@ -89,7 +89,8 @@ def terraform_plan_verdict(checked: Preflight, *, module_dir: Path = infra.MODUL
     what `run` would create. Nothing is applied and no state is kept."""
     record = new_record(checked.plan, checked.root, new_run_id(checked.plan.commit), checked.settings.store_url(),
                         keep_going=False)
-    user_data = render_userdata(userdata_params(checked.settings, record, checked.repo_url))
+    user_data = render_userdata(userdata_params(checked.settings, record, checked.repo_url,
+                                                rust_toolchain=builds_here(checked.plan)))
     variables = infra.module_variables(checked.settings, run_id=record.run_id, campaign=record.campaign,
                                        commit=record.commit or "", user_data=user_data,
                                        create_bucket=not checked.bucket_exists)
@@ -106,10 +107,19 @@ def terraform_plan_verdict(checked: Preflight, *, module_dir: Path = infra.MODUL
     return Verdict("terraform plan", True, f"{summary} (what `campaign run --target aws` will create)")
 
 
-def userdata_params(settings: AwsSettings, record: RunRecord, repo_url: str) -> UserdataParams:
+def userdata_params(settings: AwsSettings, record: RunRecord, repo_url: str, *,
+                    rust_toolchain: bool = False) -> UserdataParams:
     return UserdataParams(run_id=record.run_id, campaign=record.campaign, commit=record.commit or "",
                           repo_url=repo_url, store_url=record.store, region=settings.region,
-                          watchdog_minutes=settings.watchdog_minutes, install_spec=settings.install_spec)
+                          watchdog_minutes=settings.watchdog_minutes, install_spec=settings.install_spec,
+                          rust_toolchain=rust_toolchain)
+
+
+def builds_here(plan: Plan) -> bool:
+    """The plan has a build stage that will compile on the instance (no usable prebuilt, or not looked up)."""
+    stage = plan.spec.build_stage
+    return stage is not None and not any(p.run.stage.name == stage.name and p.source.startswith("fetch prebuilt")
+                                         for p in plan.runs)
 
 
 def new_record(plan: Plan, root: Path, run_id: str, store_url: str, *, keep_going: bool) -> RunRecord:
@@ -125,7 +135,8 @@ def show_userdata(options: AwsOptions) -> str:
     if not settings.bucket:
         settings = settings.with_bucket(default_bucket(None, settings.region))
     record = new_record(plan, root, new_run_id(plan.commit), settings.store_url(), keep_going=options.keep_going)
-    return render_userdata(userdata_params(settings, record, checks.remote_url(root, settings.repo_url)))
+    return render_userdata(userdata_params(settings, record, checks.remote_url(root, settings.repo_url),
+                                           rust_toolchain=builds_here(plan)))
 
 
 def describe(settings: AwsSettings, repo_url: str, *, bucket_exists: bool) -> list[str]:

@@ -39,6 +39,7 @@ class UserdataParams:
     machine_control: bool = True  # the watchdog and the final power-off
     shutdown_command: str = "shutdown"
     run_json_wait_s: int = 900
+    rust_toolchain: bool = False  # the plan builds on the instance: install rust and cargo (dnf)
 
 
 def render_userdata(params: UserdataParams, *, template_dir: Path = TEMPLATE_DIR) -> str:
