@@ -18,6 +18,7 @@ from pathlib import Path
 from campaign.errors import InputError, PreflightRefused, StageFailed
 from campaign.spec.cluster import node_role
 from campaign.system.git import find_root, head_commit
+from campaign.targets.cluster.build import deliver_build
 from campaign.targets.cluster.health import port_open
 from campaign.targets.cluster.local import (
     alive,
@@ -70,6 +71,7 @@ def up(request: UpRequest, out: Out) -> ClusterRecord:
     record.nodes = _nodes(request, record, spec.cluster.nodes if spec.cluster else 1)
     write_record(request.state_dir, record)
     _in_parallel(lambda node: checkout_commit(root, node, record.commit), record.nodes)
+    out(deliver_build(record, spec))
     running = {i.key: i for i in record.instances if alive(i.pid)}
     record.instances = [running.get(i.key, i) for i in render_instances(spec, record)]
     _ensure_watchdog(request.state_dir, record)
@@ -173,8 +175,10 @@ def deploy(state_dir: Path, name: str, out: Out) -> tuple[int, int]:
     started = time.monotonic()
     _in_parallel(lambda node: checkout_commit(root, node, commit), record.nodes)
     spec = load_cluster_spec(record.coordinator.checkout, record.campaign_file)
+    record.commit = commit
+    out(deliver_build(record, spec))
     stop_instances(record.instances)
-    record.commit, record.deployed_at = commit, time.time()
+    record.deployed_at = time.time()
     record.instances = render_instances(spec, record)
     start_services(record)
     verdicts = wait_healthy(record)
