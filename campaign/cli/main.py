@@ -164,14 +164,15 @@ def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: 
 @click.option("--take-over", is_flag=True,
               help="Take the lease of an agent on another machine whose heartbeat is older than 120 s.")
 @state_dir_option
-def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | None) -> None:
+@click.option("--cluster", "cluster_name", metavar="NAME", default=None, help="Resume a run made with --cluster NAME.")
+def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | None, cluster_name: str | None) -> None:
     """Continue a run after a crash, Ctrl-C or store outage.
 
     Verified stage runs of RUN_ID are kept, the rest runs, at the run's own commit.
     """
     request = RunRequest(campaign_file=Path(DEFAULT_CAMPAIGN_FILE), store=store, state_dir=state_dir,
-                         take_over=take_over)
-    get_target("local").resume(run_id, request, click.echo)
+                         take_over=take_over, options={"cluster": cluster_name})
+    get_target("cluster" if cluster_name else "local").resume(run_id, request, click.echo)
 
 
 @cli.command()

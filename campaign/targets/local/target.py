@@ -140,6 +140,8 @@ def _resumable(run_id: str, store_url: str | None, state_dir: Path | None) -> tu
     root = find_root(Path.cwd())
     store = open_store(store_url or default_store(root))
     record = read_record(store, run_id)
+    if record.target == "cluster":
+        raise InputError(f"run {run_id} ran on a cluster; resume it there: `campaign resume {run_id} --cluster NAME`.")
     if record.target != "local":
         raise InputError(f"run {run_id} ran on the {record.target} target; resume it there, not locally.")
     return record, store, RunDir.of(state_dir_for(root, state_dir), run_id)
