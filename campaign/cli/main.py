@@ -151,7 +151,7 @@ def run(selection: str | None, campaign_file: Path, store: str | None, keep_goin
 def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: Path | None) -> None:
     """Build HEAD once and store it as a prebuilt.
 
-    Builds the build stage and stores it as prebuilt/<commit>/, so runs fetch it instead of building.
+    Builds the build stage and stores it as prebuilt/<commit>/<arch>/, so runs fetch it instead of building.
     Exits 0 when stored, already stored, or when the campaign has nothing to build.
     """
     run_prebuild(PrebuildOptions(campaign_file=campaign_file, store=store, in_place=in_place, state_dir=state_dir),
