@@ -42,7 +42,11 @@ def _name(state_dir: Path, name: str | None) -> str:
 
 @click.group()
 def cluster() -> None:
-    """Clusters: N nodes running services with health checks (local: 127.0.1.N)."""
+    """Bring up and drive a cluster of nodes running services.
+
+    N nodes with health-checked services (locally each node on its own address 127.0.1.N): up, status, exec,
+    deploy, stop, start, down, list, extend.
+    """
 
 
 @cluster.command()
@@ -63,7 +67,10 @@ def cluster() -> None:
 def up(
     campaign_file: Path, name: str | None, nodes: int | None, target: str, resume: bool, state_dir: Path | None
 ) -> None:
-    """Provision the nodes, start the services, wait until every health check passes."""
+    """Bring the cluster up and wait until it is healthy.
+
+    Provisions the nodes, starts the services in needs order, waits until every health check passes.
+    """
     from campaign.spec.load import load_campaign
     from campaign.targets.cluster.lifecycle import UpRequest
     from campaign.targets.cluster.lifecycle import up as cluster_up
@@ -77,7 +84,10 @@ def up(
 @click.option("--json", "as_json", is_flag=True)
 @state_dir_option
 def status(name: str | None, as_json: bool, state_dir: Path | None) -> None:
-    """Per node and service: health, since when, commit deployed, watchdog time left. Exits 4 when unhealthy."""
+    """Show every node's and service's health.
+
+    Per node and service: health, since when, commit deployed, watchdog time left. Exits 4 when unhealthy.
+    """
     from campaign.targets.cluster.inspect import format_status, status_dict
 
     folder = _state_dir(state_dir)
@@ -94,7 +104,10 @@ def status(name: str | None, as_json: bool, state_dir: Path | None) -> None:
 @state_dir_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(name: str | None, on: str, timeout: float | None, state_dir: Path | None, command: tuple[str, ...]) -> None:
-    """Run COMMAND on the nodes in parallel (after --); output per node; exit 4 if any node failed."""
+    """Run a command on the nodes in parallel.
+
+    COMMAND comes after --; output per node; exits 4 if it failed on any node.
+    """
     from campaign.targets.cluster.inspect import run_exec
 
     folder = _state_dir(state_dir)
@@ -106,7 +119,10 @@ def exec_(name: str | None, on: str, timeout: float | None, state_dir: Path | No
 @name_option
 @state_dir_option
 def deploy(name: str | None, state_dir: Path | None) -> None:
-    """HEAD's commit to every node, services restarted and health-checked ("N succeeded, M failed")."""
+    """Deploy HEAD to every node and restart its services.
+
+    The build output too (prebuilt or built once); health re-checked; prints "N succeeded, M failed".
+    """
     from campaign.targets.cluster.lifecycle import deploy as cluster_deploy
 
     folder = _state_dir(state_dir)
@@ -141,7 +157,10 @@ def start(name: str | None, state_dir: Path | None) -> None:
 @name_option
 @state_dir_option
 def down(name: str | None, state_dir: Path | None) -> None:
-    """Stop everything and remove the cluster: no process and no bound port left."""
+    """Stop everything and remove the cluster.
+
+    No process and no bound port is left; exits 4 when something survived.
+    """
     from campaign.targets.cluster.lifecycle import down as cluster_down
 
     folder = _state_dir(state_dir)
