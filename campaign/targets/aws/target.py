@@ -78,6 +78,9 @@ def preflight(options: AwsOptions) -> Preflight:
     else:
         verdicts.append(Verdict("results bucket", False, "not checked: the AWS credentials do not work"))
     verdicts.append(checks.pushed_verdict(root, plan.commit, repo_url))
+    verdicts.append(checks.terraform_version_verdict())
+    verdicts += [v for v in (checks.clone_verdict(root, settings.repo_url, settings.repo_token_parameter),
+                             checks.imds_verdict(settings.imds_hop_limit)) if v is not None]
     plan = replace(plan, verdicts=plan.verdicts + tuple(verdicts))
     if identity is not None and bucket_exists:
         plan = plan_build_source(plan, settings.store_url())
@@ -112,7 +115,7 @@ def userdata_params(settings: AwsSettings, record: RunRecord, repo_url: str, *,
     return UserdataParams(run_id=record.run_id, campaign=record.campaign, commit=record.commit or "",
                           repo_url=repo_url, store_url=record.store, region=settings.region,
                           watchdog_minutes=settings.watchdog_minutes, install_spec=settings.install_spec,
-                          rust_toolchain=rust_toolchain)
+                          repo_token_parameter=settings.repo_token_parameter or "", rust_toolchain=rust_toolchain)
 
 
 def builds_here(plan: Plan) -> bool:
