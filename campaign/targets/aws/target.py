@@ -92,8 +92,8 @@ def terraform_plan_verdict(checked: Preflight, *, module_dir: Path = infra.MODUL
     what `run` would create. Nothing is applied and no state is kept."""
     record = new_record(checked.plan, checked.root, new_run_id(checked.plan.commit), checked.settings.store_url(),
                         keep_going=False)
-    user_data = render_userdata(userdata_params(checked.settings, record, checked.repo_url,
-                                                rust_toolchain=builds_here(checked.plan)))
+    user_data = render_userdata(with_toolchain(userdata_params(checked.settings, record, checked.repo_url),
+                                               checked.plan))
     variables = infra.module_variables(checked.settings, run_id=record.run_id, campaign=record.campaign,
                                        commit=record.commit or "", user_data=user_data,
                                        create_bucket=not checked.bucket_exists)
@@ -110,12 +110,16 @@ def terraform_plan_verdict(checked: Preflight, *, module_dir: Path = infra.MODUL
     return Verdict("terraform plan", True, f"{summary} (what `campaign run --target aws` will create)")
 
 
-def userdata_params(settings: AwsSettings, record: RunRecord, repo_url: str, *,
-                    rust_toolchain: bool = False) -> UserdataParams:
+def userdata_params(settings: AwsSettings, record: RunRecord, repo_url: str) -> UserdataParams:
     return UserdataParams(run_id=record.run_id, campaign=record.campaign, commit=record.commit or "",
                           repo_url=repo_url, store_url=record.store, region=settings.region,
                           watchdog_minutes=settings.watchdog_minutes, install_spec=settings.install_spec,
-                          repo_token_parameter=settings.repo_token_parameter or "", rust_toolchain=rust_toolchain)
+                          repo_token_parameter=settings.repo_token_parameter or "")
+
+
+def with_toolchain(params: UserdataParams, plan: Plan) -> UserdataParams:
+    """params, installing the Rust toolchain when the plan compiles on the instance."""
+    return replace(params, rust_toolchain=builds_here(plan))
 
 
 def builds_here(plan: Plan) -> bool:
@@ -138,8 +142,8 @@ def show_userdata(options: AwsOptions) -> str:
     if not settings.bucket:
         settings = settings.with_bucket(default_bucket(None, settings.region))
     record = new_record(plan, root, new_run_id(plan.commit), settings.store_url(), keep_going=options.keep_going)
-    return render_userdata(userdata_params(settings, record, checks.remote_url(root, settings.repo_url),
-                                           rust_toolchain=builds_here(plan)))
+    return render_userdata(with_toolchain(userdata_params(settings, record, checks.remote_url(root, settings.repo_url)),
+                                          plan))
 
 
 def describe(settings: AwsSettings, repo_url: str, *, bucket_exists: bool) -> list[str]:
