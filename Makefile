@@ -9,7 +9,7 @@ SELECTION ?= sf1
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[tpch,test,aws]'
+	$(BIN)/pip install --quiet -e '.[tpch,test,aws,cluster]'
 	touch $@
 
 run: $(BIN)/.installed
@@ -52,6 +52,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/prebuilt_fetch.py
 	$(BIN)/python bench/stage_overhead.py
 	$(BIN)/python bench/s3_upload.py
+	$(BIN)/python bench/cluster_ops.py
 
 clean:
 	rm -rf $(VENV) .campaign

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -112,12 +113,12 @@ def main() -> None:
 
         cold, cold_wall = build_stage(repo, args.selection, store, expect="built here")
         _, prebuild_wall = campaign(repo, "prebuild", "--store", str(store))
-        metadata_path = store / "prebuilt" / commit / "target.json"
+        metadata_path = store / "prebuilt" / commit / platform.machine() / "target.json"
         if not metadata_path.is_file():
             sys.exit(f"campaign prebuild succeeded but wrote no {metadata_path}")
         metadata = json.loads(metadata_path.read_text())
         size = metadata["tarball"]["size"]
-        on_disk = (store / "prebuilt" / commit / "target.tar.gz").stat().st_size
+        on_disk = (store / "prebuilt" / commit / platform.machine() / "target.tar.gz").stat().st_size
         if on_disk != size:
             sys.exit(f"target.json says the tarball is {size} bytes; the store holds {on_disk}")
 

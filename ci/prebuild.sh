@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the campaign's targets once, off the paid machine, and store them as prebuilt tarballs under
-# s3://$BUCKET/$PREFIX/prebuilt/<commit>/ (issue 5). Run from the repository root, with AWS credentials
+# s3://$BUCKET/$PREFIX/prebuilt/<commit>/<arch>/ (issue 5). Run from the repository root, with AWS credentials
 # in the environment (in GitHub Actions: .github/workflows/prebuild.yml, through OIDC).
 #
 # Environment:

@@ -3,6 +3,7 @@ check what it produced, upload log and outputs (verified), journal the result.""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,10 @@ class Attempt:
         env = stage_environment(ctx.record, ctx.spec, run, ctx.run_dir, ctx.outputs, resumed_records=resumed_records)
         command = run.command(ctx.spec, run_id=ctx.record.run_id, output_dir=str(ctx.run_dir.outputs),
                               work_dir=str(ctx.run_dir.checkout))
+        fanout = env.get("CAMPAIGN_CLUSTER_FANOUT")
+        if run.stage.on == "all" and fanout:  # a cluster target's: the command on every node (a log per node)
+            env["CAMPAIGN_STAGE_LOG"] = str(self.log_path)
+            command = f"{fanout} {shlex.quote(command)}"
         incremental = ctx.outputs.incremental_path(run)
         if incremental is None:
             return run_logged(command, cwd=ctx.run_dir.checkout, env=env, log_path=self.log_path,

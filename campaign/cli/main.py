@@ -16,6 +16,7 @@ from typing import Any
 import click
 from rich.filesize import decimal
 
+from campaign.cli.cluster import cluster
 from campaign.errors import CampaignError, PreflightRefused
 from campaign.planning.plan import Plan, format_plan
 from campaign.prebuilt.command import PrebuildOptions
@@ -120,9 +121,11 @@ def _show_plan(the_plan: Plan, target_lines: list[str], target_json: dict[str, A
 @target_options
 @click.option("--keep", is_flag=True, default=None,
               help="AWS target: leave the instance and role after the run (they bill; `campaign down RUN`).")
+@click.option("--cluster", "cluster_name", metavar="NAME", default=None,
+              help="Run on a kept cluster (`campaign cluster up`); refused when it runs another commit.")
 def run(selection: str | None, campaign_file: Path, store: str | None, keep_going: bool, allow_dirty: bool,
         state_dir: Path | None, resume: bool, take_over: bool, sync_interval: float, target: str,
-        instance_type: str | None, region: str | None, keep: bool | None) -> None:
+        instance_type: str | None, region: str | None, keep: bool | None, cluster_name: str | None) -> None:
     """Run the campaign, on this machine or on EC2.
 
     SELECTION defaults to the campaign's default_selection.
@@ -130,8 +133,9 @@ def run(selection: str | None, campaign_file: Path, store: str | None, keep_goin
     request = RunRequest(campaign_file=campaign_file, selection=selection, store=store, keep_going=keep_going,
                          allow_dirty=allow_dirty, state_dir=state_dir, resume=resume, take_over=take_over,
                          sync_interval_s=sync_interval,
-                         options={"instance_type": instance_type, "region": region, "keep": keep})
-    chosen = get_target(target)
+                         options={"instance_type": instance_type, "region": region, "keep": keep,
+                                  "cluster": cluster_name})
+    chosen = get_target("cluster" if cluster_name else target)
     if resume and chosen.resume_unfinished(request, click.echo) is not None:
         return
     drive(chosen, request, click.echo)
@@ -147,7 +151,7 @@ def run(selection: str | None, campaign_file: Path, store: str | None, keep_goin
 def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: Path | None) -> None:
     """Build HEAD once and store it as a prebuilt.
 
-    Builds the build stage and stores it as prebuilt/<commit>/, so runs fetch it instead of building.
+    Builds the build stage and stores it as prebuilt/<commit>/<arch>/, so runs fetch it instead of building.
     Exits 0 when stored, already stored, or when the campaign has nothing to build.
     """
     run_prebuild(PrebuildOptions(campaign_file=campaign_file, store=store, in_place=in_place, state_dir=state_dir),
@@ -160,14 +164,15 @@ def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: 
 @click.option("--take-over", is_flag=True,
               help="Take the lease of an agent on another machine whose heartbeat is older than 120 s.")
 @state_dir_option
-def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | None) -> None:
+@click.option("--cluster", "cluster_name", metavar="NAME", default=None, help="Resume a run made with --cluster NAME.")
+def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | None, cluster_name: str | None) -> None:
     """Continue a run after a crash, Ctrl-C or store outage.
 
     Verified stage runs of RUN_ID are kept, the rest runs, at the run's own commit.
     """
     request = RunRequest(campaign_file=Path(DEFAULT_CAMPAIGN_FILE), store=store, state_dir=state_dir,
-                         take_over=take_over)
-    get_target("local").resume(run_id, request, click.echo)
+                         take_over=take_over, options={"cluster": cluster_name})
+    get_target("cluster" if cluster_name else "local").resume(run_id, request, click.echo)
 
 
 @cli.command()
@@ -264,6 +269,9 @@ def doctor() -> None:
     Profile, environment or wrapper, and what STS answers.
     """
     raise click.exceptions.Exit(get_cloud_target("aws").doctor(click.echo))
+
+
+cli.add_command(cluster)
 
 
 def _open_store(url: str | None) -> Store:

@@ -1,4 +1,4 @@
-"""Prebuilt builds in the store: prebuilt/<commit>/target.tar.gz, target.tar.gz.sha256 and target.json.
+"""Prebuilt builds in the store: prebuilt/<commit>/<arch>/target.tar.gz, target.tar.gz.sha256 and target.json.
 
 target.json is written last and marks the prebuilt as complete: a prebuild that died mid-upload
 leaves no target.json, so nobody fetches its half, and the next prebuild replaces it. A fetch trusts
@@ -44,8 +44,9 @@ class PrebuiltRejected(CampaignError):
     """A prebuilt that must not be used; the message says why. The build stage then builds."""
 
 
-def key(commit: str, name: str) -> str:
-    return f"{PREFIX}/{commit}/{name}"
+def key(commit: str, name: str, arch: str | None = None) -> str:
+    """prebuilt/<commit>/<arch>/<arch>/<name>: an x86_64 and an arm64 machine of the same commit each have their own."""
+    return f"{PREFIX}/{commit}/{arch or this_arch()}/{name}"
 
 
 def build_digest(spec: CampaignSpec, stage: Stage) -> str:

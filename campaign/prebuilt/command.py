@@ -2,7 +2,7 @@
 
 In a clean checkout of HEAD (a fresh clone; with --in-place the repository itself, when git says it
 is clean: in CI, where the cargo cache lives), run the build stage, pack its build_output and store
-prebuilt/<commit>/target.tar.gz, its .sha256 and target.json (last, only if absent), each verified.
+prebuilt/<commit>/<arch>/target.tar.gz, its .sha256 and target.json (last, only if absent), each verified.
 Idempotent: a complete prebuilt of the same build definition is checked and kept; nothing complete
 is ever overwritten.
 """

@@ -11,16 +11,18 @@ import re
 from pathlib import Path, PurePosixPath
 
 from campaign.errors import InputError
+from campaign.spec.cluster_load import check_services, on_key, parse_cluster, parse_services
 from campaign.spec.model import CampaignSpec, Requirements, Stage, is_inside_output_dir
 from campaign.spec.scale import canonical_sf
 from campaign.spec.validate import Problems, check_campaign
 from campaign.spec.yamlmarks import LocatedDict, load_located_yaml
 
 KINDS = ("build", "data", "bench", "validate", "test")
-CAMPAIGN_KEYS = {"name", "description", "scale_factors", "default_selection", "vars", "stages"}
+CAMPAIGN_KEYS = {"name", "description", "scale_factors", "default_selection", "vars", "stages", "cluster",
+                 "services"}
 STAGE_KEYS = {
     "name", "description", "kind", "run", "per", "needs", "produces", "uses",
-    "incremental", "timeout", "retries", "requires", "upload", "features", "ci_overlap", "build_output",
+    "incremental", "timeout", "retries", "requires", "upload", "features", "ci_overlap", "build_output", "on",
 }
 REQUIRES_KEYS = {"cpu_flags"}
 STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -42,12 +44,21 @@ def load_campaign(path: Path) -> CampaignSpec:
         problems.add(document.line_of("vars"), "vars must be a mapping of names to values.")
         spec_vars = {}
     stages = _parse_stages(document, problems)
+    cluster = parse_cluster(document, problems)
+    services = parse_services(document, problems, parse_duration)
+    check_services(cluster, services, dict(spec_vars), problems, services_line=document.line_of("services"))
+    if cluster is None:
+        for stage in stages:
+            if stage.on != "coordinator":
+                problems.add(stage.line, f"stage '{stage.name}': on: {stage.on} needs a cluster; add "
+                             "cluster: {nodes: N} or remove on.")
     default_selection = str(document.get("default_selection") or
                             (f"sf{scale_factors[0]}" if scale_factors else ""))
     problems.raise_if_any()
     spec = CampaignSpec(
         name=name, path=path, scale_factors=scale_factors, default_selection=default_selection,
         vars=dict(spec_vars), stages=tuple(stages), digest=hashlib.sha256(raw).hexdigest(),
+        cluster=cluster, services=services,
     )
     check_campaign(spec, problems, default_selection_line=document.line_of("default_selection"))
     return spec
@@ -98,7 +109,7 @@ def _parse_stages(document: LocatedDict, problems: Problems) -> list[Stage]:
         if not isinstance(entry, LocatedDict):
             problems.add(document.line_of("stages"), "each entry of stages must be a mapping with name and run.")
             continue
-        stage = _parse_stage(entry, problems)
+        stage = _parse_stage(on_key(entry), problems)
         if stage.name in first_line:
             problems.add(entry.line_of("name"), f"stage '{stage.name}': the name is already used by the stage "
                          f"at line {first_line[stage.name]}. Stage names must be unique; rename one.")
@@ -119,6 +130,10 @@ def _parse_stage(entry: LocatedDict, problems: Problems) -> Stage:
     kind = entry.get("kind")
     if kind not in KINDS:
         problems.add(entry.line_of("kind"), f"{where}: kind must be one of {', '.join(KINDS)}, not {kind!r}.")
+    on = entry.get("on", "coordinator")
+    if on not in ("coordinator", "all"):
+        problems.add(entry.line_of("on"), f"{where}: on is coordinator (the default) or all (every node of the "
+                     f"cluster, in parallel), not {on!r}.")
     per = entry.get("per")
     if per not in (None, "scale_factor"):
         problems.add(entry.line_of("per"), f"{where}: per may only be 'scale_factor' (or left out), not {per!r}.")
@@ -138,6 +153,7 @@ def _parse_stage(entry: LocatedDict, problems: Problems) -> Stage:
         features=_parse_features(entry, where, problems),
         ci_overlap=_optional_str(entry, "ci_overlap", where, problems, what="a sentence: why CI cannot run it"),
         build_output=_parse_build_output(entry, kind, per, where, problems),
+        on=str(on),
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from campaign.spec.cargo import cargo_build_command, feature_union, runs_test_binaries
+from campaign.spec.cluster import ClusterSpec, Service
 from campaign.spec.templating import TemplateProblem, render
 
 # Stand-ins for the folders a command is rendered with when nothing runs (plan, preflight, validation).
@@ -46,6 +47,7 @@ class Stage:
     features: tuple[str, ...] = ()  # cargo features this stage needs from the consolidated build
     ci_overlap: str | None = None  # why CI cannot run this stage's unit tests (allows it on paid targets)
     build_output: tuple[str, ...] = ()  # a build stage's products, relative to the checkout (the prebuilt)
+    on: str = "coordinator"  # on a cluster: `all` runs it on every node in parallel
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class CampaignSpec:
     vars: dict
     stages: tuple[Stage, ...]
     digest: str  # sha256 of the campaign file's bytes
+    cluster: ClusterSpec | None = None  # the nodes the campaign needs (campaign.spec.cluster)
+    services: tuple[Service, ...] = ()  # the long-lived processes on them
 
     def stage(self, name: str) -> Stage:
         return self._by_name[name]

@@ -11,6 +11,7 @@ from campaign.targets.base import CloudTarget, Target
 TARGETS = {
     "local": "campaign.targets.local.target:LocalTarget",
     "aws": "campaign.targets.aws.adapter:AwsTarget",
+    "cluster": "campaign.targets.cluster.target:ClusterTarget",
 }
 
 

@@ -94,7 +94,7 @@ def parse_args(argv: list[str]) -> BenchSettings:
         report=args.report,
         iterations=args.iterations,
         run_id=args.run_id,
-        engines=parse_list(args.engines, engines.ENGINE_NAMES, "--engines", parser),
+        engines=parse_list(args.engines, engines.ALL_ENGINES, "--engines", parser),
         queries=parse_list(args.queries, ALL_QUERIES, "--queries", parser),
         queries_dir=args.queries_dir,
         resume=args.resume,

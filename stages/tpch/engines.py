@@ -15,7 +15,8 @@ import importlib.metadata
 from pathlib import Path
 
 TABLES = ("customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier")
-ENGINE_NAMES = ("duckdb", "datafusion")
+ENGINE_NAMES = ("duckdb", "datafusion")  # the default comparison, on this machine
+ALL_ENGINES = (*ENGINE_NAMES, "spark")  # spark: on a cluster's Spark master (examples/spark-cluster.yaml)
 
 
 class DataNotFound(Exception):
@@ -82,7 +83,50 @@ class DataFusionEngine:
         return self._context.sql(sql).to_arrow_table()
 
 
-ENGINE_CLASSES = {"duckdb": DuckDBEngine, "datafusion": DataFusionEngine}
+class SparkEngine:
+    """Spark SQL on a standalone cluster: spark://$CAMPAIGN_CLUSTER_COORDINATOR:7077 (or $CAMPAIGN_SPARK_MASTER).
+
+    The driver runs here, bound to the coordinator's own address; executors run on the cluster's workers and
+    read the same parquet files (one machine locally; on AWS the data dir must be on every node). Small memory,
+    no driver web UI, no console progress: nothing reaches the network beyond the cluster's addresses.
+    """
+
+    name = "spark"
+
+    def __init__(self, data_dir: Path) -> None:
+        import os
+
+        from pyspark.sql import SparkSession
+
+        coordinator = os.environ.get("CAMPAIGN_CLUSTER_COORDINATOR", "127.0.1.1")
+        master = os.environ.get("CAMPAIGN_SPARK_MASTER") or f"spark://{coordinator}:7077"
+        self.version = importlib.metadata.version("pyspark")
+        builder = SparkSession.builder.master(master).appName("campaign-tpch")
+        settings = {
+            "spark.driver.host": coordinator, "spark.driver.bindAddress": coordinator,
+            "spark.driver.memory": "512m", "spark.executor.memory": "512m", "spark.executor.cores": "1",
+            "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+            "spark.sql.shuffle.partitions": "4", "spark.sql.execution.arrow.pyspark.enabled": "true",
+            "spark.sql.session.timeZone": "UTC",
+        }
+        for key, value in settings.items():
+            builder = builder.config(key, value)
+        self._spark = builder.getOrCreate()
+        self._spark.sparkContext.setLogLevel("WARN")
+        for table, path in table_paths(data_dir).items():
+            self._spark.read.parquet(str(path)).createOrReplaceTempView(table)
+
+    def run(self, sql: str):
+        frame = self._spark.sql(sql.strip().rstrip(";"))
+        to_arrow = getattr(frame, "toArrow", None)  # pyspark >= 4
+        if to_arrow is not None:
+            return to_arrow()
+        import pyarrow
+
+        return pyarrow.Table.from_pandas(frame.toPandas(), preserve_index=False)
+
+
+ENGINE_CLASSES = {"duckdb": DuckDBEngine, "datafusion": DataFusionEngine, "spark": SparkEngine}
 
 
 def open_engine(name: str, data_dir: Path):

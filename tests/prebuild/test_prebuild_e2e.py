@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import platform
 import shutil
 import subprocess
 import tarfile
@@ -36,7 +37,7 @@ def head(repo: Path) -> str:
 
 
 def prebuilt_key(repo: Path, name: str) -> str:
-    return f"campaign/prebuilt/{head(repo)}/{name}"
+    return f"campaign/prebuilt/{head(repo)}/{platform.machine()}/{name}"
 
 
 def get(s3_client, bucket: str, key: str) -> bytes:
@@ -90,7 +91,8 @@ def test_prebuild_stores_a_verified_tarball_and_a_run_fetches_it_without_cargo(r
         f"{digest}  target.tar.gz\n"
     metadata = json.loads(get(s3_client, s3_bucket, prebuilt_key(repo, "target.json")))
     assert metadata["commit"] == head(repo) and metadata["features"] == ["alloc-heavy", "simd"]
-    assert metadata["tarball"] == {"key": "prebuilt/" + head(repo) + "/target.tar.gz", "size": len(tarball),
+    assert metadata["tarball"] == {"key": f"prebuilt/{head(repo)}/{platform.machine()}/target.tar.gz",
+                                   "size": len(tarball),
                                    "sha256": digest}
     assert metadata["target_triple"].endswith("-linux-gnu") and metadata["toolchain"]["rustc"].startswith("rustc ")
     assert metadata["toolchain"]["cargo"].startswith("cargo ") and metadata["build_seconds"] > 0
@@ -254,7 +256,7 @@ def test_a_resume_on_a_machine_without_the_build_fetches_it_again(repo, tmp_path
 
 def test_a_target_json_that_is_not_json_is_refused_and_kept(tmp_path: Path):
     repo = write_repo(tmp_path, SHELL_BUILD.format(run="mkdir -p out && echo tool > out/tool"))
-    metadata = tmp_path / "store" / "prebuilt" / head(repo) / "target.json"
+    metadata = tmp_path / "store" / "prebuilt" / head(repo) / platform.machine() / "target.json"
     metadata.parent.mkdir(parents=True)
     metadata.write_text("{torn")
     result = campaign(repo, "prebuild", "--store", str(tmp_path / "store"))

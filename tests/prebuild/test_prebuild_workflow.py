@@ -50,12 +50,15 @@ def load() -> dict:
     return document
 
 
-def test_runs_on_push_to_main_on_x86_64_with_least_privilege():
+def test_runs_on_push_to_main_once_per_architecture_with_least_privilege():
     workflow = load()
     assert workflow["on"]["push"]["branches"] == ["main"]
     assert workflow["permissions"] == {"contents": "read"}
     job = workflow["jobs"]["prebuild"]
-    assert job["runs-on"].startswith("ubuntu-") and "arm" not in job["runs-on"]
+    assert job["runs-on"] == "${{ matrix.runner }}"
+    runners = {entry["arch"]: entry["runner"] for entry in job["strategy"]["matrix"]["include"]}
+    assert set(runners) == {"x86_64", "arm64"} and "arm" in runners["arm64"] and "arm" not in runners["x86_64"]
+    assert job["strategy"]["fail-fast"] is False, "one architecture failing keeps the other's prebuilt"
     assert job["permissions"] == {"id-token": "write", "contents": "read"}
     assert job["if"] == "vars.CAMPAIGN_PREBUILD_ROLE_ARN != ''", "skipped, not failed, where it is not set up"
 

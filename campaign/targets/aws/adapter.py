@@ -24,6 +24,7 @@ from campaign.targets.aws.target import (
     show_userdata,
     terraform_plan_verdict,
     userdata_params,
+    with_toolchain,
 )
 from campaign.targets.aws.userdata import render_userdata
 from campaign.targets.aws.watch import WatchResult
@@ -67,7 +68,8 @@ class AwsTarget:
         checked: Preflight = prepared.context
         session = RunSession(record=record, plan=checked.plan, settings=checked.settings, auth=checked.auth,
                              state_dir=state_dir_for(checked.root, checked.state_dir),
-                             user_data=render_userdata(userdata_params(checked.settings, record, checked.repo_url)),
+                             user_data=render_userdata(with_toolchain(
+                                 userdata_params(checked.settings, record, checked.repo_url), checked.plan)),
                              create_bucket=not checked.bucket_exists, out=out)
         self._sessions[record.run_id] = session
         session.provision()

@@ -92,7 +92,8 @@ def terraform_plan_verdict(checked: Preflight, *, module_dir: Path = infra.MODUL
     what `run` would create. Nothing is applied and no state is kept."""
     record = new_record(checked.plan, checked.root, new_run_id(checked.plan.commit), checked.settings.store_url(),
                         keep_going=False)
-    user_data = render_userdata(userdata_params(checked.settings, record, checked.repo_url))
+    user_data = render_userdata(with_toolchain(userdata_params(checked.settings, record, checked.repo_url),
+                                               checked.plan))
     variables = infra.module_variables(checked.settings, run_id=record.run_id, campaign=record.campaign,
                                        commit=record.commit or "", user_data=user_data,
                                        create_bucket=not checked.bucket_exists)
@@ -116,6 +117,18 @@ def userdata_params(settings: AwsSettings, record: RunRecord, repo_url: str) -> 
                           repo_token_parameter=settings.repo_token_parameter or "")
 
 
+def with_toolchain(params: UserdataParams, plan: Plan) -> UserdataParams:
+    """params, installing the Rust toolchain when the plan compiles on the instance."""
+    return replace(params, rust_toolchain=builds_here(plan))
+
+
+def builds_here(plan: Plan) -> bool:
+    """The plan has a build stage that will compile on the instance (no usable prebuilt, or not looked up)."""
+    stage = plan.spec.build_stage
+    return stage is not None and not any(p.run.stage.name == stage.name and p.source.startswith("fetch prebuilt")
+                                         for p in plan.runs)
+
+
 def new_record(plan: Plan, root: Path, run_id: str, store_url: str, *, keep_going: bool) -> RunRecord:
     return RunRecord(run_id=run_id, campaign=plan.spec.name,
                      campaign_file=plan.spec.path.relative_to(root).as_posix(), campaign_digest=plan.spec.digest,
@@ -129,7 +142,8 @@ def show_userdata(options: AwsOptions) -> str:
     if not settings.bucket:
         settings = settings.with_bucket(default_bucket(None, settings.region))
     record = new_record(plan, root, new_run_id(plan.commit), settings.store_url(), keep_going=options.keep_going)
-    return render_userdata(userdata_params(settings, record, checks.remote_url(root, settings.repo_url)))
+    return render_userdata(with_toolchain(userdata_params(settings, record, checks.remote_url(root, settings.repo_url)),
+                                          plan))
 
 
 def describe(settings: AwsSettings, repo_url: str, *, bucket_exists: bool) -> list[str]:

@@ -41,6 +41,7 @@ class UserdataParams:
     profile_script: str = "/etc/profile.d/campaign.sh"  # OPENSSL_NO_VENDOR for login shells
     run_json_wait_s: int = 900
     repo_token_parameter: str = ""  # an SSM SecureString with the token of a private repository, or ''
+    rust_toolchain: bool = False  # the plan builds on the instance: install rust and cargo (dnf)
 
 
 def render_userdata(params: UserdataParams, *, template_dir: Path = TEMPLATE_DIR) -> str:

@@ -30,6 +30,10 @@ class LocalTarget:
 
     def preflight(self, request: RunRequest, *, for_plan: bool = False) -> Prepared:
         plan, root = make_plan(request.campaign_file, request.selection, allow_dirty=request.allow_dirty)
+        if plan.spec.cluster is not None and self.name == "local" and not for_plan:
+            raise PreflightRefused(f"{request.campaign_file} runs on a cluster: `campaign cluster up -f "
+                                   f"{request.campaign_file}`, then `campaign run … -f {request.campaign_file} "
+                                   "--cluster NAME`.")
         store_url = request.store or default_store(root)
         return Prepared(plan_build_source(plan, store_url), root, store_url, request.state_dir)
 
@@ -136,6 +140,8 @@ def _resumable(run_id: str, store_url: str | None, state_dir: Path | None) -> tu
     root = find_root(Path.cwd())
     store = open_store(store_url or default_store(root))
     record = read_record(store, run_id)
+    if record.target == "cluster":
+        raise InputError(f"run {run_id} ran on a cluster; resume it there: `campaign resume {run_id} --cluster NAME`.")
     if record.target != "local":
         raise InputError(f"run {run_id} ran on the {record.target} target; resume it there, not locally.")
     return record, store, RunDir.of(state_dir_for(root, state_dir), run_id)

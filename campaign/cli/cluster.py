@@ -1,0 +1,199 @@
+"""`campaign cluster …`: bring a cluster up, look at it, run commands on it, deploy to it, stop, start, bring it down.
+
+Exit codes as everywhere (campaign.errors): 2 bad input (unknown cluster, bad --on), 3 refused, 4 a node or
+service failed (exec or deploy on some node, a service not healthy after up/start/deploy).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from campaign.errors import CampaignError, StageFailed
+from campaign.run.dirs import state_dir_for
+from campaign.system.git import find_root
+
+name_option = click.option(
+    "--name", "-n", default=None, help="The cluster (default: the only one; for `up`, the campaign's name)."
+)
+state_dir_option = click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Default: $CAMPAIGN_HOME, else .campaign in the repository.",
+)
+
+
+def _state_dir(explicit: Path | None) -> Path:
+    try:
+        root = find_root(Path.cwd())
+    except CampaignError:
+        root = Path.cwd()
+    return state_dir_for(root, explicit)
+
+
+def _name(state_dir: Path, name: str | None) -> str:
+    from campaign.targets.cluster.state import resolve_name
+
+    return resolve_name(state_dir, name)
+
+
+@click.group()
+def cluster() -> None:
+    """Bring up and drive a cluster of nodes running services.
+
+    N nodes with health-checked services (locally each node on its own address 127.0.1.N): up, status, exec,
+    deploy, stop, start, down, list, extend.
+    """
+
+
+@cluster.command()
+@click.option(
+    "-f",
+    "--file",
+    "campaign_file",
+    type=click.Path(path_type=Path),
+    default="campaign.yaml",
+    show_default=True,
+    help="The campaign file declaring cluster: and services:.",
+)
+@name_option
+@click.option("--nodes", type=click.IntRange(1, 64), default=None, help="Override cluster.nodes.")
+@click.option("--target", type=click.Choice(["local", "aws"]), default="local", show_default=True)
+@click.option("--resume", is_flag=True, help="Finish a half-up cluster (start what is missing).")
+@state_dir_option
+def up(
+    campaign_file: Path, name: str | None, nodes: int | None, target: str, resume: bool, state_dir: Path | None
+) -> None:
+    """Bring the cluster up and wait until it is healthy.
+
+    Provisions the nodes, starts the services in needs order, waits until every health check passes.
+    """
+    from campaign.spec.load import load_campaign
+    from campaign.targets.cluster.lifecycle import UpRequest
+    from campaign.targets.cluster.lifecycle import up as cluster_up
+
+    chosen = name or load_campaign(campaign_file).name.lower()
+    cluster_up(UpRequest(chosen, campaign_file, _state_dir(state_dir), nodes, target, resume), click.echo)
+
+
+@cluster.command()
+@name_option
+@click.option("--json", "as_json", is_flag=True)
+@state_dir_option
+def status(name: str | None, as_json: bool, state_dir: Path | None) -> None:
+    """Show every node's and service's health.
+
+    Per node and service: health, since when, commit deployed, watchdog time left. Exits 4 when unhealthy.
+    """
+    from campaign.targets.cluster.inspect import format_status, status_dict
+
+    folder = _state_dir(state_dir)
+    document = status_dict(folder, _name(folder, name))
+    click.echo(json.dumps(document, indent=2) if as_json else format_status(document))
+    if not document["healthy"]:
+        raise click.exceptions.Exit(StageFailed.exit_code)
+
+
+@cluster.command(name="exec", context_settings={"ignore_unknown_options": True})
+@name_option
+@click.option("--on", "on", default="all", show_default=True, help="all, coordinator, workers or a node number.")
+@click.option("--timeout", type=float, default=None, help="Seconds per node.")
+@state_dir_option
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(name: str | None, on: str, timeout: float | None, state_dir: Path | None, command: tuple[str, ...]) -> None:
+    """Run a command on the nodes in parallel.
+
+    COMMAND comes after --; output per node; exits 4 if it failed on any node.
+    """
+    from campaign.targets.cluster.inspect import run_exec
+
+    folder = _state_dir(state_dir)
+    if run_exec(folder, _name(folder, name), on, " ".join(command), click.echo, timeout):
+        raise click.exceptions.Exit(StageFailed.exit_code)
+
+
+@cluster.command()
+@name_option
+@state_dir_option
+def deploy(name: str | None, state_dir: Path | None) -> None:
+    """Deploy HEAD to every node and restart its services.
+
+    The build output too (prebuilt or built once); health re-checked; prints "N succeeded, M failed".
+    """
+    from campaign.targets.cluster.lifecycle import deploy as cluster_deploy
+
+    folder = _state_dir(state_dir)
+    _, failed = cluster_deploy(folder, _name(folder, name), click.echo)
+    if failed:
+        raise click.exceptions.Exit(StageFailed.exit_code)
+
+
+@cluster.command()
+@name_option
+@state_dir_option
+def stop(name: str | None, state_dir: Path | None) -> None:
+    """Stop every service, keeping the nodes' folders."""
+    from campaign.targets.cluster.lifecycle import stop as cluster_stop
+
+    folder = _state_dir(state_dir)
+    cluster_stop(folder, _name(folder, name), click.echo)
+
+
+@cluster.command()
+@name_option
+@state_dir_option
+def start(name: str | None, state_dir: Path | None) -> None:
+    """Start the services of a stopped cluster and health-check them."""
+    from campaign.targets.cluster.lifecycle import start as cluster_start
+
+    folder = _state_dir(state_dir)
+    cluster_start(folder, _name(folder, name), click.echo)
+
+
+@cluster.command()
+@name_option
+@state_dir_option
+def down(name: str | None, state_dir: Path | None) -> None:
+    """Stop everything and remove the cluster.
+
+    No process and no bound port is left; exits 4 when something survived.
+    """
+    from campaign.targets.cluster.lifecycle import down as cluster_down
+
+    folder = _state_dir(state_dir)
+    cluster_down(folder, _name(folder, name), click.echo)
+
+
+@cluster.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+@state_dir_option
+def list_(as_json: bool, state_dir: Path | None) -> None:
+    """The clusters kept here."""
+    from campaign.targets.cluster.inspect import list_clusters
+
+    rows = list_clusters(_state_dir(state_dir))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['name']}\t{row['target']}\t{row['state']}\t{row['nodes']} nodes\t{row['commit'][:12]}\t"
+            f"watchdog {row['watchdog_left_s'] / 3600:.1f} h"
+        )
+    if not rows:
+        click.echo("no clusters here")
+
+
+@cluster.command()
+@name_option
+@click.option("--hours", type=click.FloatRange(min=0.1, max=168), default=1.0, show_default=True)
+@state_dir_option
+def extend(name: str | None, hours: float, state_dir: Path | None) -> None:
+    """Push the max-lifetime watchdog back by --hours."""
+    from campaign.targets.cluster.lifecycle import extend as cluster_extend
+
+    folder = _state_dir(state_dir)
+    cluster_extend(folder, _name(folder, name), hours, click.echo)

@@ -1,0 +1,150 @@
+"""A kept cluster's record, `<state-dir>/clusters/<name>/cluster.json`: this module is its only reader and writer.
+
+It holds what `status` needs without loading the campaign file: the nodes (index, address, role, folder),
+each service instance rendered for its node (start command, environment, health check, ports), the process
+group it runs in and since when, the commit deployed, and the watchdog's deadline. Written whole, through a
+temporary file and a rename, so a crash leaves the old record or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from campaign.errors import InputError
+
+CLUSTER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+@dataclass
+class Node:
+    index: int
+    address: str
+    role: str
+    dir: str
+
+    @property
+    def checkout(self) -> Path:
+        return Path(self.dir) / "checkout"
+
+    @property
+    def label(self) -> str:
+        return f"node {self.index} ({self.address}, {self.role})"
+
+
+@dataclass
+class Instance:
+    """One service on one node, rendered for it."""
+
+    service: str
+    node: int
+    start: str
+    env: dict[str, str]
+    ports: list[int]
+    needs: list[str]
+    http: str | None
+    command: str | None
+    status: int
+    expect: str | None
+    ready_timeout_s: float
+    pid: int | None = None
+    started_at: float | None = None
+    healthy_since: float | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.node}/{self.service}"
+
+
+@dataclass
+class ClusterRecord:
+    name: str
+    target: str
+    repo: str
+    campaign_file: str
+    commit: str
+    created_at: float
+    expires_at: float
+    state: str  # provisioning, up, stopped
+    nodes: list[Node]
+    instances: list[Instance] = field(default_factory=list)
+    watchdog_pid: int | None = None
+    deployed_at: float = field(default_factory=time.time)
+
+    @property
+    def coordinator(self) -> Node:
+        return self.nodes[0]
+
+    def node(self, index: int) -> Node:
+        return self.nodes[index - 1]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> ClusterRecord:
+        data: dict[str, Any] = json.loads(text)
+        data["nodes"] = [Node(**n) for n in data["nodes"]]
+        data["instances"] = [Instance(**i) for i in data.get("instances", [])]
+        return cls(**data)
+
+
+def check_name(name: str) -> str:
+    if not CLUSTER_NAME.match(name):
+        raise InputError(
+            f"cluster name {name!r}: lowercase letters, digits and '-', at most 40, starting with a "
+            "letter or digit (it names folders, and tags on AWS)."
+        )
+    return name
+
+
+def clusters_dir(state_dir: Path) -> Path:
+    return state_dir / "clusters"
+
+
+def cluster_dir(state_dir: Path, name: str) -> Path:
+    return clusters_dir(state_dir) / check_name(name)
+
+
+def record_path(state_dir: Path, name: str) -> Path:
+    return cluster_dir(state_dir, name) / "cluster.json"
+
+
+def write_record(state_dir: Path, record: ClusterRecord) -> None:
+    path = record_path(state_dir, record.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(record.to_json())
+    os.replace(temporary, path)
+
+
+def read_record(state_dir: Path, name: str) -> ClusterRecord:
+    path = record_path(state_dir, name)
+    try:
+        return ClusterRecord.from_json(path.read_text())
+    except FileNotFoundError:
+        known = ", ".join(list_names(state_dir)) or "none"
+        raise InputError(
+            f"no cluster {name!r} in {clusters_dir(state_dir)} (clusters: {known}); "
+            "`campaign cluster up` brings one up."
+        ) from None
+
+
+def list_names(state_dir: Path) -> list[str]:
+    root = clusters_dir(state_dir)
+    return sorted(p.parent.name for p in root.glob("*/cluster.json")) if root.is_dir() else []
+
+
+def resolve_name(state_dir: Path, name: str | None) -> str:
+    """The cluster named, or the only one there is."""
+    if name:
+        return check_name(name)
+    names = list_names(state_dir)
+    if len(names) != 1:
+        raise InputError(f"{len(names)} clusters here ({', '.join(names) or 'none'}): name one with --name NAME.")
+    return names[0]
