@@ -5,6 +5,7 @@ instance's userdata starts) all come here.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from campaign.agent.scheduler import Scheduler
@@ -19,8 +20,9 @@ from campaign.run.record import RunRecord, read_record
 from campaign.run.resume import decide, past_runs
 from campaign.spec.load import load_campaign
 from campaign.spec.selection import parse_selection
+from campaign.spec.variables import with_vars
 from campaign.store import Store, open_store
-from campaign.system.host import read_host
+from campaign.system.host import fingerprint, read_host
 from campaign.system.process import reap_orphans
 from campaign.system.signals import sigterm_as_interrupt
 from campaign.ui.events import configure_events
@@ -29,7 +31,8 @@ from campaign.ui.progress import make_progress
 
 def plan_for_record(record: RunRecord, checkout: Path, *, done: dict[str, str] | None = None,
                     redo: dict[str, str] | None = None) -> Plan:
-    """The plan of a run, rebuilt from the checkout's own campaign file (the committed one)."""
+    """The plan of a run, rebuilt from the checkout's own campaign file (the committed one), with the vars
+    recorded in run.json (the command line's --var applied when the run was made)."""
     spec = load_campaign(checkout / record.campaign_file)
     if spec.digest != record.campaign_digest:
         raise PreflightRefused(
@@ -37,6 +40,7 @@ def plan_for_record(record: RunRecord, checkout: Path, *, done: dict[str, str] |
             f"with (sha256 {record.campaign_digest[:12]}…): the checkout is not commit {record.commit}. "
             f"Clone that commit (git checkout {record.commit}) and start the agent there."
         )
+    spec = with_vars(spec, {name: value for name, value in record.vars.items() if name in spec.vars})
     selection = parse_selection(record.selection, spec)
     return build_plan(spec, selection, expand(spec, selection), target=record.target, commit=record.commit,
                       host=read_host(), verdicts=[], done=done or {}, redo=redo or {})
@@ -74,6 +78,7 @@ def _execute_held(record: RunRecord, store: Store, run_dir: RunDir, lease: Lease
     if not run_dir.journal.exists() and store.stat(key) is not None:
         store.download(key, run_dir.journal)  # a new machine continues from the store's copy
     journal = Journal(run_dir.journal, store, key)
+    record = _with_this_host(record, store)
     past = past_runs(journal.entries)
     done, redo = decide(past, store, run_dir.outputs, run_dir.checkout)
     plan = plan_for_record(record, run_dir.checkout, done=done, redo=redo)
@@ -81,6 +86,16 @@ def _execute_held(record: RunRecord, store: Store, run_dir: RunDir, lease: Lease
     with make_progress() as progress, sigterm_as_interrupt():
         Scheduler(record, plan, store=store, run_dir=run_dir, journal=journal, past=past, lease=lease,
                   log=log, progress=progress, stopped_leftovers=stopped).execute()
+
+
+def _with_this_host(record: RunRecord, store: Store) -> RunRecord:
+    """The record with the fingerprint of the machine executing it (an instance, a replacement), stored."""
+    host = fingerprint()
+    if record.host == host:
+        return record
+    record = replace(record, host=host)
+    store.put_bytes(record.to_bytes(), record.keys.record)
+    return record
 
 
 def run_agent(run_id: str, store_url: str, *, checkout: Path, state_dir: Path, take_over: bool = False) -> None:

@@ -27,6 +27,8 @@ from campaign.run.inspection import (
     status_dict,
     verify_run,
 )
+from campaign.run.resolve import resolve_run_id
+from campaign.spec.variables import parse_var_options
 from campaign.store import Store, open_store
 from campaign.system.git import find_root
 from campaign.targets.base import RunRequest, drive
@@ -44,6 +46,11 @@ state_dir_option = click.option(
 store_option = click.option(
     "--store", metavar="DIR|s3://BUCKET/PREFIX", default=None,
     help="Where artifacts go. Default: $CAMPAIGN_STORE, else .campaign/store in the repository.")
+
+
+var_option = click.option(
+    "--var", "var_texts", metavar="NAME=VALUE", multiple=True,
+    help="Override one of the campaign's vars (repeatable), e.g. --var iterations=5 --var queries=q01,q03.")
 
 
 def target_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -73,19 +80,23 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @store_option
 @target_options
 @click.option("--show-userdata", is_flag=True, help="AWS target: print the exact userdata script of the instance.")
+@var_option
 def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty: bool, resume_run: str | None,
-         store: str | None, target: str, instance_type: str | None, region: str | None, show_userdata: bool) -> None:
+         store: str | None, target: str, instance_type: str | None, region: str | None, show_userdata: bool,
+         var_texts: tuple[str, ...]) -> None:
     """Show what `campaign run SELECTION` would do (e.g. sf1,sf10), and the preflight verdicts.
 
     Exits 3 when preflight would refuse the run, 0 otherwise.
     """
     request = RunRequest(campaign_file=campaign_file, selection=selection, store=store, allow_dirty=allow_dirty,
-                         options={"instance_type": instance_type, "region": region})
+                         options={"instance_type": instance_type, "region": region},
+                         vars=parse_var_options(var_texts))
     if show_userdata:
         click.echo(get_cloud_target("aws").show_userdata(request).rstrip("\n"))
         return
     chosen = get_target(target)
     if resume_run:
+        resume_run = resolve_run_id(_open_store(store), resume_run)
         _show_plan(chosen.resume_plan(resume_run, request), [], {}, as_json=as_json)
         return
     prepared = chosen.preflight(request, for_plan=True)
@@ -117,14 +128,16 @@ def _show_plan(the_plan: Plan, target_lines: list[str], target_json: dict[str, A
 @target_options
 @click.option("--keep", is_flag=True, default=None,
               help="AWS target: leave the instance and role after the run (they bill; `campaign down RUN`).")
+@var_option
 def run(selection: str | None, campaign_file: Path, store: str | None, keep_going: bool, allow_dirty: bool,
         state_dir: Path | None, resume: bool, take_over: bool, sync_interval: float, target: str,
-        instance_type: str | None, region: str | None, keep: bool | None) -> None:
+        instance_type: str | None, region: str | None, keep: bool | None, var_texts: tuple[str, ...]) -> None:
     """Run the campaign for SELECTION (default: the campaign's default_selection) here, or on EC2."""
     request = RunRequest(campaign_file=campaign_file, selection=selection, store=store, keep_going=keep_going,
                          allow_dirty=allow_dirty, state_dir=state_dir, resume=resume, take_over=take_over,
                          sync_interval_s=sync_interval,
-                         options={"instance_type": instance_type, "region": region, "keep": keep})
+                         options={"instance_type": instance_type, "region": region, "keep": keep},
+                         vars=parse_var_options(var_texts))
     chosen = get_target(target)
     if resume and chosen.resume_unfinished(request, click.echo) is not None:
         return
@@ -157,7 +170,7 @@ def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | No
     """Continue RUN_ID after a crash or Ctrl-C: verified stage runs are kept, the rest runs."""
     request = RunRequest(campaign_file=Path(DEFAULT_CAMPAIGN_FILE), store=store, state_dir=state_dir,
                          take_over=take_over)
-    get_target("local").resume(run_id, request, click.echo)
+    get_target("local").resume(resolve_run_id(_open_store(store), run_id), request, click.echo)
 
 
 @cli.command()
@@ -166,7 +179,8 @@ def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | No
 @click.option("--json", "as_json", is_flag=True, help="Print the status as a JSON document.")
 def status(run_id: str, store: str | None, as_json: bool) -> None:
     """Show the state of every stage run of RUN_ID, from its journal in the store."""
-    document = status_dict(_open_store(store), run_id)
+    opened = _open_store(store)
+    document = status_dict(opened, resolve_run_id(opened, run_id))
     click.echo(json.dumps(document, indent=2) if as_json else format_status(document))
 
 
@@ -176,7 +190,8 @@ def status(run_id: str, store: str | None, as_json: bool) -> None:
 @store_option
 def logs(run_id: str, stage_run: str | None, store: str | None) -> None:
     """Print the full log of STAGE_RUN (e.g. 'tpch-bench[sf1]'), or the runner's event log."""
-    sys.stdout.buffer.write(stage_log(_open_store(store), run_id, stage_run))
+    opened = _open_store(store)
+    sys.stdout.buffer.write(stage_log(opened, resolve_run_id(opened, run_id), stage_run))
     sys.stdout.flush()
 
 
@@ -201,7 +216,9 @@ def runs(store: str | None, as_json: bool) -> None:
 @click.option("--deep", is_flag=True, help="Re-read every object and hash it, instead of trusting stored checksums.")
 def verify(run_id: str, store: str | None, deep: bool) -> None:
     """Check every artifact of RUN_ID in the store against its manifest (size and SHA-256)."""
-    count = verify_run(_open_store(store), run_id, deep=deep)
+    opened = _open_store(store)
+    run_id = resolve_run_id(opened, run_id)
+    count = verify_run(opened, run_id, deep=deep)
     click.echo(f"verified: {count} artifacts of run {run_id} match the manifest")
 
 

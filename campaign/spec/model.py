@@ -55,6 +55,7 @@ class CampaignSpec:
     vars: dict
     stages: tuple[Stage, ...]
     digest: str  # sha256 of the campaign file's bytes
+    overridden: tuple[str, ...] = ()  # vars set from the command line (--var)
 
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)

@@ -42,6 +42,7 @@ class RunRequest:
     take_over: bool = False
     sync_interval_s: float = 2.0
     options: Mapping[str, Any] = field(default_factory=dict)
+    vars: Mapping[str, Any] = field(default_factory=dict)  # --var NAME=VALUE, parsed
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,8 @@ def aws_options(request: RunRequest) -> AwsOptions:
     return AwsOptions(campaign_file=request.campaign_file, selection=request.selection, state_dir=request.state_dir,
                       keep_going=request.keep_going, region=options.get("region"),
                       instance_type=options.get("instance_type"), keep=options.get("keep"),
-                      store_overrides=tuple(sorted(_store_overrides(request.store).items())))
+                      store_overrides=tuple(sorted(_store_overrides(request.store).items())),
+                      var_overrides=tuple(request.vars.items()))
 
 
 def _store_overrides(store: str | None) -> dict[str, str]:

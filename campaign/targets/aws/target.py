@@ -8,6 +8,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from campaign.errors import CampaignError, Interrupted, StageFailed
 from campaign.planning.plan import Plan
@@ -37,6 +38,7 @@ class AwsOptions:
     instance_type: str | None = None
     keep: bool | None = None
     store_overrides: tuple[tuple[str, str], ...] = ()  # bucket and prefix from --store s3://…
+    var_overrides: tuple[tuple[str, Any], ...] = ()  # --var NAME=VALUE
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ def default_bucket(identity: Identity | None, region: str) -> str:
 
 
 def load(options: AwsOptions) -> tuple[Plan, Path, AwsSettings]:
-    plan, root = make_plan(options.campaign_file, options.selection, allow_dirty=False, target="aws")
+    plan, root = make_plan(options.campaign_file, options.selection, allow_dirty=False, target="aws",
+                            overrides=dict(options.var_overrides))
     settings = load_settings(root, region=options.region, instance_type=options.instance_type, keep=options.keep,
                              **dict(options.store_overrides))
     return plan, root, settings
@@ -116,7 +119,7 @@ def new_record(plan: Plan, root: Path, run_id: str, store_url: str, *, keep_goin
     return RunRecord(run_id=run_id, campaign=plan.spec.name,
                      campaign_file=plan.spec.path.relative_to(root).as_posix(), campaign_digest=plan.spec.digest,
                      commit=plan.commit, dirty=False, selection=plan.selection_text, target="aws",
-                     store=store_url, created_at=now_iso(), keep_going=keep_going)
+                     store=store_url, created_at=now_iso(), keep_going=keep_going, vars=dict(plan.spec.vars))
 
 
 def show_userdata(options: AwsOptions) -> str:

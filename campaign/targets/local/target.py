@@ -17,6 +17,7 @@ from campaign.run.record import RunRecord, read_record
 from campaign.store import Store, open_store
 from campaign.system.checkout import prepare_checkout
 from campaign.system.git import find_root
+from campaign.system.host import fingerprint
 from campaign.targets.base import Out, Outcome, Prepared, RunRequest
 
 
@@ -27,7 +28,8 @@ class LocalTarget:
     name = "local"
 
     def preflight(self, request: RunRequest, *, for_plan: bool = False) -> Prepared:
-        plan, root = make_plan(request.campaign_file, request.selection, allow_dirty=request.allow_dirty)
+        plan, root = make_plan(request.campaign_file, request.selection, allow_dirty=request.allow_dirty,
+                               overrides=request.vars)
         store_url = request.store or default_store(root)
         return Prepared(plan_build_source(plan, store_url), root, store_url, request.state_dir)
 
@@ -39,7 +41,8 @@ class LocalTarget:
 
     def new_record(self, prepared: Prepared, request: RunRequest) -> RunRecord:
         return RunRecord.new(prepared.plan, prepared.root, store=prepared.store_url, target=self.name,
-                             keep_going=request.keep_going, sync_interval_s=request.sync_interval_s)
+                             keep_going=request.keep_going, sync_interval_s=request.sync_interval_s,
+                             host=fingerprint())
 
     def provision(self, prepared: Prepared, record: RunRecord, out: Out) -> None:
         """The run's clean checkout and its run.json; the store is probed before anything is written."""
