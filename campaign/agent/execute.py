@@ -5,6 +5,7 @@ instance's userdata starts) all come here.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from campaign.spec.load import load_campaign
 from campaign.spec.selection import parse_selection
 from campaign.spec.variables import with_vars
 from campaign.store import Store, open_store
+from campaign.system.checkout import prepare_checkout
 from campaign.system.host import fingerprint, read_host
 from campaign.system.process import reap_orphans
 from campaign.system.signals import sigterm_as_interrupt
@@ -79,6 +81,7 @@ def _execute_held(record: RunRecord, store: Store, run_dir: RunDir, lease: Lease
         store.download(key, run_dir.journal)  # a new machine continues from the store's copy
     journal = Journal(run_dir.journal, store, key)
     record = _with_this_host(record, store)
+    _ensure_side_checkouts(record, run_dir)
     past = past_runs(journal.entries)
     done, redo = decide(past, store, run_dir.outputs, run_dir.checkout)
     plan = plan_for_record(record, run_dir.checkout, done=done, redo=redo)
@@ -96,6 +99,17 @@ def _with_this_host(record: RunRecord, store: Store) -> RunRecord:
     record = replace(record, host=host)
     store.put_bytes(record.to_bytes(), record.keys.record)
     return record
+
+
+def _ensure_side_checkouts(record: RunRecord, run_dir: RunDir) -> None:
+    """`campaign ab`: a clean checkout of each side's commit beside the run's own (kept for a resume)."""
+    for name, commit in record.sides.items():
+        if run_dir.side(name).exists():
+            continue
+        partial = run_dir.side(name).with_name(f".{name}.partial")  # a clone cut short by a crash is redone
+        shutil.rmtree(partial, ignore_errors=True)
+        prepare_checkout(run_dir.checkout, commit, partial, dirty=False)
+        partial.rename(run_dir.side(name))
 
 
 def run_agent(run_id: str, store_url: str, *, checkout: Path, state_dir: Path, take_over: bool = False) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from campaign.cli.results_commands import ab, compare, report
 from campaign.errors import CampaignError, PreflightRefused
 from campaign.planning.plan import Plan, format_plan
 from campaign.prebuilt.command import PrebuildOptions
@@ -248,6 +249,11 @@ def down(run_id: str, state_dir: Path | None) -> None:
 def doctor() -> None:
     """Say which AWS credentials are in effect (profile, environment or wrapper) and whether they work."""
     raise click.exceptions.Exit(get_cloud_target("aws").doctor(click.echo))
+
+
+cli.add_command(compare)
+cli.add_command(report)
+cli.add_command(ab)
 
 
 def _open_store(url: str | None) -> Store:

@@ -4,6 +4,7 @@ in a clean clone of the commit under .campaign/runs/<run-id>/checkout."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,10 @@ class LocalTarget:
         return {}
 
     def new_record(self, prepared: Prepared, request: RunRequest) -> RunRecord:
-        return RunRecord.new(prepared.plan, prepared.root, store=prepared.store_url, target=self.name,
-                             keep_going=request.keep_going, sync_interval_s=request.sync_interval_s,
-                             host=fingerprint())
+        record = RunRecord.new(prepared.plan, prepared.root, store=prepared.store_url, target=self.name,
+                               keep_going=request.keep_going, sync_interval_s=request.sync_interval_s,
+                               host=fingerprint())
+        return replace(record, sides=dict(request.sides), order_seed=request.order_seed) if request.sides else record
 
     def provision(self, prepared: Prepared, record: RunRecord, out: Out) -> None:
         """The run's clean checkout and its run.json; the store is probed before anything is written."""
@@ -111,6 +113,20 @@ class LocalTarget:
 
 
 def say_where_results_are(out: Out, store: Store, record: RunRecord, run_dir: RunDir) -> None:
+    """The run's summary (totals per engine, failures, wrong answers, reports), an `ab` run's comparison
+    (stored with the run), and where everything is. campaign.results is imported here, not at the top (the
+    `plan` budget, as for the agent)."""
+    from campaign.results.command import store_ab_comparison
+    from campaign.results.render import as_text
+    from campaign.results.summary import run_summary
+
+    for line in run_summary(run_dir.outputs):
+        out(line)
+    if record.sides:
+        comparisons = store_ab_comparison(store, record.run_id)
+        for comparison in comparisons:
+            out(as_text(comparison))
+        out(f"comparison: {store.where(record.keys.comparison)} and {store.where(record.keys.comparison_html)}")
     out(f"results: {store.where(record.keys.outputs)}")
     out(f"local copy: {run_dir.outputs}")
 
