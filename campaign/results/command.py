@@ -27,7 +27,7 @@ def ordered_split(side: Side, by: str) -> list[Side]:
     """split_side, an `ab` run's sides in the order the run named them (base first)."""
     parts = split_side(side, by)
     if by == "side" and side.sides:
-        rank = {f"{side.name} side={name}": index for index, name in enumerate(side.sides)}
+        rank = {name: index for index, name in enumerate(side.sides)}
         parts.sort(key=lambda part: rank.get(part.name, len(rank)))
     return parts
 

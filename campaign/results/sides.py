@@ -68,7 +68,7 @@ def split_side(side: Side, by: str) -> list[Side]:
             f"({', '.join(values) or 'none'}); comparing needs at least two."
         )
     return [
-        replace(side, name=f"{side.name} {by}={value}", records=[r for r in side.records if str(r.get(by)) == value])
+        replace(side, name=value, records=[r for r in side.records if str(r.get(by)) == value])
         for value in values
     ]
 
