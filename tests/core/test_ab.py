@@ -1,0 +1,96 @@
+"""`campaign ab`: two commits in one run, interleaved rounds, a stored comparison, kill -9 and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO_ROOT, git, make_repo, run_cli
+
+SLOW = "l_quantity < 24\n    and (select count(*) from lineitem a join lineitem b on a.l_suppkey = b.l_suppkey) > 0"
+ARGS = ("sf0.01", "--var", "iterations=8", "--var", "queries=q01,q06", "--seed", "3")
+EXPECTED = 2 * 2 * 2 * 9  # queries × engines × sides × (cold round + 8 rounds)
+
+
+@pytest.fixture(scope="module")
+def ab_repo(tmp_path_factory) -> Path:
+    """The TPC-H campaign committed twice: `base`, and `slow` whose q06 does a needless self-join."""
+    repo = make_repo(tmp_path_factory.mktemp("ab") / "repo", {})
+    shutil.copy(REPO_ROOT / "campaign.yaml", repo / "campaign.yaml")
+    shutil.copytree(REPO_ROOT / "stages", repo / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    git(repo, "tag", "base")
+    q06 = repo / "stages" / "tpch" / "queries" / "q06.sql"
+    q06.write_text(q06.read_text().replace("l_quantity < 24", SLOW))
+    git(repo, "commit", "-q", "-am", "q06 slower, same answer")
+    git(repo, "tag", "slow")
+    return repo
+
+
+def results_of(repo: Path) -> list[Path]:
+    return list((repo / ".campaign" / "runs").glob("*/outputs/results/sf0.01/tpch.jsonl"))
+
+
+def kill_after(process: subprocess.Popen, repo: Path, records: int, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = results_of(repo)
+        if found and found[0].read_text().count("\n") >= records:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    pytest.fail(f"no {records} records within {timeout} s")
+
+
+def test_ab_interleaves_survives_kill_9_and_stores_the_comparison(ab_repo: Path):
+    process = subprocess.Popen([sys.executable, "-m", "campaign.cli", "ab", "base", "slow", *ARGS], cwd=ab_repo,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    kill_after(process, ab_repo, 30)
+    store = ab_repo / ".campaign" / "store" / "runs"
+    [run_id] = [p.name for p in store.iterdir()]
+    assert not (store / run_id / "comparison.json").exists()
+
+    resumed = run_cli(ab_repo, "resume", "latest")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    records = [json.loads(line) for line in results_of(ab_repo)[0].read_text().splitlines()]
+    keys = [(r["side"], r["engine"], r["query"], r["round"]) for r in records]
+    assert len(keys) == len(set(keys)) == EXPECTED, "every execution exactly once after the kill"
+    assert all(r["ok"] and r["valid"] is True for r in records)
+    rounds = [r["round"] for r in records]
+    assert rounds == sorted(rounds), "round by round"
+    orders = [[(r["side"], r["engine"], r["query"]) for r in records if r["round"] == n] for n in (1, 2)]
+    assert orders[0] != orders[1] and sorted(orders[0]) == sorted(orders[1]), "each round in its own order"
+    assert {r["order_seed"] for r in records} == {3}
+    assert all(r["cold"] in (True, "lukewarm") for r in records if r["round"] == 0)
+
+    record = json.loads((store / run_id / "run.json").read_text())
+    assert record["sides"] == {"base": git(ab_repo, "rev-parse", "base").strip(),
+                               "contender": git(ab_repo, "rev-parse", "slow").strip()}
+    document = json.loads((store / run_id / "comparison.json").read_text())["comparisons"][0]
+    verdicts = {(row["item"], row["engine"]): row["verdict"] for row in document["rows"]}
+    assert (document["base"], document["contender"]) == ("base", "contender")
+    assert verdicts[("q06", "duckdb")] == verdicts[("q06", "datafusion")] == "slower"
+    assert verdicts[("q01", "duckdb")] != "faster" and verdicts[("q01", "datafusion")] != "faster"
+    assert "SLOWER" in resumed.stdout and (store / run_id / "comparison.html").stat().st_size > 1_000_000
+
+    again = run_cli(ab_repo, "compare", run_id[:12], "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["comparisons"][0]["contender"] == "contender"
+
+
+def test_ab_refuses_an_unknown_revision_and_the_aws_target(ab_repo: Path):
+    unknown = run_cli(ab_repo, "ab", "base", "no-such-branch", "sf0.01")
+    assert unknown.returncode == 2 and "'no-such-branch' is not a commit" in unknown.stderr
+    aws = run_cli(ab_repo, "ab", "base", "slow", "sf0.01", "--target", "aws")
+    assert aws.returncode == 2 and "local target only" in aws.stderr
