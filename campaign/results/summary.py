@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from campaign.errors import InputError
 from campaign.results.records import read_results_file
 from campaign.results.tables import run_table
 
@@ -17,10 +18,14 @@ def _ms(value: float) -> str:
 def run_summary(outputs: Path) -> list[str]:
     lines = []
     for path in sorted(outputs.rglob("*.jsonl")):
-        table = run_table(read_results_file(path))
+        relative = path.relative_to(outputs)
+        try:
+            table = run_table(read_results_file(path))
+        except InputError as err:  # a stage's own format: its results are stored all the same
+            lines.append(f"summary {relative}: none ({err}; compare and report need that contract)")
+            continue
         if not table.cells:
             continue
-        relative = path.relative_to(outputs)
         problems = table.problems()
         totals, gmeans = table.totals(), table.gmeans()
         lines.append(
