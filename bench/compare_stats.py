@@ -70,8 +70,10 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     default_n = int(yaml.safe_load((REPO_ROOT / "campaign.yaml").read_text())["vars"]["iterations"])
-    print(f"compare_stats: {args.simulations} simulated comparisons of {QUERIES} queries per figure; "
-          "lognormal timings, CV 5-15 %, 2 % outliers 1.5-3x")
+    print(
+        f"compare_stats: {args.simulations} simulated comparisons of {QUERIES} queries per figure; "
+        "lognormal timings, CV 5-15 %, 2 % outliers 1.5-3x"
+    )
     for n in sorted({5, 10, 20, default_n}):
         false_positive = float(np.mean(verdicts(rng, args.simulations, n, 1.0) != 0))
         mark = " (the default)" if n == default_n else ""
@@ -80,8 +82,10 @@ def main() -> None:
             detected = power(rng, args.simulations, n, 1.10, slowed)
             smallest = smallest_effect(rng, args.simulations, n, slowed)
             found = "none up to 2x" if smallest is None else f"{smallest - 1:.0%}"
-            print(f"      {what}: power for a 10 % slowdown {detected:.1%} (goal >= 90 %); "
-                  f"smallest slowdown detected with 90 % power {found}")
+            print(
+                f"      {what}: power for a 10 % slowdown {detected:.1%} (goal >= 90 %); "
+                f"smallest slowdown detected with 90 % power {found}"
+            )
 
 
 if __name__ == "__main__":

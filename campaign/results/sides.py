@@ -67,10 +67,7 @@ def split_side(side: Side, by: str) -> list[Side]:
             f"--by {by}: {side.name} has {len(values)} distinct value(s) of `{by}` "
             f"({', '.join(values) or 'none'}); comparing needs at least two."
         )
-    return [
-        replace(side, name=value, records=[r for r in side.records if str(r.get(by)) == value])
-        for value in values
-    ]
+    return [replace(side, name=value, records=[r for r in side.records if str(r.get(by)) == value]) for value in values]
 
 
 def host_differences(base: Side, contender: Side) -> list[str]:

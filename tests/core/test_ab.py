@@ -54,8 +54,13 @@ def kill_after(process: subprocess.Popen, repo: Path, records: int, timeout: flo
 
 
 def test_ab_interleaves_survives_kill_9_and_stores_the_comparison(ab_repo: Path):
-    process = subprocess.Popen([sys.executable, "-m", "campaign.cli", "ab", "base", "slow", *ARGS], cwd=ab_repo,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "campaign.cli", "ab", "base", "slow", *ARGS],
+        cwd=ab_repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     kill_after(process, ab_repo, 30)
     store = ab_repo / ".campaign" / "store" / "runs"
     [run_id] = [p.name for p in store.iterdir()]
@@ -75,8 +80,10 @@ def test_ab_interleaves_survives_kill_9_and_stores_the_comparison(ab_repo: Path)
     assert all(r["cold"] in (True, "lukewarm") for r in records if r["round"] == 0)
 
     record = json.loads((store / run_id / "run.json").read_text())
-    assert record["sides"] == {"base": git(ab_repo, "rev-parse", "base").strip(),
-                               "contender": git(ab_repo, "rev-parse", "slow").strip()}
+    assert record["sides"] == {
+        "base": git(ab_repo, "rev-parse", "base").strip(),
+        "contender": git(ab_repo, "rev-parse", "slow").strip(),
+    }
     document = json.loads((store / run_id / "comparison.json").read_text())["comparisons"][0]
     verdicts = {(row["item"], row["engine"]): row["verdict"] for row in document["rows"]}
     assert (document["base"], document["contender"]) == ("base", "contender")

@@ -50,8 +50,7 @@ def test_run_records_the_vars_the_stages_use_and_the_host(toy_repo: Path, tmp_pa
 
 def test_run_ids_by_prefix_and_latest(tmp_path: Path):
     store = open_store(str(tmp_path / "store"))
-    for run_id in ("20261201T100000Z-aaaaaaa-0001", "20261201T110000Z-bbbbbbb-0002",
-                   "20261201T110000Z-bbbbbbb-0003"):
+    for run_id in ("20261201T100000Z-aaaaaaa-0001", "20261201T110000Z-bbbbbbb-0002", "20261201T110000Z-bbbbbbb-0003"):
         store.put_bytes(b"{}", f"runs/{run_id}/run.json")
     assert resolve_run_id(store, "latest") == "20261201T110000Z-bbbbbbb-0003"
     assert resolve_run_id(store, "20261201T10") == "20261201T100000Z-aaaaaaa-0001"
@@ -73,8 +72,18 @@ def test_status_takes_a_prefix_and_latest(toy_repo: Path, tmp_path: Path):
 def test_old_run_json_without_the_new_fields_still_reads():
     from campaign.run.record import RunRecord
 
-    old = {"run_id": "r", "campaign": "c", "campaign_file": "campaign.yaml", "campaign_digest": "d", "commit": "x",
-           "dirty": False, "selection": "sf1", "target": "local", "store": "s", "created_at": "t"}
+    old = {
+        "run_id": "r",
+        "campaign": "c",
+        "campaign_file": "campaign.yaml",
+        "campaign_digest": "d",
+        "commit": "x",
+        "dirty": False,
+        "selection": "sf1",
+        "target": "local",
+        "store": "s",
+        "created_at": "t",
+    }
     record = RunRecord.from_bytes(json.dumps(old).encode())
     assert (record.vars, record.host, record.sides, record.order_seed) == ({}, {}, {}, None)
 

@@ -13,8 +13,9 @@ from tests.results.fabricate import ENGINES, QUERIES, records, write
 
 
 def compare(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "campaign.cli", "compare", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "campaign.cli", "compare", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def verdicts(result: subprocess.CompletedProcess) -> dict[str, str]:
@@ -60,8 +61,14 @@ def test_failing_fixed_missing_and_answer_changed(tmp_path: Path):
         if record["query"] == "q03" and record["engine"] == "datafusion":
             record.update(valid=False, mismatch="wrong")
     contender_records = [r for r in contender_records if r["query"] != "q07"]
-    found = verdicts(compare(str(write(tmp_path / "a.jsonl", base_records)),
-                             str(write(tmp_path / "b.jsonl", contender_records)), "--json", cwd=tmp_path))
+    found = verdicts(
+        compare(
+            str(write(tmp_path / "a.jsonl", base_records)),
+            str(write(tmp_path / "b.jsonl", contender_records)),
+            "--json",
+            cwd=tmp_path,
+        )
+    )
     assert found["q02 duckdb"] == "newly failing"
     assert found["q03 datafusion"] == "fixed"
     assert found["q04 duckdb"] == found["q04 datafusion"] == "answer changed"
@@ -107,12 +114,15 @@ def test_differing_hosts_and_engine_versions_are_named(tmp_path: Path):
     assert "warning: the sides differ: duckdb version: 1.0 vs 2.0" in result.stdout
 
 
-@pytest.mark.parametrize(("line", "named"), [
-    ('{"query": "q01", "ok": "yes"}', "field `ok`"),
-    ('{"query": "q01", "ok": true}', "numeric `elapsed_ms`"),
-    ('{"ok": true, "elapsed_ms": 1}', "`query` (or `item`)"),
-    ("not json", "not a JSON record"),
-])
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ('{"query": "q01", "ok": "yes"}', "field `ok`"),
+        ('{"query": "q01", "ok": true}', "numeric `elapsed_ms`"),
+        ('{"ok": true, "elapsed_ms": 1}', "`query` (or `item`)"),
+        ("not json", "not a JSON record"),
+    ],
+)
 def test_a_record_breaking_the_contract_is_refused_naming_file_line_and_field(tmp_path: Path, line: str, named: str):
     base = write(tmp_path / "a.jsonl", records(1))
     bad = tmp_path / "bad.jsonl"
