@@ -379,7 +379,8 @@ def run_items(settings, texts: dict, opened: list, *, context, log, validator) -
         sql = texts[(side, query)]
         if iteration > 0 and item not in started:
             run_once(by_name[name], sql)
-            print(f"{query} {name:<10} {side} resume warm-up (not recorded)", flush=True)
+            who = f"{name}@{side}" if side else name
+            print(f"{query} {who:<10} resume warm-up (not recorded)", flush=True)
         started.add(item)
         if not execute_item(by_name[name], query, sql, iteration, side, settings=settings, context=context,
                             log=log, validator=validator):

@@ -101,3 +101,28 @@ def test_ab_refuses_an_unknown_revision_and_the_aws_target(ab_repo: Path):
     assert unknown.returncode == 2 and "'no-such-branch' is not a commit" in unknown.stderr
     aws = run_cli(ab_repo, "ab", "base", "slow", "sf0.01", "--target", "aws")
     assert aws.returncode == 2 and "local target only" in aws.stderr
+
+
+def test_ab_of_one_commit_against_itself_calls_no_change(ab_repo: Path):
+    """A real pair of the same commit, interleaved: no query may come out slower or faster (at most one
+    false call of the eight is tolerated: the per-comparison false-positive rate is about 0.2 %)."""
+    result = run_cli(
+        ab_repo,
+        "ab",
+        "base",
+        "base",
+        "sf0.01",
+        "--var",
+        "iterations=10",
+        "--var",
+        "queries=q01,q03,q06,q12",
+        "--seed",
+        "5",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_id = next(line for line in result.stdout.splitlines() if line.startswith("run: ")).removeprefix("run: ")
+    store = ab_repo / ".campaign" / "store" / "runs" / run_id
+    rows = json.loads((store / "comparison.json").read_text())["comparisons"][0]["rows"]
+    assert len(rows) == 8
+    called = [(row["item"], row["engine"], row["verdict"]) for row in rows if row["verdict"] != "no change"]
+    assert len(called) <= 1, called

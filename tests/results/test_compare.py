@@ -135,3 +135,19 @@ def test_a_record_breaking_the_contract_is_refused_naming_file_line_and_field(tm
 def test_one_side_alone_is_refused(tmp_path: Path):
     result = compare(str(write(tmp_path / "a.jsonl", records(1))), cwd=tmp_path)
     assert result.returncode == 2 and "needs a BASE and at least one CONTENDER" in result.stderr
+
+
+def test_report_writes_one_html_file_with_the_runs_and_their_comparison(tmp_path: Path):
+    base = write(tmp_path / "a.jsonl", records(1, iterations=5))
+    contender = write(tmp_path / "b.jsonl", records(2, iterations=5))
+    result = subprocess.run(
+        [sys.executable, "-m", "campaign.cli", "report", str(base), str(contender), "-o", str(tmp_path / "r.html")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("<section>") == 3 and "chart-ratio-0" in page and "chart-iterations-1" in page
+    assert page.count("<tr data-query=") == 2 * len(QUERIES)
