@@ -13,7 +13,6 @@ import click
 
 from campaign.errors import InputError, PreflightRefused, RegressionFound
 from campaign.run.dirs import default_store
-from campaign.spec.load import load_campaign
 from campaign.spec.variables import parse_var_options
 from campaign.system.git import find_root, git
 from campaign.targets.base import RunRequest, drive
@@ -143,11 +142,6 @@ def ab(
             "run `campaign ab` on the machine itself."
         )
     root = find_root(Path.cwd())
-    if load_campaign(campaign_file.resolve()).build_stage is not None:
-        raise InputError(
-            f"{campaign_file} has a build stage; campaign ab does not build each side's checkout yet "
-            "(README: A/B runs). Compare two separate runs with `campaign compare` instead."
-        )
     sides = {"base": resolve_commit(root, base_rev), "contender": resolve_commit(root, contender_rev)}
     request = RunRequest(
         campaign_file=campaign_file,

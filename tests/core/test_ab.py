@@ -126,3 +126,55 @@ def test_ab_of_one_commit_against_itself_calls_no_change(ab_repo: Path):
     assert len(rows) == 8
     called = [(row["item"], row["engine"], row["verdict"]) for row in rows if row["verdict"] != "no change"]
     assert len(called) <= 1, called
+
+
+GENERIC_CAMPAIGN = """\
+name: generic-ab
+scale_factors: [1]
+vars: {rounds: 8}
+stages:
+  - name: build
+    kind: build
+    run: mkdir -p out && cp value.txt out/value.txt
+    build_output: [out]
+  - name: bench
+    kind: bench
+    per: scale_factor
+    needs: [build]
+    run: python scripts/bench.py {{ output_dir }}/results/sf{{ sf }}/r.jsonl {{ vars.rounds }}
+    incremental: "results/sf{{ sf }}/r.jsonl"
+"""
+
+GENERIC_BENCH = """\
+import json, os, random, sys
+from pathlib import Path
+results, rounds = Path(sys.argv[1]), int(sys.argv[2])
+sides = [item.split("=", 1) for item in os.environ["CAMPAIGN_SIDES"].split(",")]
+order = random.Random(os.environ["CAMPAIGN_ORDER_SEED"])
+results.parent.mkdir(parents=True, exist_ok=True)
+with open(results, "a") as out:
+    for round_number in range(rounds + 1):
+        order.shuffle(sides)
+        for name, checkout in sides:
+            built = float((Path(checkout) / "out" / "value.txt").read_text())
+            elapsed = built * (1 + 0.02 * order.random())
+            out.write(json.dumps({"item": "work", "side": name, "round": round_number, "ok": True,
+                                  "elapsed_ms": elapsed, "warmup": round_number == 0}) + "\\n")
+"""
+
+
+def test_ab_works_for_any_bench_following_the_contract_and_builds_each_side(tmp_path: Path):
+    repo = make_repo(
+        tmp_path / "repo", {"campaign.yaml": GENERIC_CAMPAIGN, "scripts/bench.py": GENERIC_BENCH, "value.txt": "10\n"}
+    )
+    (repo / "value.txt").write_text("20\n")
+    git(repo, "commit", "-q", "-am", "twice as slow")
+    result = run_cli(repo, "ab", "HEAD~1", "HEAD", "--seed", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "SLOWER" in result.stdout
+    run_id = next(line for line in result.stdout.splitlines() if line.startswith("run: ")).removeprefix("run: ")
+    log = run_cli(repo, "logs", run_id, "build").stdout
+    assert "side base" in log and "side contender" in log and log.count("building in") == 2
+    document = json.loads(run_cli(repo, "compare", "latest", "--json").stdout)["comparisons"][0]
+    [row] = document["rows"]
+    assert (row["item"], row["verdict"]) == ("work", "slower") and 1.9 < row["ratio"] < 2.1
