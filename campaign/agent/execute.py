@@ -23,7 +23,7 @@ from campaign.spec.load import load_campaign
 from campaign.spec.selection import parse_selection
 from campaign.spec.variables import with_vars
 from campaign.store import Store, open_store
-from campaign.system.checkout import prepare_checkout
+from campaign.system.git import git, has_commit
 from campaign.system.host import fingerprint, read_host
 from campaign.system.process import reap_orphans
 from campaign.system.signals import sigterm_as_interrupt
@@ -72,6 +72,10 @@ def execute_record(record: RunRecord, store: Store, run_dir: RunDir, *, take_ove
             err.add_note(f"The run's lease could not be released either: {also}")
         raise
     lease.release()
+    if record.sides:
+        from campaign.results.command import store_ab_comparison  # numpy, scipy, plotly: only for `ab` runs
+
+        store_ab_comparison(store, record.run_id)
 
 
 def _execute_held(record: RunRecord, store: Store, run_dir: RunDir, lease: Lease) -> None:
@@ -102,14 +106,18 @@ def _with_this_host(record: RunRecord, store: Store) -> RunRecord:
 
 
 def _ensure_side_checkouts(record: RunRecord, run_dir: RunDir) -> None:
-    """`campaign ab`: a clean checkout of each side's commit beside the run's own (kept for a resume)."""
+    """`campaign ab`: a checkout of each side's commit beside the run's own (kept for a resume): a git worktree
+    of the run's checkout, so it shares its objects; on an instance (a shallow clone) the commit is fetched first."""
     for name, commit in record.sides.items():
         if run_dir.side(name).exists():
             continue
-        partial = run_dir.side(name).with_name(f".{name}.partial")  # a clone cut short by a crash is redone
+        partial = run_dir.side(name).with_name(f".{name}.partial")  # a checkout cut short by a crash is redone
         shutil.rmtree(partial, ignore_errors=True)
-        prepare_checkout(run_dir.checkout, commit, partial, dirty=False)
-        partial.rename(run_dir.side(name))
+        git(run_dir.checkout, "worktree", "prune")
+        if not has_commit(run_dir.checkout, commit):
+            git(run_dir.checkout, "fetch", "-q", "--depth", "1", "origin", commit)
+        git(run_dir.checkout, "worktree", "add", "-q", "--detach", str(partial), commit)
+        git(run_dir.checkout, "worktree", "move", str(partial), str(run_dir.side(name)))
 
 
 def run_agent(run_id: str, store_url: str, *, checkout: Path, state_dir: Path, take_over: bool = False) -> None:

@@ -123,7 +123,16 @@ def resolve_commit(root: Path, rev: str) -> str:
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--seed", type=int, default=None, help="The seed of the rounds' random order (default: random).")
 @click.option("--var", "var_texts", metavar="NAME=VALUE", multiple=True, help="Override a campaign var.")
-@click.option("--target", type=click.Choice(["local", "aws"]), default="local", show_default=True)
+@click.option(
+    "--target",
+    type=click.Choice(["local", "aws"]),
+    default="local",
+    show_default=True,
+    help="Where the run executes; on aws one instance runs both sides (both commits must be pushed).",
+)
+@click.option("--instance-type", default=None, help="AWS target: the EC2 instance type.")
+@click.option("--region", default=None, help="AWS target: the region.")
+@click.option("--keep", is_flag=True, default=None, help="AWS target: leave the instance after the run.")
 def ab(
     base_rev: str,
     contender_rev: str,
@@ -134,13 +143,11 @@ def ab(
     seed: int | None,
     var_texts: tuple[str, ...],
     target: str,
+    instance_type: str | None,
+    region: str | None,
+    keep: bool | None,
 ) -> None:
-    """Run BASE_REV and CONTENDER_REV in one run, on this machine, in randomized interleaved rounds."""
-    if target != "local":
-        raise InputError(
-            "campaign ab runs on the local target only for now (README: A/B runs); "
-            "run `campaign ab` on the machine itself."
-        )
+    """Run BASE_REV and CONTENDER_REV in one run, on one machine, in randomized interleaved rounds."""
     root = find_root(Path.cwd())
     sides = {"base": resolve_commit(root, base_rev), "contender": resolve_commit(root, contender_rev)}
     request = RunRequest(
@@ -150,10 +157,11 @@ def ab(
         state_dir=state_dir,
         vars=parse_var_options(var_texts),
         sides=sides,
+        options={"instance_type": instance_type, "region": region, "keep": keep},
         order_seed=secrets.randbelow(2**31) if seed is None else seed,
     )
     click.echo(
         f"ab: base {base_rev} = {sides['base'][:12]}, contender {contender_rev} = {sides['contender'][:12]}, "
         f"order seed {request.order_seed}"
     )
-    drive(get_target("local"), request, click.echo)
+    drive(get_target(target), request, click.echo)

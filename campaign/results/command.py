@@ -78,8 +78,14 @@ def report_html(texts: list[str], default_store: Callable[[], str], options: Com
     return build_html(f"Benchmark report: {', '.join(side.name for side in loaded)}", runs, comparisons)
 
 
+def ab_comparisons(store: Store, run_id: str) -> list[Comparison]:
+    """An `ab` run's comparison of its sides (base first), from its results in the store."""
+    return compare_sides(ordered_split(load_run(store, run_id), "side"), "side", CompareOptions())
+
+
 def store_ab_comparison(store: Store, run_id: str) -> list[Comparison]:
-    """An `ab` run's comparison of its sides, stored with the run (comparison.json and comparison.html)."""
+    """An `ab` run's comparison of its sides, stored with the run (comparison.json and comparison.html):
+    what the agent does when an `ab` run succeeds, on any target."""
     run = load_run(store, run_id)
     comparisons = compare_sides(ordered_split(run, "side"), "side", CompareOptions())
     keys = RunKeys(run_id)

@@ -96,11 +96,9 @@ def test_ab_interleaves_survives_kill_9_and_stores_the_comparison(ab_repo: Path)
     assert json.loads(again.stdout)["comparisons"][0]["contender"] == "contender"
 
 
-def test_ab_refuses_an_unknown_revision_and_the_aws_target(ab_repo: Path):
+def test_ab_refuses_an_unknown_revision(ab_repo: Path):
     unknown = run_cli(ab_repo, "ab", "base", "no-such-branch", "sf0.01")
     assert unknown.returncode == 2 and "'no-such-branch' is not a commit" in unknown.stderr
-    aws = run_cli(ab_repo, "ab", "base", "slow", "sf0.01", "--target", "aws")
-    assert aws.returncode == 2 and "local target only" in aws.stderr
 
 
 def test_ab_of_one_commit_against_itself_calls_no_change(ab_repo: Path):

@@ -39,6 +39,8 @@ class AwsOptions:
     keep: bool | None = None
     store_overrides: tuple[tuple[str, str], ...] = ()  # bucket and prefix from --store s3://…
     var_overrides: tuple[tuple[str, Any], ...] = ()  # --var NAME=VALUE
+    sides: tuple[tuple[str, str], ...] = ()  # `campaign ab`: (side name, commit)
+    order_seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ def preflight(options: AwsOptions) -> Preflight:
     else:
         verdicts.append(Verdict("results bucket", False, "not checked: the AWS credentials do not work"))
     verdicts.append(checks.pushed_verdict(root, plan.commit, repo_url))
+    verdicts += [replace(checks.pushed_verdict(root, commit, repo_url), check=f"side {name} pushed")
+                 for name, commit in options.sides]  # the instance fetches each side's commit from the remote
     plan = replace(plan, verdicts=plan.verdicts + tuple(verdicts))
     if identity is not None and bucket_exists:
         plan = plan_build_source(plan, settings.store_url())
@@ -115,11 +119,13 @@ def userdata_params(settings: AwsSettings, record: RunRecord, repo_url: str) -> 
                           watchdog_minutes=settings.watchdog_minutes, install_spec=settings.install_spec)
 
 
-def new_record(plan: Plan, root: Path, run_id: str, store_url: str, *, keep_going: bool) -> RunRecord:
+def new_record(plan: Plan, root: Path, run_id: str, store_url: str, *, keep_going: bool,
+               sides: dict[str, str] | None = None, order_seed: int | None = None) -> RunRecord:
     return RunRecord(run_id=run_id, campaign=plan.spec.name,
                      campaign_file=plan.spec.path.relative_to(root).as_posix(), campaign_digest=plan.spec.digest,
                      commit=plan.commit, dirty=False, selection=plan.selection_text, target="aws",
-                     store=store_url, created_at=now_iso(), keep_going=keep_going, vars=dict(plan.spec.vars))
+                     store=store_url, created_at=now_iso(), keep_going=keep_going, vars=dict(plan.spec.vars),
+                     sides=dict(sides or {}), order_seed=order_seed)
 
 
 def show_userdata(options: AwsOptions) -> str:

@@ -116,14 +116,14 @@ def say_where_results_are(out: Out, store: Store, record: RunRecord, run_dir: Ru
     """The run's summary (totals per engine, failures, wrong answers, reports), an `ab` run's comparison
     (stored with the run), and where everything is. campaign.results is imported here, not at the top (the
     `plan` budget, as for the agent)."""
-    from campaign.results.command import store_ab_comparison
+    from campaign.results.command import ab_comparisons
     from campaign.results.render import as_text
     from campaign.results.summary import run_summary
 
     for line in run_summary(run_dir.outputs):
         out(line)
     if record.sides:
-        comparisons = store_ab_comparison(store, record.run_id)
+        comparisons = ab_comparisons(store, record.run_id)
         for comparison in comparisons:
             out(as_text(comparison))
         out(f"comparison: {store.where(record.keys.comparison)} and {store.where(record.keys.comparison_html)}")
