@@ -25,6 +25,7 @@ def _layout(fig: go.Figure, title: str, y_title: str, *, log_y: bool = False) ->
         legend={"orientation": "h", "y": -0.15},
     )
     fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear")
+    fig.update_xaxes(categoryorder="category ascending")
     return fig
 
 
@@ -87,8 +88,9 @@ def totals_figure(totals: dict[str, float], gmeans: dict[str, float], title: str
             ),
         ]
     )
-    fig.update_layout(yaxis2={"title": "geometric mean ms", "overlaying": "y", "side": "right"})
-    return _layout(fig, title, "total ms")
+    fig.update_layout(yaxis2={"overlaying": "y", "side": "right"})
+    _layout(fig, title, "total ms")
+    return fig.update_layout(yaxis2={"title": {"text": "geometric mean ms"}})
 
 
 def ratio_figure(comparison: Comparison, title: str) -> go.Figure:

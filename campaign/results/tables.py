@@ -86,6 +86,6 @@ def run_table(records: Iterable[dict[str, Any]]) -> RunTable:
             cell.cold_kind = "cold" if record["cold"] is True else str(record["cold"])
         elif is_warm_timing(record):
             cell.warm.append(float(record["elapsed_ms"]))
-    series = list(dict.fromkeys(s for s, _ in cells))
-    queries = list(dict.fromkeys(q for _, q in cells))
+    series = sorted({s for s, _ in cells})  # an A/B run records in random order: sorted reads better
+    queries = sorted({q for _, q in cells})
     return RunTable(series=series, queries=queries, cells=cells)

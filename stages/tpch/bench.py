@@ -72,6 +72,7 @@ class BenchSettings:
     resume: bool = False
     sides: tuple[tuple[str, Path], ...] = ()  # `campaign ab`: (name, checkout) per side
     order_seed: int = 0
+    rounds: bool = False  # --order rounds
 
 
 def parse_args(argv: list[str]) -> BenchSettings:
@@ -89,6 +90,9 @@ def parse_args(argv: list[str]) -> BenchSettings:
     parser.add_argument("--side", action="append", default=[], metavar="NAME=CHECKOUT",
                         help="an A/B side (repeatable; default: CAMPAIGN_SIDES): its queries come from "
                              "CHECKOUT/stages/tpch/queries, and the executions run in interleaved rounds")
+    parser.add_argument("--order", choices=("query-major", "rounds"), default="query-major",
+                        help="a plain run's order: each query's iterations back to back (default), or rounds "
+                             "of every item in a random order (always rounds with --side)")
     parser.add_argument("--order-seed", type=int, default=int(os.environ.get("CAMPAIGN_ORDER_SEED") or 0),
                         help="the seed of the rounds' random order (default: CAMPAIGN_ORDER_SEED, else 0)")
     parser.add_argument("--resume", action="store_true", default=os.environ.get("CAMPAIGN_RESUME") == "1",
@@ -114,6 +118,7 @@ def parse_args(argv: list[str]) -> BenchSettings:
         resume=args.resume,
         sides=sides if args.queries_dir is None else tuple((name, args.queries_dir) for name, _ in sides),
         order_seed=args.order_seed,
+        rounds=args.order == "rounds",
     )
 
 
@@ -372,7 +377,8 @@ def run_items(settings, texts: dict, opened: list, *, context, log, validator) -
     started: set[tuple[str, str, str]] = set()
     side_names = tuple(name for name, _ in settings.sides)
     for iteration, side, name, query in rounds.schedule(settings.queries, settings.engines, side_names,
-                                                         settings.iterations, settings.order_seed):
+                                                         settings.iterations, settings.order_seed,
+                                                         rounds=settings.rounds):
         item = (side, name, query)
         if item in failed or (*item, iteration) in done:
             continue
@@ -412,7 +418,7 @@ def run_bench(settings: BenchSettings, texts: dict, opened: list, validator) -> 
         "host_cpu": host_cpu_model(),
         "host_cores": os.cpu_count(),
     }
-    if settings.sides:
+    if settings.sides or settings.rounds:
         context["order_seed"] = settings.order_seed
     log = ResultsLog(settings.results, resume=settings.resume)
     if log.records:

@@ -1,7 +1,8 @@
 """How the TPC-H bench orders its executions, and the cold first execution of each item.
 
-Without sides (a plain run): query-major, as before: q01 on each engine (the cold run, iteration 0,
-then iterations 1..N), then q02, and so on.
+Without sides (a plain run): query-major by default: q01 on each engine (the cold run, iteration 0,
+then iterations 1..N), then q02, and so on; with --order rounds (TPC-H var `order`), rounds as below,
+so drift over the run lands on every query's iterations alike instead of on whichever query ran then.
 
 With sides (`campaign ab`: CAMPAIGN_SIDES="base=/checkout/a,contender=/checkout/b", or --side NAME=DIR):
 randomized interleaved rounds. Round 0 runs every item (query × engine × side) once, cold; rounds 1..N
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
@@ -37,19 +39,22 @@ def parse_sides(texts: list[str], env_text: str | None) -> tuple[tuple[str, Path
     return tuple(sides)
 
 
-def schedule(
-    queries: tuple[str, ...], engines: tuple[str, ...], sides: tuple[str, ...], iterations: int, seed: int
-) -> list[tuple[int, str, str, str]]:
-    """Every execution as (iteration, side, engine, query), in the order it runs."""
-    if not sides or sides == ("",):
-        return [(i, "", e, q) for q in queries for e in engines for i in range(iterations + 1)]
-    order = []
-    items = [(s, e, q) for q in queries for e in engines for s in sides]
+def schedule(queries: tuple[str, ...], engines: tuple[str, ...], sides: tuple[str, ...], iterations: int,
+             seed: int, *, rounds: bool = False) -> Iterator[tuple[int, str, str, str]]:
+    """Every execution as (iteration, side, engine, query), in the order it runs (generated lazily: a bench
+    may be given a huge iteration count and stopped by a signal)."""
+    if not sides and not rounds:
+        for query in queries:
+            for engine in engines:
+                for iteration in range(iterations + 1):
+                    yield iteration, "", engine, query
+        return
+    items = [(side, engine, query) for query in queries for engine in engines for side in sides or ("",)]
     for round_number in range(iterations + 1):
         shuffled = list(items)
         random.Random(f"{seed}:{round_number}").shuffle(shuffled)
-        order += [(round_number, s, e, q) for s, e, q in shuffled]
-    return order
+        for side, engine, query in shuffled:
+            yield round_number, side, engine, query
 
 
 def make_cold() -> bool | str:
