@@ -1,13 +1,19 @@
 """Run the 22 TPC-H queries on DuckDB and DataFusion, record every run, validate every answer.
 
     python stages/tpch/bench.py --sf SF --data-dir DIR --results RESULTS.jsonl --report REPORT.md
-        --iterations N --run-id ID [--engines duckdb,datafusion] [--queries q01,q02,...]
-        [--queries-dir stages/tpch/queries]
+        --iterations N --run-id ID [--engines all|duckdb,datafusion] [--queries all|q01,q02,...]
+        [--queries-dir stages/tpch/queries] [--order query-major|rounds] [--side NAME=CHECKOUT ...]
+        [--order-seed N]
 
-Order is query-major: q01 on the first engine (one warm-up, iteration 0, then iterations 1..N),
-q01 on the next engine, then q02, and so on. Every run appends one JSON record to RESULTS as soon
-as it completes (flushed and fsync'd). A query that raises is recorded with ok=false and its
-error; the remaining iterations of that query on that engine are skipped and the run goes on.
+The first execution of each query × engine is its cold run (iteration 0, `warmup: true`, `cold: true`
+when the page cache was dropped before it, else "lukewarm"; see rounds.py), then iterations 1..N.
+The order (rounds.py): query-major by default (q01 on each engine, all its iterations, then q02, …);
+--order rounds, and always with sides (`campaign ab`: --side, default CAMPAIGN_SIDES), runs round 0
+(every item cold) and then N rounds of every item in a random order drawn from --order-seed. With
+sides, each side's queries come from its own checkout and every record carries `side` and `round`.
+Every run appends one JSON record to RESULTS as soon as it completes (flushed and fsync'd). A query
+that raises is recorded with ok=false and its error; the remaining iterations of that query on that
+engine (and side) are skipped and the run goes on. Q11's FRACTION is 0.0001 / SF (engines.query_text).
 
 Each answer is normalised and compared as described in answers.py. Where a reference ships for
 the scale factor (answers/sf0.01, answers/sf1), every answer is compared with it: valid=true or
@@ -15,7 +21,8 @@ false. Where none ships, every answer is compared with the first answer recorded
 (the first engine's warm-up), so the engines must agree with each other and with themselves:
 valid=null when they do, false when they do not. A record with valid=false says why in `mismatch`.
 
-At the end the Markdown report is generated from RESULTS (see report.py).
+At the end the Markdown report is generated from RESULTS (see report.py), and report.html beside it
+(campaign.results.html: plotly, self-contained).
 
 Exit codes: 0 every query ran and no answer was wrong; 1 some query failed or gave a wrong answer
 (RESULTS and the report are complete); 2 bad input (missing data, query or reference files, an
