@@ -69,12 +69,12 @@ def compare(
     fail_on_regression: bool,
 ) -> None:
     """Compare BASE with each CONTENDER (run ids, unique prefixes, `latest`, RUN@STORE, or .jsonl files)."""
-    from campaign.results.command import CompareOptions, compare_sides, sides_to_compare
+    from campaign.results.command import CompareOptions, compare_sides, load_sides, sides_to_compare
     from campaign.results.html import ReportRun, build_html, write_html
     from campaign.results.render import as_json, as_markdown, as_text
 
     stores = (lambda: store) if store else _default_store
-    loaded, split_by = sides_to_compare(list(sides), stores, by)
+    loaded, split_by = sides_to_compare(load_sides(list(sides), stores), by)
     comparisons = compare_sides(loaded, split_by, CompareOptions(threshold=threshold))
     if as_json_flag:
         click.echo(as_json(comparisons))

@@ -32,9 +32,12 @@ def ordered_split(side: Side, by: str) -> list[Side]:
     return parts
 
 
-def sides_to_compare(texts: list[str], default_store: Callable[[], str], by: str | None) -> tuple[list[Side], str]:
+def load_sides(texts: list[str], default_store: Callable[[], str]) -> list[Side]:
+    return [load_side(text, default_store) for text in texts]
+
+
+def sides_to_compare(loaded: list[Side], by: str | None) -> tuple[list[Side], str]:
     """The sides (base first) and the field they were split by ('' when they are separate runs or files)."""
-    loaded = [load_side(text, default_store) for text in texts]
     if by is None and len(loaded) == 1 and loaded[0].sides:
         by = "side"  # an `ab` run compares its own sides
     if by:
@@ -69,10 +72,10 @@ def compare_sides(sides: list[Side], by: str, options: CompareOptions) -> list[C
 
 def report_html(texts: list[str], default_store: Callable[[], str], options: CompareOptions) -> str:
     """`campaign report`: every run or file named, and their comparison when there are several (or sides)."""
-    loaded = [load_side(text, default_store) for text in texts]
+    loaded = load_sides(texts, default_store)
     comparisons: list[Comparison] = []
     if len(loaded) > 1 or options.by or loaded[0].sides:
-        sides, by = sides_to_compare(texts, default_store, options.by)
+        sides, by = sides_to_compare(loaded, options.by)
         comparisons = compare_sides(sides, by, options)
     runs = [ReportRun(side.name, side.records, side.host) for side in loaded]
     return build_html(f"Benchmark report: {', '.join(side.name for side in loaded)}", runs, comparisons)
