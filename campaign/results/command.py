@@ -65,9 +65,22 @@ def compare_sides(sides: list[Side], by: str, options: CompareOptions) -> list[C
             seed=index,
         )
         if not by:
-            comparison.warnings = host_differences(base, contender)
+            comparison.warnings = host_differences(base, contender) + drift_warning(comparison)
         comparisons.append(comparison)
     return comparisons
+
+
+def drift_warning(comparison: Comparison) -> list[str]:
+    """Separate runs whose items moved both ways: more likely the machine than the code (one warning)."""
+    counts = comparison.counts
+    slower, faster = counts.get("slower", 0), counts.get("faster", 0)
+    if min(slower, faster) < 2 or slower + faster < len(comparison.rows) / 10:
+        return []
+    return [
+        f"{slower} items slower and {faster} faster at once: the machine's conditions likely differed between "
+        "the runs (load, frequency, neighbours). `campaign ab BASE_REV CONTENDER_REV` interleaves both sides "
+        "in one run, so such drift lands on both alike."
+    ]
 
 
 def report_html(texts: list[str], default_store: Callable[[], str], options: CompareOptions) -> str:

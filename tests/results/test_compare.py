@@ -151,3 +151,15 @@ def test_report_writes_one_html_file_with_the_runs_and_their_comparison(tmp_path
     page = (tmp_path / "r.html").read_text()
     assert page.count("<section>") == 3 and "chart-ratio-0" in page and "chart-iterations-1" in page
     assert page.count("<tr data-query=") == 2 * len(QUERIES)
+
+
+def test_items_moving_both_ways_between_separate_runs_warn_of_machine_drift(tmp_path: Path):
+    changed = {(q, "duckdb"): 1.3 for q in QUERIES[:5]} | {(q, "duckdb"): 0.7 for q in QUERIES[5:10]}
+    base = write(tmp_path / "a.jsonl", records(1))
+    contender = write(tmp_path / "b.jsonl", records(2, slow=changed))
+    result = compare(str(base), str(contender), cwd=tmp_path)
+    assert "5 items slower and 5 faster at once" in result.stdout and "campaign ab" in result.stdout
+    quiet = compare(
+        str(base), str(write(tmp_path / "c.jsonl", records(3, slow=dict(list(changed.items())[:5])))), cwd=tmp_path
+    )
+    assert "at once" not in quiet.stdout
