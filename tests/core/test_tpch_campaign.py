@@ -51,7 +51,7 @@ def test_tpch_sf0_01_local_end_to_end(tpch_repo: Path, tmp_path: Path):
     records = [json.loads(line) for line in (outputs / "tpch.jsonl").read_text().splitlines()]
     check_results(records, run_id)
     record = json.loads((store / "runs" / run_id / "run.json").read_text())
-    assert record["vars"] == {"iterations": ITERATIONS, "queries": "all", "engines": "all", "order": "query-major"}
+    assert record["vars"] == {"iterations": ITERATIONS, "queries": "all", "engines": "all", "order": "rounds"}
     assert record["host"]["cores"] >= 1 and record["host"]["cpu_model"] and record["host"]["kernel"]
     assert "summary results/sf0.01/tpch.jsonl: 22 items; failed 0, wrong answers 0" in result.stdout
     assert (outputs / "report.html").stat().st_size > 1_000_000  # plotly's JavaScript is inlined
