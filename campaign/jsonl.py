@@ -43,16 +43,17 @@ def complete_lines_of(data: bytes) -> bytes:
 def cut_torn_tail(path: Path) -> int:
     """Truncate path after its last newline (a crash mid-append); returns the bytes cut."""
     try:
-        with open(path, "rb+") as handle:
-            data = handle.read()
-            keep = data.rfind(b"\n") + 1
-            if keep < len(data):
-                handle.truncate(keep)
-                handle.flush()
-                os.fsync(handle.fileno())
-            return len(data) - keep
+        handle = os.fdopen(os.open(path, os.O_RDWR | os.O_NOFOLLOW), "rb+")  # never truncate through a link
     except FileNotFoundError:
         return 0
+    with handle:
+        data = handle.read()
+        keep = data.rfind(b"\n") + 1
+        if keep < len(data):
+            handle.truncate(keep)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return len(data) - keep
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

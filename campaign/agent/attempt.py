@@ -16,8 +16,10 @@ from campaign.planning.graph import StageRun
 from campaign.run.entries import StageEntry
 from campaign.run.incremental import IncrementalSync, prepare_for_resume
 from campaign.run.journal import FAILED, INTERRUPTED, RUNNING, SUCCEEDED
+from campaign.run.outputdir import make_output_folders, outside_problem
 from campaign.store import Artifact
 from campaign.system.clock import now_iso
+from campaign.system.links import drop_link
 from campaign.system.process import ProcessResult, run_logged
 
 
@@ -42,6 +44,7 @@ class Attempt:
         ctx, run = self.ctx, self.run
         ctx.outputs.set_aside_stale(run, self.number, ctx.log)
         resumed_records = self._prepare_incremental()
+        make_output_folders(ctx.run_dir.outputs, list(run.outputs(ctx.spec)))
         started = now_iso()
         ctx.journal.append(StageEntry(run.id, RUNNING, attempt=self.number, log=self._log_ref(),
                                       resumed_records=resumed_records))
@@ -105,6 +108,9 @@ class Attempt:
             return f"timed out after {run.stage.timeout_s:.0f}s; its process group was stopped"
         if result.exit_code != 0:
             return f"exited with code {result.exit_code}"
+        outside = outside_problem(self.ctx.run_dir.outputs, list(run.outputs(self.ctx.spec)))
+        if outside:
+            return outside
         missing = outputs.missing(run)
         if missing:
             return f"exited 0 but did not produce {', '.join(missing)} (declared in produces/incremental)"
@@ -117,6 +123,10 @@ class Attempt:
         incremental = self.ctx.outputs.incremental_path(self.run)
         if incremental is None:
             return 0
+        target = drop_link(incremental)
+        if target is not None:
+            self.ctx.log.warning("removed a symlink where the incremental file belongs (its target untouched)",
+                                 stage_run=self.run.id, path=str(incremental), target=target)
         return prepare_for_resume(incremental, self.ctx.store, self.ctx.outputs.key(incremental))
 
     def _store(self) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@ and says so loudly (in the runner's events and the stage's log) with how to avoi
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,6 @@ from rich.filesize import decimal
 
 import campaign.prebuilt.artifact as prebuilt
 from campaign.agent.context import AgentContext
-from campaign.errors import StoreError
 from campaign.planning.graph import StageRun
 from campaign.system.process import ProcessResult
 from campaign.ui.tables import duration_text
@@ -53,12 +51,9 @@ def fetch_or_explain(ctx: AgentContext, run: StageRun, log_path: Path) -> BuildS
 
 
 def building_here_warning(ctx: AgentContext, run: StageRun, found: prebuilt.Lookup) -> str:
-    try:
-        latest = json.loads(ctx.store.get_bytes(prebuilt.LATEST))
-        took = (f"The last prebuild in this store (commit {str(latest.get('commit'))[:12]}) took "
-                f"{duration_text(latest.get('build_seconds'))} on a CI runner")
-    except (StoreError, ValueError, AttributeError):
-        took = "No prebuild in this store to time it by; a cold Rust workspace build takes minutes"
+    latest = prebuilt.last_prebuild(ctx.store)
+    took = (f"The last prebuild in this store (commit {latest[0]}) took {duration_text(latest[1])} on a CI runner"
+            if latest else "No prebuild in this store to time it by; a cold Rust workspace build takes minutes")
     limit = f" (stage timeout {duration_text(run.stage.timeout_s)})" if run.stage.timeout_s else ""
     command = run.command(ctx.spec, run_id=ctx.record.run_id, output_dir=str(ctx.run_dir.outputs),
                           work_dir=str(ctx.run_dir.checkout))

@@ -51,9 +51,10 @@ def plan_for_record(record: RunRecord, checkout: Path, *, done: dict[str, str] |
 def resume_preview(record: RunRecord, store: Store, run_dir: RunDir) -> Plan:
     """What resuming would do, without doing it (no lease taken, nothing written)."""
     if run_dir.journal.exists():
-        entries = read_entries(run_dir.journal.read_bytes())
+        entries = read_entries(run_dir.journal.read_bytes(), str(run_dir.journal))
     else:
-        entries = read_entries(store.get_bytes(RunKeys(record.run_id).journal))
+        key = RunKeys(record.run_id).journal
+        entries = read_entries(store.get_bytes(key), store.where(key))
     done, redo = decide(past_runs(entries), store, run_dir.outputs, run_dir.checkout)
     return plan_for_record(record, run_dir.checkout, done=done, redo=redo)
 

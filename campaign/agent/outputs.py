@@ -10,6 +10,7 @@ from typing import Any
 from campaign.planning.graph import StageRun
 from campaign.run.dirs import RunDir
 from campaign.run.keys import RunKeys
+from campaign.run.outputdir import output_files
 from campaign.run.resume import local_fingerprint
 from campaign.spec.model import CampaignSpec
 
@@ -26,12 +27,8 @@ class StageOutputs:
         return self.keys.output(path.relative_to(self.dir.outputs).as_posix())
 
     def files(self, run: StageRun) -> list[Path]:
-        """Every file of the declared outputs that exists (a folder output: the files inside it)."""
-        found: list[Path] = []
-        for output in run.outputs(self.spec):
-            path = self.dir.outputs / output
-            found += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        return [file for file in found if file.is_file()]
+        """Every file of the declared outputs that exists inside the output dir (a folder: the files in it)."""
+        return output_files(self.dir.outputs, list(run.outputs(self.spec)))  # missing or outside: see the attempt
 
     def missing(self, run: StageRun) -> list[str]:
         return [out for out in run.outputs(self.spec) if not _produced(self.dir.outputs / out)]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.filesize import decimal
 
 from campaign.cli.results_commands import ab, compare, report
 from campaign.errors import CampaignError, PreflightRefused
@@ -21,13 +22,8 @@ from campaign.planning.plan import Plan, format_plan
 from campaign.prebuilt.command import PrebuildOptions
 from campaign.prebuilt.command import prebuild as run_prebuild
 from campaign.run.dirs import default_store
-from campaign.run.inspection import (
-    format_status,
-    list_runs,
-    stage_log,
-    status_dict,
-    verify_run,
-)
+from campaign.run.inspection import format_status, list_runs, stage_log, status_dict, verify_run
+from campaign.run.keys import check_run_id
 from campaign.run.resolve import resolve_run_id
 from campaign.spec.variables import parse_var_options
 from campaign.store import Store, open_store
@@ -47,6 +43,13 @@ state_dir_option = click.option(
 store_option = click.option(
     "--store", metavar="DIR|s3://BUCKET/PREFIX", default=None,
     help="Where artifacts go. Default: $CAMPAIGN_STORE, else .campaign/store in the repository.")
+
+
+def _valid_run_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    return value if value is None else check_run_id(value)
+
+
+run_id_argument = click.argument("run_id", callback=_valid_run_id)
 
 
 var_option = click.option(
@@ -76,7 +79,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @campaign_file_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as a JSON document.")
 @click.option("--allow-dirty", is_flag=True, help="Report uncommitted files as a warning instead of a refusal.")
-@click.option("--resume", "resume_run", metavar="RUN", default=None,
+@click.option("--resume", "resume_run", metavar="RUN", default=None, callback=_valid_run_id,
               help="Show what `campaign resume RUN` would do: which stage runs are done and verified.")
 @store_option
 @target_options
@@ -85,9 +88,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty: bool, resume_run: str | None,
          store: str | None, target: str, instance_type: str | None, region: str | None, show_userdata: bool,
          var_texts: tuple[str, ...]) -> None:
-    """Show what `campaign run SELECTION` would do (e.g. sf1,sf10), and the preflight verdicts.
+    """Show what `run` would do, and the preflight verdicts.
 
-    Exits 3 when preflight would refuse the run, 0 otherwise.
+    SELECTION is e.g. sf1,sf10; nothing runs. Exits 3 when preflight would refuse the run, 0 otherwise.
     """
     request = RunRequest(campaign_file=campaign_file, selection=selection, store=store, allow_dirty=allow_dirty,
                          options={"instance_type": instance_type, "region": region},
@@ -133,7 +136,10 @@ def _show_plan(the_plan: Plan, target_lines: list[str], target_json: dict[str, A
 def run(selection: str | None, campaign_file: Path, store: str | None, keep_going: bool, allow_dirty: bool,
         state_dir: Path | None, resume: bool, take_over: bool, sync_interval: float, target: str,
         instance_type: str | None, region: str | None, keep: bool | None, var_texts: tuple[str, ...]) -> None:
-    """Run the campaign for SELECTION (default: the campaign's default_selection) here, or on EC2."""
+    """Run the campaign, on this machine or on EC2.
+
+    SELECTION defaults to the campaign's default_selection.
+    """
     request = RunRequest(campaign_file=campaign_file, selection=selection, store=store, keep_going=keep_going,
                          allow_dirty=allow_dirty, state_dir=state_dir, resume=resume, take_over=take_over,
                          sync_interval_s=sync_interval,
@@ -153,8 +159,9 @@ def run(selection: str | None, campaign_file: Path, store: str | None, keep_goin
                    "(CI: where the cargo cache is).")
 @state_dir_option
 def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: Path | None) -> None:
-    """Build HEAD's build stage once and store it as prebuilt/<commit>/, so runs fetch it instead of building.
+    """Build HEAD once and store it as a prebuilt.
 
+    Builds the build stage and stores it as prebuilt/<commit>/, so runs fetch it instead of building.
     Exits 0 when stored, already stored, or when the campaign has nothing to build.
     """
     run_prebuild(PrebuildOptions(campaign_file=campaign_file, store=store, in_place=in_place, state_dir=state_dir),
@@ -162,35 +169,44 @@ def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: 
 
 
 @cli.command()
-@click.argument("run_id")
+@run_id_argument
 @store_option
 @click.option("--take-over", is_flag=True,
               help="Take the lease of an agent on another machine whose heartbeat is older than 120 s.")
 @state_dir_option
 def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | None) -> None:
-    """Continue RUN_ID after a crash or Ctrl-C: verified stage runs are kept, the rest runs."""
+    """Continue a run after a crash, Ctrl-C or store outage.
+
+    Verified stage runs of RUN_ID are kept, the rest runs, at the run's own commit.
+    """
     request = RunRequest(campaign_file=Path(DEFAULT_CAMPAIGN_FILE), store=store, state_dir=state_dir,
                          take_over=take_over)
     get_target("local").resume(resolve_run_id(_open_store(store), run_id), request, click.echo)
 
 
 @cli.command()
-@click.argument("run_id")
+@run_id_argument
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as a JSON document.")
 def status(run_id: str, store: str | None, as_json: bool) -> None:
-    """Show the state of every stage run of RUN_ID, from its journal in the store."""
+    """Show a run's state and each stage run's.
+
+    Read from RUN_ID's journal in the store.
+    """
     opened = _open_store(store)
     document = status_dict(opened, resolve_run_id(opened, run_id))
     click.echo(json.dumps(document, indent=2) if as_json else format_status(document))
 
 
 @cli.command()
-@click.argument("run_id")
+@run_id_argument
 @click.argument("stage_run", required=False)
 @store_option
 def logs(run_id: str, stage_run: str | None, store: str | None) -> None:
-    """Print the full log of STAGE_RUN (e.g. 'tpch-bench[sf1]'), or the runner's event log."""
+    """Print a stage run's full log, or the runner's.
+
+    STAGE_RUN is e.g. 'tpch-bench[sf1]' (quoted for the shell); without it, the runner's event log.
+    """
     opened = _open_store(store)
     sys.stdout.buffer.write(stage_log(opened, resolve_run_id(opened, run_id), stage_run))
     sys.stdout.flush()
@@ -209,45 +225,62 @@ def runs(store: str | None, as_json: bool) -> None:
     table += [(r["run_id"], r["state"], r["selection"] or "-", (r["commit"] or "-")[:12], r["target"] or "-")
               for r in rows]
     click.echo("\n".join(format_table(table)) if rows else "no runs in this store yet")
+    for row in rows:
+        if row["problem"]:
+            click.echo(f"{row['run_id']}: {row['problem']}", err=True)
 
 
 @cli.command()
-@click.argument("run_id")
+@run_id_argument
 @store_option
 @click.option("--deep", is_flag=True, help="Re-read every object and hash it, instead of trusting stored checksums.")
 def verify(run_id: str, store: str | None, deep: bool) -> None:
-    """Check every artifact of RUN_ID in the store against its manifest (size and SHA-256)."""
+    """Check a run's artifacts against its manifest.
+
+    Every artifact of RUN_ID (size and SHA-256), and the manifest against the journal.
+    """
     opened = _open_store(store)
     run_id = resolve_run_id(opened, run_id)
-    count = verify_run(opened, run_id, deep=deep)
-    click.echo(f"verified: {count} artifacts of run {run_id} match the manifest")
+    verified = verify_run(opened, run_id, deep=deep)
+    how = (f"re-read and hashed {verified.artifacts} objects, {decimal(verified.bytes_hashed)}" if deep else
+           "stored sizes and checksums; --deep re-reads and hashes every object")
+    click.echo(f"verified: {verified.artifacts} artifacts of run {run_id} match the manifest and the journal ({how})")
 
 
 @cli.command()
-@click.argument("run_id")
+@run_id_argument
 @click.option("--store", required=True, metavar="DIR|s3://BUCKET/PREFIX", help="The store holding run.json.")
 @click.option("--checkout", type=click.Path(path_type=Path, file_okay=False), default=".", show_default=True,
               help="The clean clone of the run's commit.")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".campaign"), show_default=True)
 @click.option("--take-over", is_flag=True, help="Take the lease of an agent whose heartbeat is older than 120 s.")
 def agent(run_id: str, store: str, checkout: Path, state_dir: Path, take_over: bool) -> None:
-    """Execute RUN_ID's plan here (what an instance's userdata starts); resumes a run already begun."""
+    """Execute a recorded run here (what an instance starts).
+
+    Runs RUN_ID's plan in this checkout; resumes a run already begun.
+    """
     from campaign.agent.execute import run_agent  # lazy: see campaign.targets.local.target
 
     run_agent(run_id, store, checkout=checkout, state_dir=state_dir, take_over=take_over)
 
 
 @cli.command()
-@click.argument("run_id")
+@run_id_argument
 @state_dir_option
 def down(run_id: str, state_dir: Path | None) -> None:
-    """Destroy what is left of AWS run RUN_ID (after --keep, or a teardown that did not finish)."""
+    """Destroy what is left of an AWS run.
+
+    After --keep, or a teardown that did not finish.
+    """
     get_cloud_target("aws").down(run_id, state_dir, click.echo)
 
 
 @cli.command()
 def doctor() -> None:
-    """Say which AWS credentials are in effect (profile, environment or wrapper) and whether they work."""
+    """Say which AWS credentials are in effect, and test them.
+
+    Profile, environment or wrapper, and what STS answers.
+    """
     raise click.exceptions.Exit(get_cloud_target("aws").doctor(click.echo))
 
 

@@ -126,7 +126,8 @@ def format_plan(plan: Plan) -> str:
         rows.append((str(index), run.id, run.stage.kind, action, ", ".join(run.needs) or "-",
                      ", ".join(run.outputs(plan.spec)) or "-"))
     lines += format_table(rows)
-    lines += ["", "preflight:"]
+    if plan.verdicts:
+        lines += ["", "preflight:"]
     for verdict in plan.verdicts:
         mark = "WARN" if verdict.warning or verdict.overridden else ("ok  " if verdict.ok else "FAIL")
         lines.append(f"  {mark} {verdict.check}: {verdict.summary}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import posixpath
 import shutil
@@ -21,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from rich.filesize import decimal
 
-from campaign.errors import CampaignError, NotInStore, StoreError
+from campaign.errors import CampaignError, InputError, NotInStore, StoreError
 from campaign.planning.plan import Plan, with_build_source
 from campaign.spec.model import CampaignSpec, Stage, template_context
 from campaign.spec.templating import render
@@ -33,6 +34,10 @@ TARBALL, CHECKSUM, METADATA = "target.tar.gz", "target.tar.gz.sha256", "target.j
 LATEST = f"{PREFIX}/latest.json"  # the newest prebuild's commit and build time: the estimate for a cold build
 FORMAT = 1
 GZIP_LEVEL = 6  # tarfile's default 9 costs twice the time for a few percent on binaries
+GiB = 1024 ** 3
+# A real Rust target/release (a workspace with tests and deps) is a few GiB in tens of thousands of files.
+MAX_BYTES_VARIABLE, MAX_MEMBERS_VARIABLE = "CAMPAIGN_PREBUILT_MAX_BYTES", "CAMPAIGN_PREBUILT_MAX_MEMBERS"
+DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS = 20 * GiB, 200_000
 
 
 class PrebuiltRejected(CampaignError):
@@ -90,13 +95,45 @@ def lookup(store: Store, spec: CampaignSpec, commit: str | None, *, dirty: bool 
 
 
 def read_metadata(store: Store, commit: str) -> dict | None:
-    """commit's target.json, or None when there is none; PrebuiltRejected when it is not JSON."""
+    """commit's target.json, or None when there is none; PrebuiltRejected when it is not JSON or not the shape
+    `campaign prebuild` writes."""
     try:
-        return json.loads(store.get_bytes(key(commit, METADATA)))
+        metadata = json.loads(store.get_bytes(key(commit, METADATA)))
     except NotInStore:
         return None
     except ValueError as err:
         raise PrebuiltRejected(f"{store.where(key(commit, METADATA))} is not valid JSON ({err})") from None
+    problem = _shape_problem(metadata)
+    if problem:
+        raise PrebuiltRejected(f"{store.where(key(commit, METADATA))} is damaged: {problem}")
+    return metadata
+
+
+def _shape_problem(metadata: object) -> str | None:
+    """What makes metadata unlike the target.json `campaign prebuild` writes (absent fields are judged later)."""
+    if not isinstance(metadata, dict):
+        return f"a JSON {type(metadata).__name__}, not an object"
+    tarball = metadata.get("tarball") or {}  # absent or null: judged by _incompatibility
+    if not isinstance(tarball, dict) or not isinstance(tarball.get("sha256", ""), str):
+        return "its tarball is not {size, sha256}"
+    features = metadata.get("features", [])
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        return "its features are not a list of names"
+    if not isinstance(metadata.get("build_seconds", 0), (int, float)):
+        return "its build_seconds is not a number"
+    return None
+
+
+def last_prebuild(store: Store) -> tuple[str, float | None] | None:
+    """(commit, build seconds) of the newest prebuild in store, from latest.json; None when absent or unreadable."""
+    try:
+        latest = json.loads(store.get_bytes(LATEST))
+    except (StoreError, ValueError):
+        return None
+    if not isinstance(latest, dict):
+        return None
+    seconds = latest.get("build_seconds")
+    return str(latest.get("commit"))[:12], seconds if isinstance(seconds, (int, float)) else None
 
 
 def _incompatibility(metadata: dict, digest: str) -> str | None:
@@ -149,6 +186,28 @@ def fetch(store: Store, commit: str, found: Lookup, checkout: Path, scratch: Pat
                    time.monotonic() - started)
 
 
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """How much a prebuilt may expand to: total uncompressed bytes and number of members."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_members: int = DEFAULT_MAX_MEMBERS
+
+    @classmethod
+    def from_environment(cls) -> ExtractionLimits:
+        return cls(_positive_int(MAX_BYTES_VARIABLE, DEFAULT_MAX_BYTES),
+                   _positive_int(MAX_MEMBERS_VARIABLE, DEFAULT_MAX_MEMBERS))
+
+
+def _positive_int(variable: str, default: int) -> int:
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) <= 0:
+        raise InputError(f"${variable}={text!r} must be a whole number greater than 0 (default {default}).")
+    return int(text)
+
+
 def pack(checkout: Path, build_output: tuple[str, ...], tarball: Path) -> int:
     """Pack build_output (relative to checkout) into a gzipped tarball; returns the number of members."""
     def portable(member: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -162,20 +221,20 @@ def pack(checkout: Path, build_output: tuple[str, ...], tarball: Path) -> int:
         return len(archive.getmembers())
 
 
-def extract(tarball: Path, checkout: Path, build_output: tuple[str, ...]) -> int:
-    """Extract into checkout, all or nothing; refuse members, or links, that lead outside build_output.
+def extract(tarball: Path, checkout: Path, build_output: tuple[str, ...],
+            limits: ExtractionLimits | None = None) -> int:
+    """Extract into checkout, all or nothing; refuse members, or links, that lead outside build_output,
+    and archives that expand beyond the limits (default: from the environment, else 20 GiB / 200 000 members).
 
     Every member is checked before anything is written, and the archive is extracted into a staging
     folder beside the checkout that replaces each build_output path only when all of it is out.
     """
-    roots = [PurePosixPath(p) for p in build_output]
+    limits = limits or ExtractionLimits.from_environment()
     staging = checkout.parent / f".prebuilt-staging-{checkout.name}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
         with tarfile.open(tarball, "r:gz") as archive:
-            members = archive.getmembers()
-            for member in members:
-                _check_member(member, roots, build_output)
+            members = _checked_members(archive, build_output, limits)
             archive.extractall(staging, members=members, filter="data")
         for root in build_output:
             _move_into_place(staging / root, checkout / root)
@@ -184,6 +243,22 @@ def extract(tarball: Path, checkout: Path, build_output: tuple[str, ...]) -> int
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return len(members)
+
+
+def _checked_members(archive: tarfile.TarFile, build_output: tuple[str, ...],
+                     limits: ExtractionLimits) -> list[tarfile.TarInfo]:
+    """Read the archive's headers one by one (nothing is written), stopping at the first member past a limit."""
+    roots = [PurePosixPath(p) for p in build_output]
+    total = 0
+    for count, member in enumerate(archive, start=1):
+        total += member.size if member.isfile() else 0
+        if count > limits.max_members or total > limits.max_bytes:
+            raise PrebuiltRejected(
+                f"the prebuilt expands to more than {limits.max_members} members or {decimal(limits.max_bytes)} "
+                f"(at member {count}, {member.name}: {decimal(total)} so far); nothing was extracted. A real "
+                f"build that large: raise ${MAX_BYTES_VARIABLE} / ${MAX_MEMBERS_VARIABLE}")
+        _check_member(member, roots, build_output)
+    return archive.getmembers()
 
 
 def _check_member(member: tarfile.TarInfo, roots: list[PurePosixPath], build_output: tuple[str, ...]) -> None:

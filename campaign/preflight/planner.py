@@ -25,8 +25,9 @@ def make_plan(campaign_file: Path, selection_text: str | None, *, allow_dirty: b
     root = find_root(spec.path.parent)
     selection = parse_selection(selection_text or spec.default_selection, spec)
     runs = expand(spec, selection)
-    host = read_host()
-    verdicts = [smoke_gate(spec, runs, root, allow_dirty=allow_dirty), host_verdict(host, runs),
+    host = read_host() if target == "local" else _instance_stand_in(runs)
+    host_check = host_verdict(host, runs) if target == "local" else _instance_host_verdict(runs)
+    verdicts = [smoke_gate(spec, runs, root, allow_dirty=allow_dirty), host_check,
                 overlap_verdict(spec, runs, target)]
     plan = build_plan(spec, selection, runs, target=target, commit=head_commit(root), host=host, verdicts=verdicts)
     return plan, root
@@ -41,6 +42,20 @@ def host_verdict(host: HostFacts, runs: list[StageRun]) -> Verdict:
     if missing:
         summary += f"; missing: {', '.join(missing)} (stages that need them are skipped)"
     return Verdict("host", True, summary)
+
+
+def _instance_stand_in(runs: list[StageRun]) -> HostFacts:
+    """On a remote target the stages run on a machine not yet created: plan as if it has every required flag
+    (the agent there decides with the real one), never by this machine's CPU."""
+    wanted = frozenset(flag for run in runs for flag in run.stage.requires.cpu_flags)
+    return HostFacts(cpu_flags=wanted, cpu_model="the instance", cores=0)
+
+
+def _instance_host_verdict(runs: list[StageRun]) -> Verdict:
+    wanted = sorted({flag for run in runs for flag in run.stage.requires.cpu_flags})
+    flags = f"; required CPU flags ({', '.join(wanted)}) are checked there" if wanted else ""
+    return Verdict("host", True, f"the stages run on the instance, not on this machine{flags}: a stage whose "
+                   "requires: it lacks is skipped there, with the reason in the journal")
 
 
 def refusal_message(plan: Plan) -> str:

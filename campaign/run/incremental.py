@@ -10,6 +10,8 @@ The contract with any stage that declares `incremental:` (see the README):
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 from pathlib import Path
 
@@ -17,14 +19,24 @@ from campaign.errors import NotInStore, StoreError
 from campaign.faults import crash_point
 from campaign.jsonl import complete_lines_of, cut_torn_tail
 from campaign.store import Store
+from campaign.system.links import drop_link
 
 
 def complete_lines(path: Path) -> bytes:
-    """The file's bytes up to its last newline (what a reader may trust while a writer appends)."""
+    """The file's bytes up to its last newline (what a reader may trust while a writer appends).
+
+    A symlink is never read through (empty): its target's bytes are not the stage's results.
+    """
     try:
-        return complete_lines_of(path.read_bytes())
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
         return b""
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return b""
+        raise
+    with os.fdopen(descriptor, "rb") as file:
+        return complete_lines_of(file.read())
 
 
 def prepare_for_resume(path: Path, store: Store, key: str) -> int:
@@ -32,7 +44,9 @@ def prepare_for_resume(path: Path, store: Store, key: str) -> int:
 
     The local file wins when it has at least as many bytes as the stored copy (it is written first);
     the stored copy is used on a new machine or when the local one is shorter. A torn last line is cut.
+    A symlink in its place is removed first (never its target): nothing is truncated or appended through it.
     """
+    drop_link(path)
     cut_torn_tail(path)
     local = complete_lines(path)
     try:

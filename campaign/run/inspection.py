@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from campaign.errors import InputError, NotInStore, StoreError
 from campaign.planning.plan import Plan
 from campaign.run.journal import RunStatus, read_entries, summarize
 from campaign.run.keys import RUNS_PREFIX, RunKeys
 from campaign.run.lease import STALE_AFTER_S, holder_is_dead_here, read_lease
-from campaign.run.manifest import read_manifest, verify_artifacts
+from campaign.run.manifest import artifacts_of_journal, read_manifest, verify_artifacts
 from campaign.run.record import read_record
 from campaign.store import Store
 from campaign.ui.tables import format_table
@@ -19,11 +19,12 @@ DEAD = "dead"
 
 def run_status(store: Store, run_id: str) -> RunStatus:
     """The run's state from its journal; callers have read its run.json (the clear error if absent)."""
+    key = RunKeys(run_id).journal
     try:
-        data = store.get_bytes(RunKeys(run_id).journal)
+        data = store.get_bytes(key)
     except NotInStore:
         return RunStatus(run_id=run_id, state="created", reason="no stage has started yet")
-    status = summarize(run_id, read_entries(data))
+    status = summarize(run_id, read_entries(data, store.where(key)))
     if status.state == "running":
         _check_agent_alive(store, status)
     return status
@@ -101,29 +102,68 @@ def list_runs(store: Store) -> list[dict]:
     for run_id in sorted(store.list_children(RUNS_PREFIX), reverse=True):
         try:
             record = read_record(store, run_id)
+            state = run_status(store, run_id).state
         except InputError:  # a run that died before writing run.json: show it, it may hold data
-            rows.append({"run_id": run_id, "created_at": None, "commit": None, "selection": None,
-                         "target": None, "state": "no run.json"})
+            rows.append(_unreadable_row(run_id, "no run.json", None))
             continue
-        status = run_status(store, run_id)
+        except StoreError as err:  # damaged: say so on its row, list the others
+            rows.append(_unreadable_row(run_id, "DAMAGED", str(err)))
+            continue
         rows.append({"run_id": run_id, "created_at": record.created_at, "commit": record.commit,
-                     "selection": record.selection, "target": record.target, "state": status.state})
+                     "selection": record.selection, "target": record.target, "state": state, "problem": None})
     return rows
 
 
-def verify_run(store: Store, run_id: str, *, deep: bool) -> int:
-    """Check every artifact of the manifest; returns the count checked, raises StoreError listing mismatches."""
+def _unreadable_row(run_id: str, state: str, problem: str | None) -> dict:
+    return {"run_id": run_id, "created_at": None, "commit": None, "selection": None, "target": None,
+            "state": state, "problem": problem}
+
+
+@dataclass(frozen=True)
+class Verified:
+    artifacts: int
+    bytes_hashed: int  # --deep: what was re-read and hashed; 0 otherwise
+
+
+def verify_run(store: Store, run_id: str, *, deep: bool) -> Verified:
+    """Check every artifact of the manifest, and the manifest against the journal; raises StoreError listing
+    each mismatch. Shallow trusts the store's recorded checksums; deep re-reads and hashes every object."""
     read_record(store, run_id)
+    key = RunKeys(run_id).manifest
     try:
-        artifacts = read_manifest(store.get_bytes(RunKeys(run_id).manifest))
+        data = store.get_bytes(key)
     except NotInStore:
-        raise StoreError(f"run {run_id} has no manifest ({store.where(RunKeys(run_id).manifest)}): "
+        raise StoreError(f"run {run_id} has no manifest ({store.where(key)}): "
                          "it has not finished. `campaign status` shows where it stopped.") from None
-    problems = verify_artifacts(store, artifacts, deep=deep)
-    if problems:
-        raise StoreError(f"run {run_id}: {len(problems)} of {len(artifacts)} artifacts do not match the manifest:\n"
-                         + "\n".join(f"  {p}" for p in problems))
-    return len(artifacts)
+    artifacts = read_manifest(data, store.where(key))
+    gaps, mismatches = manifest_gaps(store, run_id, artifacts), verify_artifacts(store, artifacts, deep=deep)
+    report = [f"run {run_id}:"] if gaps or mismatches else []
+    if gaps:
+        report += ["the manifest disagrees with the journal (shortened or edited):", *(f"  {g}" for g in gaps)]
+    if mismatches:
+        report += [f"{len(mismatches)} of {len(artifacts)} artifacts do not match the manifest:",
+                   *(f"  {m}" for m in mismatches)]
+    if report:
+        raise StoreError("\n".join(report))
+    return Verified(len(artifacts), sum(a.size for a in artifacts) if deep else 0)
+
+
+def manifest_gaps(store: Store, run_id: str, artifacts: list) -> list[str]:
+    """What the journal recorded that the manifest does not list as recorded: a shortened or edited manifest."""
+    key = RunKeys(run_id).journal
+    try:
+        entries = read_entries(store.get_bytes(key), store.where(key))
+    except NotInStore:
+        return [f"{store.where(key)} is missing, so the manifest cannot be checked against what the run stored"]
+    listed = {a.key: a for a in artifacts}
+    gaps = [f"the journal recorded {store.where(a.key)} ({a.size} bytes, sha256 {a.sha256[:12]}…), but the "
+            "manifest " + ("does not list it" if a.key not in listed else "lists other bytes for it")
+            for a in artifacts_of_journal(entries) if listed.get(a.key) != a]
+    closed = [e for e in entries if e["kind"] == "run" and "artifact_count" in e]
+    if closed and closed[-1]["artifact_count"] > len(listed):
+        gaps.append(f"the run ended with {closed[-1]['artifact_count']} artifacts in its manifest; "
+                    f"{store.where(RunKeys(run_id).manifest)} now lists {len(listed)}")
+    return gaps
 
 
 def find_unfinished(store: Store, plan: Plan, *, target: str) -> str | None:

@@ -35,7 +35,7 @@ class Journal:
     def __init__(self, path: Path, store: Store, key: str):
         self.path, self.store, self.key = path, store, key
         cut_torn_tail(path)
-        self.entries = read_entries(path.read_bytes()) if path.exists() else []
+        self.entries = read_entries(path.read_bytes(), str(path)) if path.exists() else []
 
     def record(self, kind: str, **fields) -> dict:
         entry = {"seq": len(self.entries), "ts": now_iso(), "kind": kind, **fields}
@@ -77,20 +77,54 @@ def append_line(path: Path, line: str) -> None:
         ) from error
 
 
-def read_entries(data: bytes) -> list[dict]:
-    """Entries in order; an incomplete or unparsable last line (a crash mid-append) is dropped."""
+def read_entries(data: bytes, where: str = "the journal") -> list[dict]:
+    """Entries in order; an incomplete or unparsable last line (a crash mid-append) is dropped.
+
+    A damaged line anywhere else, or an entry without the fields every entry has, is a StoreError naming
+    where and the line: the journal is the run's record, so it is never silently skipped.
+    """
     lines = data.decode("utf-8", "replace").split("\n")
     entries = []
     for index, line in enumerate(lines):
         if not line.strip():
             continue
         try:
-            entries.append(json.loads(line))
+            entry = json.loads(line)
         except json.JSONDecodeError:
             if index >= len(lines) - 2:  # the last line, torn by a crash: not data
                 break
-            raise ValueError(f"journal line {index + 1} is corrupt: {line[:80]!r}") from None
+            raise _damaged(where, index + 1, f"is not JSON: {line[:80]!r}") from None
+        problem = _entry_problem(entry)
+        if problem:
+            raise _damaged(where, index + 1, problem)
+        entries.append(entry)
     return entries
+
+
+def _entry_problem(entry: object) -> str | None:
+    """What makes entry unlike any entry campaign writes, or None."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
+        return "is not a journal entry (an object with kind, state and ts)"
+    if not isinstance(entry.get("state"), str) or not isinstance(entry.get("ts"), str):
+        return f"is a {entry['kind']!r} entry without its state or ts"
+    if entry["kind"] == "stage" and not isinstance(entry.get("stage_run"), str):
+        return "is a stage entry without its stage_run"
+    artifacts = entry.get("artifacts", [])
+    if not isinstance(artifacts, list) or not all(is_artifact_record(a) for a in artifacts):
+        return "records artifacts that are not {key, size, sha256}"
+    return None
+
+
+def is_artifact_record(value: object) -> bool:
+    """An artifact as campaign records it: {key, size, sha256}."""
+    return isinstance(value, dict) and isinstance(value.get("key"), str) and \
+        isinstance(value.get("size"), int) and isinstance(value.get("sha256"), str)
+
+
+def _damaged(where: str, line: int, problem: str) -> StoreError:
+    return StoreError(f"{where} is damaged: line {line} {problem}. Campaign wrote none of it; the journal is the "
+                      "run's record, so nothing reads past it. Restore the file from the other copy (the store's "
+                      "runs/<id>/journal.jsonl or the run folder's journal.jsonl), or start a new run.")
 
 
 @dataclass

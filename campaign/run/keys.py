@@ -11,16 +11,33 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from campaign.errors import InputError
+
 RUNS_PREFIX = "runs/"
+# What new_run_id makes (20261122T181500Z-1a2b3c4-k3f9), loosely: one path component, never '.' or '..'.
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 RUNNER_LOG = "runner.jsonl"
 BOOTSTRAP_LOG = "bootstrap.log"
+
+
+def check_run_id(run_id: str) -> str:
+    """run_id itself when it can name a run (one folder name); InputError otherwise, before any key is built."""
+    if not RUN_ID.match(run_id or "") or ".." in run_id:
+        raise InputError(f"{run_id!r} is not a run id. A run id looks like 20261122T181500Z-1a2b3c4-k3f9 (letters, "
+                         "digits, '-', '_', '.'; no '/'): the first line `campaign run` printed, or one "
+                         "`campaign runs` lists.")
+    return run_id
 
 
 @dataclass(frozen=True)
 class RunKeys:
     run_id: str
+
+    def __post_init__(self) -> None:
+        check_run_id(self.run_id)
 
     @property
     def root(self) -> str:

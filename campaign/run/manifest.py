@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from campaign.run.journal import INVALIDATED
+from campaign.run.journal import INVALIDATED, is_artifact_record
+from campaign.run.record import damaged_object
 from campaign.store import Artifact, Store
 
 
@@ -31,9 +32,16 @@ def artifacts_of_journal(entries: list[dict]) -> list[Artifact]:
     return list(by_key.values())
 
 
-def read_manifest(data: bytes) -> list[Artifact]:
-    document = json.loads(data)
-    return [Artifact(key=a["key"], size=a["size"], sha256=a["sha256"]) for a in document["artifacts"]]
+def read_manifest(data: bytes, where: str = "manifest.json") -> list[Artifact]:
+    """The manifest's artifacts; StoreError naming where when it is not the manifest campaign writes."""
+    try:
+        document = json.loads(data)
+    except ValueError as err:
+        raise damaged_object(where, f"not JSON ({err})") from None
+    listed = document.get("artifacts") if isinstance(document, dict) else None
+    if not isinstance(listed, list) or not all(is_artifact_record(a) for a in listed):
+        raise damaged_object(where, "not a manifest (an object whose artifacts each have key, size and sha256)")
+    return [Artifact(key=a["key"], size=a["size"], sha256=a["sha256"]) for a in listed]
 
 
 def verify_artifacts(store: Store, artifacts: list[Artifact], *, deep: bool) -> list[str]:

@@ -1,7 +1,7 @@
 """run.json: what a run is, written before its first stage; the agent reads it back.
 
 The record's shape is checked when it is read: a damaged or foreign run.json is a clear error
-naming the object, never an AttributeError later.
+naming the object (exit 5), never an AttributeError later.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from campaign.planning.plan import Plan
 from campaign.run.keys import RUNS_PREFIX, RunKeys
 from campaign.store import Store
 from campaign.system.clock import compact_stamp, now_iso
+
+_TEXT_FIELDS = ("run_id", "campaign", "campaign_file", "campaign_digest", "selection", "target", "store")
 
 
 def new_run_id(commit: str | None) -> str:
@@ -61,23 +63,21 @@ class RunRecord:
         return json.dumps(asdict(self), indent=1, sort_keys=True).encode("utf-8")
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, where: str = "run.json") -> RunRecord:
-        """Parse and check the shape; ValueError names what is wrong."""
-        try:
-            document: Any = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(f"{where} is not JSON ({err})") from None
+    def from_bytes(cls, data: bytes) -> RunRecord:
+        """Parse and check the shape; ValueError says what is wrong."""
+        document: Any = json.loads(data)
         if not isinstance(document, dict):
-            raise ValueError(f"{where} is not a JSON object")
+            raise ValueError(f"a JSON {type(document).__name__}, not an object")
         known = {f.name: f for f in fields(cls)}
         required = [name for name, f in known.items() if f.default is MISSING and f.default_factory is MISSING]
         missing = [name for name in required if name not in document]
         if missing:
-            raise ValueError(f"{where} lacks {', '.join(missing)}")
+            raise ValueError(f"it lacks {', '.join(missing)}")
         return cls(**{name: value for name, value in document.items() if name in known})
 
 
 def read_record(store: Store, run_id: str) -> RunRecord:
+    """The run's run.json; InputError when the run is not in the store, StoreError when run.json is damaged."""
     key = RunKeys(run_id).record
     try:
         data = store.get_bytes(key)
@@ -87,7 +87,30 @@ def read_record(store: Store, run_id: str) -> RunRecord:
             "`campaign runs --store …` lists the runs there; pass the store the run used."
         ) from None
     try:
-        return RunRecord.from_bytes(data, where=store.where(key))
+        record = RunRecord.from_bytes(data)
     except (ValueError, TypeError) as err:
-        raise StoreError(f"the run record is damaged: {err}. The run cannot be resumed or inspected from it; "
-                         "`campaign runs` lists the others.") from None
+        raise damaged_object(store.where(key), f"not the run.json campaign writes ({_first_line(err)})") from None
+    problem = _record_problem(record, run_id)
+    if problem:
+        raise damaged_object(store.where(key), problem)
+    return record
+
+
+def _record_problem(record: RunRecord, run_id: str) -> str | None:
+    wrong = [name for name in _TEXT_FIELDS if not isinstance(getattr(record, name), str)]
+    if wrong:
+        return f"its {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not text"
+    if record.run_id != run_id:
+        return f"it describes run {record.run_id!r}, not {run_id!r}"
+    return None
+
+
+def damaged_object(where: str, problem: str) -> StoreError:
+    """A store object that is not what campaign wrote: named, with what is wrong and what to do."""
+    return StoreError(f"{where} is damaged: {problem}. campaign cannot read the run without it; restore it from "
+                      "a copy (S3 versioning keeps earlier versions) or start a new run. `campaign runs` lists "
+                      "the other runs.")
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from campaign.spec.cargo import cargo_build_command, feature_union, runs_test_binaries
-from campaign.spec.templating import render
+from campaign.spec.templating import TemplateProblem, render
 
 # Stand-ins for the folders a command is rendered with when nothing runs (plan, preflight, validation).
 PLACEHOLDER_RUN_ID = "RUN-ID"
@@ -76,13 +76,43 @@ class CampaignSpec:
 
 def template_context(spec: CampaignSpec, *, stage: str, sf: str | None,
                      run_id: str, output_dir: str, work_dir: str) -> dict:
-    """What a stage's `run`, `produces` and `incremental` templates may use."""
+    """What a stage's `run`, `produces` and `incremental` templates may use.
+
+    `needs[NAME].produces` lists what the needed stage NAME produces and `needs[NAME].incremental` its
+    incremental file (or none), absolute under output_dir, at the same scale factor; a stage without
+    `per: scale_factor` has no single SF, so it sees no per-SF stage there.
+    """
     context = {"campaign": spec.name, "stage": stage, "run_id": run_id,
                "output_dir": output_dir, "work_dir": work_dir, "vars": spec.vars,
                "features": ",".join(spec.features), "cargo_build": spec.cargo_build}
     if sf is not None:
         context["sf"] = sf
+    context["needs"] = _needs_context(spec, spec.stage(stage), context)
     return context
+
+
+def _needs_context(spec: CampaignSpec, stage: Stage, context: dict) -> dict:
+    """For each needed stage whose outputs are known here: its produces and incremental, absolute."""
+    needs = {}
+    for name in stage.needs:
+        needed = spec.stage(name)
+        if needed.per_sf and "sf" not in context:
+            continue  # a global stage after a per-SF stage: no single SF's outputs to name
+        own = {**context, "stage": name}
+        if not needed.per_sf:
+            own.pop("sf", None)
+        try:
+            needs[name] = {"produces": [_under(context["output_dir"], render(p, own)) for p in needed.produces],
+                           "incremental": needed.incremental and _under(context["output_dir"],
+                                                                         render(needed.incremental, own))}
+        except TemplateProblem:
+            continue  # reported on the needed stage itself
+    return needs
+
+
+def _under(output_dir: str, relative: str) -> str:
+    base = PurePosixPath(output_dir) if output_dir else PurePosixPath()
+    return str(base / relative.strip())
 
 
 def stage_run_id(stage_name: str, sf: str | None) -> str:

@@ -1,29 +1,56 @@
-"""Rendering of stage commands and paths with jinja2 (StrictUndefined: a typo is an error, never "")."""
+"""Rendering of stage commands and paths with jinja2 (StrictUndefined: a typo is an error, never "").
+
+Every template is rendered in jinja2's immutable sandbox: a campaign file cannot reach Python's
+internals (`{{ cycler.__init__.__globals__ }}`) nor change the values it is given, so `plan` runs
+nothing. Each distinct source is parsed and compiled once; the names it uses come from that one parse.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import jinja2
 import jinja2.meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
+                                     keep_trailing_newline=True)
 
 
 class TemplateProblem(Exception):
-    """A template that does not render; the message says why (undefined name, syntax)."""
+    """A template that does not render; the message says why (undefined name, syntax, unsafe access)."""
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One template source, parsed once: its compiled form and the names it uses."""
+
+    template: jinja2.Template | None
+    names: frozenset[str]
+    syntax_error: str | None = None
 
 
 @lru_cache(maxsize=None)
-def compile_template(source: str) -> jinja2.Template:
+def compiled(source: str) -> Compiled:
+    """Parse and compile source once; a syntax error is kept and raised where the template is used."""
     try:
-        return _ENV.from_string(source)
+        tree = _ENV.parse(source)
     except jinja2.TemplateSyntaxError as err:
-        raise TemplateProblem(f"template syntax error: {err.message}") from None
+        return Compiled(None, frozenset(), f"template syntax error: {err.message}")
+    names = frozenset(jinja2.meta.find_undeclared_variables(tree))
+    return Compiled(_ENV.from_string(tree), names)
+
+
+def compile_template(source: str) -> jinja2.Template:
+    result = compiled(source)
+    if result.template is None:
+        raise TemplateProblem(result.syntax_error)
+    return result.template
 
 
 def render(source: str, context: dict) -> str:
-    """Render source with context; raise TemplateProblem naming what is undefined."""
+    """Render source with context; raise TemplateProblem naming what is undefined or unsafe."""
     if "{" not in source:
         return source
     try:
@@ -31,14 +58,13 @@ def render(source: str, context: dict) -> str:
     except jinja2.UndefinedError as err:
         available = ", ".join(sorted(context)) or "none"
         raise TemplateProblem(f"{err.message} (available: {available})") from None
+    except jinja2.exceptions.SecurityError as err:
+        raise TemplateProblem(f"unsafe template: {err}. Templates may only use the names campaign gives "
+                              "them (and their plain values), not Python internals") from None
 
 
-@lru_cache(maxsize=None)
 def names_in(source: str) -> frozenset[str]:
     """The template names source uses ({{ features }} -> 'features'); empty for a template that does not parse."""
     if "{" not in source:
         return frozenset()
-    try:
-        return frozenset(jinja2.meta.find_undeclared_variables(_ENV.parse(source)))
-    except jinja2.TemplateSyntaxError:
-        return frozenset()  # reported, with its line, when the template is rendered
+    return compiled(source).names

@@ -110,8 +110,7 @@ def _check_templates(spec: CampaignSpec, problems: Problems) -> None:
             try:
                 rendered = [render(source, context) for context in contexts]
             except TemplateProblem as err:
-                hint = " Stages without 'per: scale_factor' have no sf." if "'sf'" in str(err) else ""
-                problems.add(stage.line, f"{where}: {label} {source!r}: {err}.{hint}")
+                problems.add(stage.line, f"{where}: {label} {source!r}: {err}.{_hint(stage, source, err)}")
                 continue
             if label == "run":
                 continue
@@ -122,6 +121,17 @@ def _check_templates(spec: CampaignSpec, problems: Problems) -> None:
                 problems.add(stage.line, f"{where}: {label} {source!r} does not contain the scale factor, so "
                              "every SF would write the same path (SF10 would overwrite SF1). "
                              "Put {{ sf }} in it, e.g. results/sf{{ sf }}/...")
+
+
+def _hint(stage: Stage, source: str, err: TemplateProblem) -> str:
+    if "needs" in names_in(source):
+        listed = ", ".join(stage.needs) or "none"
+        return (f" needs[NAME] names a stage this stage needs (its needs: {listed}), e.g. "
+                "{{ needs['NAME'].produces[0] }}; a stage without 'per: scale_factor' cannot name a per-SF "
+                "stage's outputs.")
+    if "'sf'" in str(err):
+        return " Stages without 'per: scale_factor' have no sf."
+    return ""
 
 
 def _stage_templates(stage: Stage) -> list[tuple[str, str]]:

@@ -43,6 +43,7 @@ class TerminalProgress(NoProgress):
                                 TextColumn("{task.completed}/{task.total} stage runs"), TimeElapsedColumn(),
                                 transient=True)
         self.task = None
+        self.running = False  # between stage_started and stage_ended: only then does an end advance the bar
         self.watch: threading.Event | None = None
 
     def __enter__(self):
@@ -57,6 +58,7 @@ class TerminalProgress(NoProgress):
         if self.task is None:
             self.task = self.display.add_task(stage_run, total=total)
         self.display.update(self.task, completed=index - 1, description=f"{stage_run}")
+        self.running = True
         if incremental is not None:
             self.watch = threading.Event()
             threading.Thread(target=self._follow, args=(stage_run, incremental, self.watch), daemon=True).start()
@@ -65,8 +67,9 @@ class TerminalProgress(NoProgress):
         if self.watch:
             self.watch.set()
             self.watch = None
-        if self.task is not None:
+        if self.task is not None and self.running:
             self.display.advance(self.task)
+        self.running = False
 
     def _follow(self, stage_run: str, path: Path, stop: threading.Event) -> None:
         while not stop.wait(0.5):

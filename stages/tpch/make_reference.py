@@ -4,8 +4,8 @@
 
 How answers/sf0.01 was derived (repeat these steps after changing a query file):
 1. The query files were validated against the TPC-H specification's SF 1 answer set: the test
-   tests/tpch/test_queries_official.py runs every query at SF 1 on DuckDB and DataFusion and
-   compares with shared/tpch-answers-sf1 (answers/sf1 is a byte copy of that set).
+   tests/tpch/test_tpch_queries_official.py runs every query at SF 1 on DuckDB and DataFusion and
+   compares with answers/sf1 (a byte copy of the kit's set, pinned by digest in test_tpch_reference.py).
 2. SF 0.01 data was generated with `bash stages/tpch/generate.sh 0.01 DIR` (tpchgen-cli, which
    produces the same data as the kit's dbgen).
 3. This script ran each query on both engines and wrote the normalised answer (answers.py), but

@@ -1,6 +1,7 @@
 """Resume, lease, heartbeats and incremental sync on the local target (real processes, git, store)."""
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -154,12 +155,26 @@ def test_a_second_agent_on_the_same_run_is_refused(tmp_path: Path):
     assert not (repo / ".campaign/store/runs" / run_id / "lease.json").exists()  # released at the end
 
 
+def watchdogs_of(pid: int) -> list[int]:
+    """The stage watchdogs (campaign.system.process) that process pid started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (entry / "stat").exists():
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == pid and b"getppid" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+    return found
+
+
 def test_a_killed_agent_is_reported_dead_and_its_leftover_stage_is_stopped_on_resume(tmp_path: Path):
     repo = toy(tmp_path, WAITING_BENCH)
     pid_file = tmp_path / "bench.pid"
     process = start_waiting_run(repo, tmp_path / "never-released", TOY_PIDFILE=str(pid_file))
     run_id = process.stdout.readline().strip().removeprefix("run: ")
     wait_for(repo / ".campaign/runs" / run_id / "outputs/results/sf0.01/toy.jsonl")
+    watchdogs = watchdogs_of(process.pid)
+    assert len(watchdogs) == 1
+    os.kill(watchdogs[0], signal.SIGKILL)  # the watchdog gone too (test_stage_hygiene covers it doing its job)
     process.kill()  # kill -9: no handler runs, and the stage (its own session) keeps going
     process.wait()
     orphan = int(pid_file.read_text())

@@ -72,7 +72,9 @@ def test_a_run_executes_in_order_stores_everything_and_verifies(toy_repo: Path):
     verified = run_cli(toy_repo, "verify", run_id, "--deep")
     assert verified.returncode == 0, verified.stderr
     assert f"verified: {len(keys)} artifacts of run {run_id} match the manifest" in verified.stdout
-    assert f"results: {run / 'outputs'}" in result.stdout
+    local = toy_repo / ".campaign/runs" / run_id / "outputs"
+    assert f"results (stored in {run / 'outputs'}/):\n" in result.stdout and f"  {local / 'report.txt'}\n" in result.stdout
+    assert f"  {local / 'results/sf1/toy.jsonl'}\n" in result.stdout and "local copy" not in result.stdout
 
 
 def test_status_logs_and_runs_read_the_store(toy_repo: Path):
@@ -250,3 +252,14 @@ def test_a_journal_that_cannot_grow_is_a_store_error_naming_it(tmp_path: Path):
     assert f"StoreError: cannot append to the journal {tmp_path / 'journal.jsonl'}: File too large." in result.stderr
     lines = (tmp_path / "journal.jsonl").read_bytes().split(b"\n")
     assert all(json.loads(line) for line in lines[:-1])  # every complete entry is intact
+
+
+def test_a_first_stage_writes_into_its_output_folders_without_creating_them(tmp_path: Path):
+    campaign = ("name: first\nscale_factors: [1]\nstages:\n  - name: hello\n    kind: data\n"
+                "    run: echo x > \"$CAMPAIGN_OUTPUT_DIR/out.txt\" && echo y > {{ output_dir }}/deep/er/y.txt\n"
+                "    produces: [out.txt, deep/er/y.txt]\n")
+    repo = make_repo(tmp_path / "repo", {"campaign.yaml": campaign})
+    result = run_cli(repo, "run")
+    assert result.returncode == 0, result.stderr
+    outputs = repo / ".campaign/store/runs" / started(result) / "outputs"
+    assert (outputs / "out.txt").read_text() == "x\n" and (outputs / "deep/er/y.txt").read_text() == "y\n"

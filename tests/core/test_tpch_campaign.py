@@ -77,7 +77,8 @@ def test_tpch_sf0_01_with_the_s3_store(tpch_repo: Path, s3_bucket: str):
     result = run_cli(tpch_repo, "run", "sf0.01", "--store", url, "--var", f"iterations={ITERATIONS}")
     assert result.returncode == 0, result.stderr[-3000:]
     run_id = result.stdout.splitlines()[0].removeprefix("run: ")
-    assert f"results: {url}/runs/{run_id}/outputs" in result.stdout
+    assert f"results (stored in {url}/runs/{run_id}/outputs/):" in result.stdout
+    assert result.stdout.rstrip().endswith("/outputs/results/sf0.01/tpch.jsonl")
 
     import boto3
 

@@ -1,14 +1,14 @@
 """The query files, run at SF 1 on both engines, reproduce the TPC-H specification's answers.
 
 This is the test that checks stages/tpch/queries against the specification: data from
-tpchgen-cli at SF 1, answers from shared/tpch-answers-sf1, compared with the specification's
-per-column precision rules (answers.py), not with the project's own shipped copy.
+tpchgen-cli at SF 1, answers from the specification's answer set (shipped as stages/tpch/answers/sf1,
+pinned by digest in test_tpch_reference.py), compared with its per-column precision rules (answers.py).
 """
 
 from __future__ import annotations
 
 import pytest
-from tpch_helpers import QUERIES, QUERIES_DIR, load_stage_module
+from tpch_helpers import OFFICIAL_COLUMN_KINDS, QUERIES, QUERIES_DIR, load_stage_module
 
 ENGINE_NAMES = ("duckdb", "datafusion")
 
@@ -24,8 +24,8 @@ def sf1_engine(request, engines_module, sf1_data):
 
 
 @pytest.fixture(scope="module")
-def official_kinds(answers_module, official_answers):
-    return answers_module.load_column_kinds(official_answers / "colprecision.txt")
+def official_kinds(answers_module):
+    return answers_module.load_column_kinds(OFFICIAL_COLUMN_KINDS)
 
 
 @pytest.mark.parametrize("query", QUERIES)

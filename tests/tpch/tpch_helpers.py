@@ -16,7 +16,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 STAGE_DIR = REPO_ROOT / "stages" / "tpch"
 QUERIES_DIR = STAGE_DIR / "queries"
 SHIPPED_ANSWERS = STAGE_DIR / "answers"
-OFFICIAL_ANSWERS = REPO_ROOT.parent / "shared" / "tpch-answers-sf1"
+# The TPC-H specification's SF 1 answer set, shipped with the project (a byte copy of the kit's).
+OFFICIAL_ANSWERS = SHIPPED_ANSWERS / "sf1"
+OFFICIAL_COLUMN_KINDS = SHIPPED_ANSWERS / "colprecision.txt"
 QUERIES = tuple(f"q{number:02d}" for number in range(1, 23))
 TABLES = ("customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier")
 

@@ -1,4 +1,4 @@
-"""Render the instance's userdata from userdata/*.j2 (jinja2, StrictUndefined).
+"""Render the instance's userdata from userdata/*.j2 (jinja2's immutable sandbox, StrictUndefined).
 
 Terraform receives the rendered script as a string; it never runs templatefile() over shell code.
 Every value that lands in the shell is quoted by the `shq` filter; shell's own ${VAR} pass through.
@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[3] / "userdata"
 ENTRY_TEMPLATE = "userdata.sh.j2"
@@ -43,9 +44,9 @@ class UserdataParams:
 def render_userdata(params: UserdataParams, *, template_dir: Path = TEMPLATE_DIR) -> str:
     if not params.install_spec and not params.campaign_command:
         raise ValueError("userdata without install_spec needs campaign_command")
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir)),
-                                     undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                                     autoescape=False)
+    environment = ImmutableSandboxedEnvironment(loader=jinja2.FileSystemLoader(str(template_dir)),
+                                                undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                                                autoescape=False)
     environment.filters["shq"] = lambda value: shlex.quote(str(value))
     script = environment.get_template(ENTRY_TEMPLATE).render(**asdict(params))
     if len(script.encode("utf-8")) > USERDATA_LIMIT:

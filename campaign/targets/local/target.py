@@ -14,10 +14,12 @@ from campaign.prebuilt.artifact import plan_build_source
 from campaign.preflight.planner import make_plan
 from campaign.run.dirs import RunDir, default_store, state_dir_for
 from campaign.run.inspection import find_unfinished
+from campaign.run.journal import read_entries
+from campaign.run.manifest import artifacts_of_journal
 from campaign.run.record import RunRecord, read_record
 from campaign.store import Store, open_store
 from campaign.system.checkout import prepare_checkout
-from campaign.system.git import find_root
+from campaign.system.git import find_root, head_commit
 from campaign.system.host import fingerprint
 from campaign.targets.base import Out, Outcome, Prepared, RunRequest
 
@@ -80,6 +82,7 @@ class LocalTarget:
         from campaign.agent.execute import execute_record
 
         record, store, run_dir = _resumable(run_id, request.store, request.state_dir)
+        _warn_if_head_moved(record)
         out(f"run: {run_id}")
         print(f"resuming run {run_id} (selection {record.selection}, commit {(record.commit or '')[:12]})",
               file=sys.stderr)
@@ -103,6 +106,7 @@ class LocalTarget:
         from campaign.agent.execute import resume_preview
 
         record, store, run_dir = _resumable(run_id, request.store, request.state_dir)
+        _warn_if_head_moved(record)
         if not run_dir.checkout.exists():
             raise InputError(f"run {run_id} has no local checkout at {run_dir.checkout}; `campaign resume {run_id}` "
                              "recreates it, then shows the same plan as it runs.")
@@ -114,8 +118,8 @@ class LocalTarget:
 
 def say_where_results_are(out: Out, store: Store, record: RunRecord, run_dir: RunDir) -> None:
     """The run's summary (totals per engine, failures, wrong answers, reports), an `ab` run's comparison
-    (stored with the run), and where everything is. campaign.results is imported here, not at the top (the
-    `plan` budget, as for the agent)."""
+    (stored with the run by the agent), then the results files (each uploaded output, at its local copy) and
+    where the store keeps them. campaign.results is imported here, not at the top (the `plan` budget)."""
     from campaign.results.command import ab_comparisons
     from campaign.results.render import as_text
     from campaign.results.summary import run_summary
@@ -123,12 +127,26 @@ def say_where_results_are(out: Out, store: Store, record: RunRecord, run_dir: Ru
     for line in run_summary(run_dir.outputs):
         out(line)
     if record.sides:
-        comparisons = ab_comparisons(store, record.run_id)
-        for comparison in comparisons:
+        for comparison in ab_comparisons(store, record.run_id):
             out(as_text(comparison))
         out(f"comparison: {store.where(record.keys.comparison)} and {store.where(record.keys.comparison_html)}")
-    out(f"results: {store.where(record.keys.outputs)}")
-    out(f"local copy: {run_dir.outputs}")
+    prefix = record.keys.outputs + "/"
+    journal = run_dir.journal
+    entries = read_entries(journal.read_bytes(), str(journal)) if journal.exists() else []
+    files = sorted(a.key.removeprefix(prefix) for a in artifacts_of_journal(entries) if a.key.startswith(prefix))
+    out(f"results (stored in {store.where(record.keys.outputs)}/):")
+    for name in files:
+        out(f"  {run_dir.outputs / name}")
+
+
+def _warn_if_head_moved(record: RunRecord) -> None:
+    """A resume continues the run's own commit; say so when HEAD has moved (e.g. a fix was committed)."""
+    head = head_commit(find_root(Path.cwd()))
+    if head is None or record.commit is None or head == record.commit:
+        return
+    print(f"note: run {record.run_id} continues its own commit {record.commit[:12]}; HEAD is now {head[:12]}, "
+          f"and commits made since the run started (a fix, say) are NOT in it. To run HEAD instead, start a new "
+          f"run: `campaign run {record.selection}`.", file=sys.stderr)
 
 
 def _resumable(run_id: str, store_url: str | None, state_dir: Path | None) -> tuple[RunRecord, Store, RunDir]:
