@@ -68,7 +68,10 @@ def compare(
     html_file: Path | None,
     fail_on_regression: bool,
 ) -> None:
-    """Compare BASE with each CONTENDER (run ids, unique prefixes, `latest`, RUN@STORE, or .jsonl files)."""
+    """Compare runs or results files, item by item.
+
+    BASE and each CONTENDER: run ids, unique prefixes, `latest`, RUN@STORE, or .jsonl results files.
+    """
     from campaign.results.command import CompareOptions, compare_sides, load_sides, sides_to_compare
     from campaign.results.html import ReportRun, build_html, write_html
     from campaign.results.render import as_json, as_markdown, as_text
@@ -96,7 +99,10 @@ def compare(
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("report.html"), show_default=True)
 @click.option("--by", type=click.Choice(["engine", "side"]), default=None, help="Also compare within one run.")
 def report(sides: tuple[str, ...], store: str | None, output: Path, by: str | None) -> None:
-    """Write one self-contained HTML report of runs or results files (and their comparison when several)."""
+    """Write one self-contained HTML report.
+
+    Of runs or results files, and their comparison when there are several (or for an `ab` run).
+    """
     from campaign.results.command import CompareOptions, report_html
     from campaign.results.html import write_html
 
@@ -147,7 +153,11 @@ def ab(
     region: str | None,
     keep: bool | None,
 ) -> None:
-    """Run BASE_REV and CONTENDER_REV in one run, on one machine, in randomized interleaved rounds."""
+    """Run two commits in one run, in interleaved rounds.
+
+    BASE_REV and CONTENDER_REV (branches, tags, shas) run on one machine, each in its own checkout, data made once,
+    every query of both in randomized interleaved rounds; the comparison is printed and stored with the run.
+    """
     root = find_root(Path.cwd())
     sides = {"base": resolve_commit(root, base_rev), "contender": resolve_commit(root, contender_rev)}
     request = RunRequest(

@@ -27,6 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from engines import ENGINE_NAMES
+
 from campaign.results.records import is_cold
 from campaign.results.stats import geometric_mean, variation
 from campaign.results.tables import NOISY_CV, series_of
@@ -68,6 +70,13 @@ def read_records(path: Path) -> list[dict]:
                 break
             raise BadResults(f"{path}, line {number}: not a JSON record ({error})") from None
     return records
+
+
+def engine_order(series: str) -> tuple:
+    """duckdb before datafusion (engines.ENGINE_NAMES), whatever order the records came in; sides by name."""
+    engine, _, side = series.partition("@")
+    known = ENGINE_NAMES.index(engine) if engine in ENGINE_NAMES else len(ENGINE_NAMES)
+    return known, engine, side
 
 
 def unique_in_order(values) -> list:
@@ -216,8 +225,8 @@ def summary_line(verdicts: list[str]) -> str:
 def build_report(records: list[dict]) -> str:
     if not records:
         raise BadResults("no records: the results file is empty")
-    engines = unique_in_order(series_of(r) for r in records)
-    queries = unique_in_order(r["query"] for r in records)
+    engines = sorted(unique_in_order(series_of(r) for r in records), key=engine_order)
+    queries = sorted(unique_in_order(r["query"] for r in records))  # rounds record them in random order
     rows, all_medians = [], []
     for query in queries:
         row, medians = query_row(records, query, engines)
