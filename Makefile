@@ -50,6 +50,8 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/harness_overhead.py
 	$(BIN)/python bench/resume_cost.py
 	$(BIN)/python bench/prebuilt_fetch.py
+	$(BIN)/python bench/stage_overhead.py
+	$(BIN)/python bench/s3_upload.py
 	$(BIN)/python bench/compare_stats.py
 
 clean:

@@ -3,7 +3,9 @@
 `CAMPAIGN_FAULT=SITE:N` makes this process kill itself with SIGKILL the N-th time it reaches
 SITE, exactly as an OOM kill or a reclaimed machine would. Unset (always, outside the tests) it
 costs one comparison. Sites: journal.append, journal.torn (half a line written, then death),
-journal.mirror, upload, sync (an incremental upload), stage.start, stage.end.
+journal.mirror, journal.merge and journal.compact (the merged segment or compacted journal
+written, the segments it covers not yet deleted), upload, sync (an incremental upload),
+stage.start, stage.end.
 """
 
 from __future__ import annotations

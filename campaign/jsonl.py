@@ -52,7 +52,7 @@ def cut_torn_tail(path: Path) -> int:
         if keep < len(data):
             handle.truncate(keep)
             handle.flush()
-            os.fsync(handle.fileno())
+            os.fsync(handle.fileno())  # before anything is appended after the cut
         return len(data) - keep
 
 

@@ -63,13 +63,12 @@ class Attempt:
         problem = self._problem(result)
         artifacts = self._store()
         local_outputs = ctx.outputs.local_fingerprints(run) if not problem and not run.stage.upload else []
-        if not problem and run.stage.build_output:  # checked by a resume: a new machine's checkout lacks them
-            self.notes["checkout_outputs"] = list(run.stage.build_output)
         state = FAILED if problem else SUCCEEDED
         ctx.journal.append(StageEntry(run.id, state, attempt=self.number, exit_code=result.exit_code,
                                       started_at=started, duration_s=round(result.duration_s, 3),
                                       log=self._log_ref(), reason=problem or "", timed_out=result.timed_out,
-                                      artifacts=artifacts, local_outputs=local_outputs, notes=self.notes))
+                                      artifacts=artifacts, local_outputs=local_outputs,
+                                      checkout_outputs=self._checkout_outputs(problem), notes=self.notes))
         event = ctx.log.error if problem else ctx.log.info
         event("stage " + state, stage_run=run.id, attempt=self.number, duration_s=round(result.duration_s, 3),
               problem=problem, log=str(self.log_path))
@@ -118,6 +117,10 @@ class Attempt:
         if missing:
             return f"exited 0 but did not produce {', '.join(missing)} in the checkout (declared in build_output)"
         return None
+
+    def _checkout_outputs(self, problem: str | None) -> list[str] | None:
+        """A build's products in the checkout, which a resume checks (a new machine's checkout lacks them)."""
+        return list(self.run.stage.build_output) if not problem and self.run.stage.build_output else None
 
     def _prepare_incremental(self) -> int:
         incremental = self.ctx.outputs.incremental_path(self.run)

@@ -14,7 +14,7 @@ from campaign.errors import PreflightRefused, StoreError
 from campaign.planning.graph import expand
 from campaign.planning.plan import Plan, build_plan
 from campaign.run.dirs import RunDir
-from campaign.run.journal import Journal, read_entries
+from campaign.run.journal import Journal, read_entries, restore_journal, stored_journal
 from campaign.run.keys import RUNNER_LOG, RunKeys
 from campaign.run.lease import Lease
 from campaign.run.record import RunRecord, read_record
@@ -54,7 +54,7 @@ def resume_preview(record: RunRecord, store: Store, run_dir: RunDir) -> Plan:
         entries = read_entries(run_dir.journal.read_bytes(), str(run_dir.journal))
     else:
         key = RunKeys(record.run_id).journal
-        entries = read_entries(store.get_bytes(key), store.where(key))
+        entries = read_entries(stored_journal(store, key), store.where(key))
     done, redo = decide(past_runs(entries), store, run_dir.outputs, run_dir.checkout)
     return plan_for_record(record, run_dir.checkout, done=done, redo=redo)
 
@@ -82,8 +82,7 @@ def execute_record(record: RunRecord, store: Store, run_dir: RunDir, *, take_ove
 def _execute_held(record: RunRecord, store: Store, run_dir: RunDir, lease: Lease) -> None:
     stopped = reap_orphans(record.run_id)  # first: a dead agent's stage must not write while we look
     key = RunKeys(record.run_id).journal
-    if not run_dir.journal.exists() and store.stat(key) is not None:
-        store.download(key, run_dir.journal)  # a new machine continues from the store's copy
+    restore_journal(store, key, run_dir.journal)  # a new machine continues from the store's copy
     journal = Journal(run_dir.journal, store, key)
     record = _with_this_host(record, store)
     _ensure_side_checkouts(record, run_dir)

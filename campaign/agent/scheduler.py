@@ -80,7 +80,7 @@ class Scheduler:
         """Say what the resume found: stage runs in flight, and leftover stages it stopped first."""
         for past in in_flight(self.past):
             self.log.warning("stage run was in flight when the previous agent stopped; it runs again",
-                             stage_run=past.entry["stage_run"], attempt=past.attempts)
+                             stage_run=past.entry.stage_run, attempt=past.attempts)
         for pgid in self.stopped_leftovers:
             self.log.warning("stopped a leftover stage process group of a dead agent", pgid=pgid)
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from campaign.planning.graph import StageRun
 from campaign.planning.verdict import Verdict
@@ -14,6 +15,16 @@ from campaign.system.host import HostFacts
 from campaign.ui.tables import format_table
 
 RUN, SKIP, DONE = "run", "skip", "done"
+
+
+class BuildSourceLookup(Protocol):
+    """What a prebuilt lookup says (campaign.prebuilt.artifact.Lookup): usable, and why in one sentence."""
+
+    @property
+    def usable(self) -> bool: ...
+
+    @property
+    def reason(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -135,7 +146,7 @@ def format_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def with_build_source(plan: Plan, found, store_where: str) -> Plan:
+def with_build_source(plan: Plan, found: BuildSourceLookup, store_where: str) -> Plan:
     """The plan, saying whether its build stage fetches the commit's prebuilt or builds (prebuilt.Lookup found)."""
     stage = plan.spec.build_stage
     if stage is None:

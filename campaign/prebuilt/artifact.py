@@ -172,9 +172,12 @@ def fetch(store: Store, commit: str, found: Lookup, checkout: Path, scratch: Pat
         listed = store.get_bytes(key(commit, CHECKSUM)).decode("ascii", "replace").split()
     except StoreError as err:
         raise PrebuiltRejected(f"could not download the prebuilt: {err}") from None
+    if found.metadata is None:  # lookup() says usable only with metadata; a caller that skipped it gets this
+        raise PrebuiltRejected("no target.json was looked up for this prebuilt; look it up before fetching")
+    tarball_record = found.metadata["tarball"]
     try:
         actual = sha256_of(tarball)
-        recorded = {listed[0] if listed else "(empty)", found.metadata["tarball"]["sha256"]}
+        recorded = {listed[0] if listed else "(empty)", tarball_record["sha256"]}
         if recorded != {actual}:
             raise PrebuiltRejected(
                 f"{store.where(key(commit, TARBALL))} has sha256 {actual}, but {CHECKSUM} and {METADATA} say "
@@ -182,7 +185,7 @@ def fetch(store: Store, commit: str, found: Lookup, checkout: Path, scratch: Pat
         members = extract(tarball, checkout, build_output)
     finally:
         tarball.unlink(missing_ok=True)
-    return Fetched(key(commit, TARBALL), found.metadata["tarball"]["size"], actual, members,
+    return Fetched(key(commit, TARBALL), tarball_record["size"], actual, members,
                    time.monotonic() - started)
 
 

@@ -15,8 +15,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.filesize import decimal
 
@@ -33,6 +35,8 @@ from campaign.system.git import find_root, git, head_commit
 from campaign.system.process import run_logged
 from campaign.ui.tables import duration_text
 
+Out = Callable[[str], None]
+
 
 @dataclass(frozen=True)
 class PrebuildOptions:
@@ -42,7 +46,7 @@ class PrebuildOptions:
     state_dir: Path | None = None
 
 
-def prebuild(options: PrebuildOptions, *, out=print) -> None:
+def prebuild(options: PrebuildOptions, *, out: Out = print) -> None:
     """Build, pack and store the commit's prebuilt, or say why nothing needs doing.
 
     Raises what decides the exit code.
@@ -79,7 +83,7 @@ def prebuild(options: PrebuildOptions, *, out=print) -> None:
         f"(sha256 {metadata['tarball']['sha256']}), verified")
 
 
-def _already_stored(store: Store, spec: CampaignSpec, stage: Stage, commit: str, *, out) -> bool:
+def _already_stored(store: Store, spec: CampaignSpec, stage: Stage, commit: str, *, out: Out) -> bool:
     """True when a complete, verified prebuilt of this definition is there; Conflict when another one is."""
     where = store.where(prebuilt.key(commit, ""))
     try:
@@ -137,7 +141,7 @@ def _require_clean(root: Path) -> None:
             "to build in a fresh clone.")
 
 
-def _build(spec: CampaignSpec, stage: Stage, checkout: Path, log_path: Path, *, out) -> float:
+def _build(spec: CampaignSpec, stage: Stage, checkout: Path, log_path: Path, *, out: Out) -> float:
     with tempfile.TemporaryDirectory(prefix="campaign-prebuild-out-") as output_dir:
         context = template_context(spec, stage=stage.name, sf=None, run_id=f"prebuild-{checkout.name}",
                                    output_dir=output_dir, work_dir=str(checkout))
@@ -162,7 +166,7 @@ def _build(spec: CampaignSpec, stage: Stage, checkout: Path, log_path: Path, *, 
 
 
 def _store(store: Store, spec: CampaignSpec, stage: Stage, commit: str, tarball: Path, seconds: float,
-           root: Path, checkout: Path, *, out) -> dict:
+           root: Path, checkout: Path, *, out: Out) -> dict[str, Any]:
     """Tarball, then .sha256, then target.json (only if absent: it is what makes the prebuilt exist)."""
     artifact = store.put_file(tarball, prebuilt.key(commit, prebuilt.TARBALL))
     store.put_bytes(prebuilt.checksum_line(artifact.sha256), prebuilt.key(commit, prebuilt.CHECKSUM))
@@ -178,8 +182,9 @@ def _store(store: Store, spec: CampaignSpec, stage: Stage, commit: str, tarball:
         store.put_conditional(json.dumps(metadata, indent=2).encode() + b"\n",
                               prebuilt.key(commit, prebuilt.METADATA), expect=None)
     except Conflict:
-        if _already_stored(store, spec, stage, commit, out=out):  # another prebuild of the commit won the race
-            return prebuilt.read_metadata(store, commit)
+        stored = prebuilt.read_metadata(store, commit)
+        if _already_stored(store, spec, stage, commit, out=out) and stored is not None:  # another prebuild won
+            return stored
         raise
     latest = {"commit": commit, "arch": metadata["arch"], "build_seconds": metadata["build_seconds"],
               "created_at": metadata["created_at"]}
@@ -187,9 +192,10 @@ def _store(store: Store, spec: CampaignSpec, stage: Stage, commit: str, tarball:
     return metadata
 
 
-def _toolchain(checkout: Path) -> dict:
+def _toolchain(checkout: Path) -> dict[str, Any]:
     """Target triple and toolchain versions, as the checkout's rust-toolchain would pick them (None without Rust)."""
-    facts = {"target_triple": None, "toolchain": {"rustc": None, "cargo": None}}
+    versions: dict[str, str | None] = {"rustc": None, "cargo": None}
+    facts: dict[str, Any] = {"target_triple": None, "toolchain": versions}
     for tool in ("rustc", "cargo"):
         try:
             result = subprocess.run([tool, "-vV"], cwd=checkout, capture_output=True, text=True, timeout=60)
@@ -198,7 +204,7 @@ def _toolchain(checkout: Path) -> dict:
         if result.returncode != 0:
             continue
         lines = result.stdout.splitlines()
-        facts["toolchain"][tool] = lines[0] if lines else None
+        versions[tool] = lines[0] if lines else None
         for line in lines:
             if tool == "rustc" and line.startswith("host: "):
                 facts["target_triple"] = line.removeprefix("host: ")

@@ -74,10 +74,9 @@ class IncrementalSync:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        return False
 
     def sync_once(self) -> None:
         data = complete_lines(self.path)
@@ -85,7 +84,8 @@ class IncrementalSync:
             return
         crash_point("sync")
         try:
-            self.store.put_bytes(data, self.key)
+            # Not durable: the stage's own file holds these lines, and its final upload (durable) decides.
+            self.store.put_bytes(data, self.key, durable=False)
         except StoreError as error:
             self.error = error  # retried at the next tick; the stage's final upload is the verdict
             return

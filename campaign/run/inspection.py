@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from campaign.errors import InputError, NotInStore, StoreError
 from campaign.planning.plan import Plan
-from campaign.run.journal import RunStatus, read_entries, summarize
+from campaign.run.journal import RunStatus, read_entries, stored_journal, summarize
 from campaign.run.keys import RUNS_PREFIX, RunKeys
 from campaign.run.lease import STALE_AFTER_S, holder_is_dead_here, read_lease
 from campaign.run.manifest import artifacts_of_journal, read_manifest, verify_artifacts
@@ -21,7 +21,7 @@ def run_status(store: Store, run_id: str) -> RunStatus:
     """The run's state from its journal; callers have read its run.json (the clear error if absent)."""
     key = RunKeys(run_id).journal
     try:
-        data = store.get_bytes(key)
+        data = stored_journal(store, key)
     except NotInStore:
         return RunStatus(run_id=run_id, state="created", reason="no stage has started yet")
     status = summarize(run_id, read_entries(data, store.where(key)))

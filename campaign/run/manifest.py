@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from campaign.run.journal import INVALIDATED, is_artifact_record
+from campaign.run.entries import is_artifact_record, stage_entries
+from campaign.run.journal import INVALIDATED
 from campaign.run.record import damaged_object
 from campaign.store import Artifact, Store
 
@@ -20,15 +21,13 @@ def artifacts_of_journal(entries: list[dict]) -> list[Artifact]:
     outputs failed verification on resume) drops what its earlier attempts recorded."""
     by_key: dict[str, Artifact] = {}
     owner: dict[str, str] = {}
-    for entry in entries:
-        if entry.get("kind") != "stage":
-            continue
-        if entry["state"] == INVALIDATED:
-            for key in [k for k, run in owner.items() if run == entry["stage_run"]]:
+    for entry in stage_entries(entries):
+        if entry.state == INVALIDATED:
+            for key in [k for k, run in owner.items() if run == entry.stage_run]:
                 del by_key[key], owner[key]
-        for recorded in entry.get("artifacts", []):
+        for recorded in entry.artifacts or []:
             by_key[recorded["key"]] = Artifact(**recorded)
-            owner[recorded["key"]] = entry["stage_run"]
+            owner[recorded["key"]] = entry.stage_run
     return list(by_key.values())
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from campaign.run.entries import StageEntry, stage_entries
 from campaign.run.journal import RUNNING, SUCCEEDED
 from campaign.store import Artifact, Store
 
@@ -21,31 +23,29 @@ class PastRun:
 
     state: str
     attempts: int
-    entry: dict  # its latest entry
+    entry: StageEntry  # its latest entry
 
 
-def past_runs(entries: list[dict]) -> dict[str, PastRun]:
-    latest: dict[str, dict] = {}
+def past_runs(entries: list[dict[str, Any]]) -> dict[str, PastRun]:
+    latest: dict[str, StageEntry] = {}
     attempts: dict[str, int] = {}
-    for entry in entries:
-        if entry.get("kind") != "stage":
-            continue
-        latest[entry["stage_run"]] = entry
-        attempts[entry["stage_run"]] = max(attempts.get(entry["stage_run"], 0), entry.get("attempt", 0))
-    return {run_id: PastRun(entry["state"], attempts[run_id], entry) for run_id, entry in latest.items()}
+    for entry in stage_entries(entries):
+        latest[entry.stage_run] = entry
+        attempts[entry.stage_run] = max(attempts.get(entry.stage_run, 0), entry.attempt or 0)
+    return {run_id: PastRun(entry.state, attempts[run_id], entry) for run_id, entry in latest.items()}
 
 
 def verify_done(past: PastRun, store: Store, outputs_dir: Path, checkout: Path) -> str | None:
     """None when a succeeded stage run's outputs still verify, else why not (one sentence)."""
-    for recorded in past.entry.get("artifacts", []):
+    for recorded in past.entry.artifacts or []:
         problem = store.verify(Artifact(**recorded))
         if problem:
             return f"recorded output failed verification: {problem}"
-    for recorded in past.entry.get("local_outputs", []):
+    for recorded in past.entry.local_outputs or []:
         problem = local_problem(recorded, outputs_dir)
         if problem:
             return f"local output failed verification: {problem}"
-    missing = [path for path in past.entry.get("checkout_outputs", []) if not (checkout / path).exists()]
+    missing = [path for path in past.entry.checkout_outputs or [] if not (checkout / path).exists()]
     if missing:
         return f"its build_output {', '.join(missing)} is not in this machine's checkout {checkout}"
     return None
@@ -62,7 +62,9 @@ def decide(past: dict[str, PastRun], store: Store, outputs_dir: Path,
         if problem:
             redo[run_id] = problem
         else:
-            count = sum(len(run.entry.get(key, [])) for key in ("artifacts", "local_outputs", "checkout_outputs"))
+            entry = run.entry
+            count = sum(len(recorded or []) for recorded in (entry.artifacts, entry.local_outputs,
+                                                              entry.checkout_outputs))
             done[run_id] = f"done, verified ({count} recorded outputs and logs match)"
     return done, redo
 

@@ -92,7 +92,8 @@ def _parse_stages(document: LocatedDict, problems: Problems) -> list[Stage]:
     if not isinstance(entries, list) or not entries:
         problems.add(document.line_of("stages"), "stages must be a non-empty list of stages.")
         return []
-    stages, first_line = [], {}
+    stages: list[Stage] = []
+    first_line: dict[str, int] = {}
     for entry in entries:
         if not isinstance(entry, LocatedDict):
             problems.add(document.line_of("stages"), "each entry of stages must be a mapping with name and run.")
@@ -108,7 +109,8 @@ def _parse_stages(document: LocatedDict, problems: Problems) -> list[Stage]:
 
 
 def _parse_stage(entry: LocatedDict, problems: Problems) -> Stage:
-    name = entry.get("name") if isinstance(entry.get("name"), str) else ""
+    raw_name = entry.get("name")
+    name = raw_name if isinstance(raw_name, str) else ""
     where = f"stage '{name}'" if name else "a stage"
     _check_keys(entry, STAGE_KEYS, where, problems)
     if not STAGE_NAME.match(name):
@@ -167,7 +169,8 @@ def _parse_features(entry: LocatedDict, where: str, problems: Problems) -> tuple
     return tuple(dict.fromkeys(features))
 
 
-def _parse_build_output(entry: LocatedDict, kind, per, where: str, problems: Problems) -> tuple[str, ...]:
+def _parse_build_output(entry: LocatedDict, kind: object, per: object, where: str,
+                        problems: Problems) -> tuple[str, ...]:
     paths = _str_list(entry, "build_output", where, problems)
     if not paths:
         return ()

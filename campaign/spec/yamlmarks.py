@@ -7,12 +7,14 @@ Duplicate keys are refused (PyYAML silently keeps the last one).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from campaign.errors import InputError
 
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's C loader when the build has it: much faster on large files.
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_DOCUMENT_BYTES = 1024 * 1024  # a 500-stage campaign is ~100 KiB
 MAX_EXPANDED_NODES = 200_000  # values after alias expansion; a 500-stage campaign has ~10 000
 
@@ -22,7 +24,7 @@ class LocatedDict(dict):
 
     line: int = 0
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.key_lines: dict[str, int] = {}
 
@@ -30,8 +32,8 @@ class LocatedDict(dict):
         return self.key_lines.get(key, self.line)
 
 
-class _LineLoader(_BaseLoader):
-    def get_single_data(self):
+class _LineLoader(_BaseLoader):  # type: ignore[valid-type,misc]  # chosen at import time
+    def get_single_data(self) -> Any:
         """Compose the node graph, refuse alias bombs by its expanded size, then build the document."""
         node = self.get_single_node()
         if node is None:
@@ -150,7 +152,7 @@ def _utf8_text(path: Path, raw: bytes) -> str:
                          "Save the campaign file as UTF-8.") from None
 
 
-def _template_quoting_hint(raw: bytes, mark) -> str:
+def _template_quoting_hint(raw: bytes, mark: yaml.Mark | None) -> str:
     """YAML reads an unquoted {{ sf }} as a mapping; say so when the broken line has one."""
     if mark is None:
         return ""

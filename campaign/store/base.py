@@ -32,8 +32,13 @@ class Store(abc.ABC):
         """Upload a local file; read back size and SHA-256; raise StoreError naming the key on mismatch."""
 
     @abc.abstractmethod
-    def put_bytes(self, data: bytes, key: str) -> Artifact:
-        """Same as put_file for an in-memory payload (journal, manifest, run.json)."""
+    def put_bytes(self, data: bytes, key: str, *, durable: bool = True) -> Artifact:
+        """Same as put_file for an in-memory payload (journal, manifest, run.json).
+
+        durable=False: the caller can write data again from a durable copy of its own (the local
+        journal, a growing results file), so a folder store skips the fsyncs; a power loss may lose
+        or empty such an object, which its reader must take for absent. S3 writes are durable anyway.
+        """
 
     @abc.abstractmethod
     def get_bytes(self, key: str) -> bytes:

@@ -1,8 +1,10 @@
 """A store in a local folder: every write is atomic and read back before it counts.
 
 A write goes to a temp file beside its destination, is hashed while copied (one pass over the
-source), fsynced, re-read and compared (size and SHA-256), and only then renamed into place and
-the folder fsynced. A failed write therefore never replaces what was there before.
+source), fsynced, re-read and compared (size and SHA-256), and only then renamed into place (the
+folder fsynced when the name is new). A failed write therefore never replaces what was there
+before. Bytes the caller can write again (`durable=False`: journal segments, incremental syncs)
+and downloads (the store holds them) skip the fsyncs.
 
 The folder keeps no checksum records: `stat()` hashes the content, so shallow and deep
 verification are the same here.
@@ -52,9 +54,9 @@ class LocalStore(Store):
             written = write_atomically(dest, _read_unchanged(source, path, dest=dest))
         return Artifact(key, written.size, written.sha256)
 
-    def put_bytes(self, data: bytes, key: str) -> Artifact:
+    def put_bytes(self, data: bytes, key: str, *, durable: bool = True) -> Artifact:
         dest = self._writable_path(key)
-        written = write_atomically(dest, [data])
+        written = write_atomically(dest, [data], durable=durable)
         return Artifact(key, written.size, written.sha256)
 
     def get_bytes(self, key: str) -> bytes:
@@ -84,7 +86,7 @@ class LocalStore(Store):
         path = Path(path)
         with self._stored(key) as source:
             make_folder(path.parent, purpose=f"to download {self.where(key)} into")
-            write_atomically(path, read_chunks(source))
+            write_atomically(path, read_chunks(source), durable=False)  # the store keeps the durable copy
 
     def stat(self, key: str) -> Artifact | None:
         return self.content_digest(key)

@@ -2,9 +2,9 @@
 
 Below `multipart_threshold` a file goes up in one PUT whose SHA-256 was computed locally first and
 is sent with it (ChecksumSHA256), so S3 refuses a body that does not match. Larger files go up in
-parts through s3transfer with ChecksumAlgorithm=SHA256 (S3 checks every part); the composite
-checksum S3 then reports (sha256 of the parts' sha256 digests, suffixed '-N') is computed locally
-with the same part size and compared. The full-object sha256 is stored in the object's metadata
+parts, each sent with the SHA-256 computed for it in the same pass as the full digest (see
+campaign.store.s3_parts; S3 checks every part); the composite checksum S3 then reports (sha256 of
+the parts' sha256 digests, suffixed '-N') is computed locally from those digests and compared. The full-object sha256 is stored in the object's metadata
 ('sha256') next to the composite it belongs to ('sha256-composite'): `stat()` trusts it only while
 S3's composite still matches, so an object replaced behind the store's back is not believed.
 
@@ -16,44 +16,34 @@ S3Settings bound how long a server that is gone can hold a request.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import boto3
-from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    FlexibleChecksumError,
-    HTTPClientError,
     IncompleteReadError,
-    NoCredentialsError,
-    PartialCredentialsError,
     ReadTimeoutError,
     ResponseStreamingError,
 )
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.response import StreamingBody
 from s3transfer.utils import ChunksizeAdjuster
 
 from campaign.errors import CampaignError, Conflict, InputError, NotInStore, StoreError
-from campaign.store import files
+from campaign.store import files, s3_errors, s3_parts
 from campaign.store.base import Artifact, Store
 
 MiB = 1024 * 1024
-SHA256_METADATA = "sha256"
-COMPOSITE_METADATA = "sha256-composite"
-NOT_FOUND_CODES = ("404", "NoSuchKey", "NotFound")
+SHA256_METADATA, COMPOSITE_METADATA = s3_parts.SHA256_METADATA, s3_parts.COMPOSITE_METADATA
+NOT_FOUND_CODES = s3_errors.NOT_FOUND_CODES
 CONFLICT_CODES = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
-# The request never got an answer (botocore already made its max_attempts).
-UNREACHABLE_ERRORS = (BotocoreConnectionError, HTTPClientError)
 # A response body that broke off mid-way: botocore does not retry those, so the whole GET is redone.
 BODY_RETRYABLE_ERRORS = (ReadTimeoutError, IncompleteReadError, ResponseStreamingError)
 T = TypeVar("T")
@@ -119,7 +109,7 @@ class S3Store(Store):
                 self._check_written(key, digest, checksum)
         return Artifact(key, digest.size, digest.sha256)
 
-    def put_bytes(self, data: bytes, key: str) -> Artifact:
+    def put_bytes(self, data: bytes, key: str, *, durable: bool = True) -> Artifact:  # S3: always durable
         files.check_key(key, store_url=self.url)
         digest = files.hash_chunks([data])
         checksum = self._put_object(data, key, digest)
@@ -136,7 +126,7 @@ class S3Store(Store):
                                                    ChecksumAlgorithm="SHA256", **condition)
         except StoreError as error:
             cause = error.__cause__
-            conflict = isinstance(cause, ClientError) and _error_code(cause) in CONFLICT_CODES
+            conflict = isinstance(cause, ClientError) and s3_errors.error_code(cause) in CONFLICT_CODES
             if conflict or isinstance(error, NotInStore):  # If-Match on a deleted object: 404
                 raise Conflict(f"{self.where(key)} changed: expected {expect or 'absent'}.") from cause
             raise
@@ -168,7 +158,8 @@ class S3Store(Store):
 
         def save(chunks: Iterator[bytes], recorded: files.Digest | None) -> None:
             files.make_folder(path.parent, purpose=f"to download {self.where(key)} into")
-            files.write_atomically(path, chunks, expected=recorded, source=self.where(key))
+            # Not fsynced: S3 keeps the durable copy, and the bytes were checked against its record.
+            files.write_atomically(path, chunks, expected=recorded, source=self.where(key), durable=False)
 
         self._read(key, "download", save)
 
@@ -177,7 +168,7 @@ class S3Store(Store):
             head = self._head(key)
         if head is None:
             return None
-        sha256 = _recorded_sha256(head)
+        sha256 = s3_parts.recorded_sha256(head)
         if sha256 is None:  # not written by this store, or replaced since: only the bytes can tell
             return self.content_digest(key)
         return Artifact(key, head["ContentLength"], sha256)
@@ -198,7 +189,7 @@ class S3Store(Store):
     def list_children(self, prefix: str) -> list[str]:
         prefix = prefix if not prefix or prefix.endswith("/") else f"{prefix}/"
         start = len(self._full(prefix))
-        names = set()
+        names: set[str] = set()
         for page in self._list_pages(prefix, Delimiter="/"):
             names.update(item["Prefix"][start:].rstrip("/") for item in page.get("CommonPrefixes", []))
             names.update(item["Key"][start:] for item in page.get("Contents", []))
@@ -225,21 +216,17 @@ class S3Store(Store):
 
     def _upload_parts(self, file: BinaryIO, path: Path, key: str) -> tuple[files.Digest, str]:
         size = os.fstat(file.fileno()).st_size
-        part_size = ChunksizeAdjuster().adjust_chunksize(self.settings.part_size, size)  # as s3transfer does
+        part_size = ChunksizeAdjuster().adjust_chunksize(self.settings.part_size, size)  # at most 10,000 parts
         with _local_errors(path, self.where(key)):
-            digest, composite = _hash_parts(file, part_size)
-        metadata = {SHA256_METADATA: digest.sha256, COMPOSITE_METADATA: composite}
-        extra_args = {"ChecksumAlgorithm": "SHA256", "Metadata": metadata}
-        # s3transfer aborts the multipart upload itself when a part fails or on Ctrl-C.
-        with (
-            self._errors("upload", key),
-            create_transfer_manager(self._client, self._transfer_config()) as manager,
-        ):
-            manager.upload(str(path), self.bucket, self._full(key), extra_args=extra_args).result()
-        return digest, composite
+            hashed = s3_parts.hash_parts(file.fileno(), size, part_size)
+        metadata = {SHA256_METADATA: hashed.digest.sha256, COMPOSITE_METADATA: hashed.composite}
+        with self._errors("upload", key):
+            s3_parts.upload_parts(self._client, self.bucket, self._full(key), file.fileno(), hashed,
+                                  metadata=metadata, concurrency=self.settings.max_concurrency)
+        return hashed.digest, hashed.composite
 
     def _put_object(self, body: bytes | BinaryIO, key: str, digest: files.Digest) -> str:
-        checksum = _base64(bytes.fromhex(digest.sha256))
+        checksum = s3_parts.base64_text(bytes.fromhex(digest.sha256))
         with self._errors("upload", key):
             self._client.put_object(
                 Bucket=self.bucket,
@@ -269,20 +256,12 @@ class S3Store(Store):
         if head is None:
             raise StoreError(f"uploaded {self.where(key)} but S3 does not have it right after. Run again.")
         size, reported = head["ContentLength"], head.get("ChecksumSHA256") or "none"
-        if size != digest.size or not _same_checksum(reported, checksum):
+        if size != digest.size or not s3_parts.same_checksum(reported, checksum):
             raise StoreError(
                 f"uploaded {self.where(key)} but S3 reports {size} bytes with SHA-256 checksum "
                 f"{reported}, where {digest.size} bytes with {checksum} were sent. The object was deleted: "
                 "run again, and if it repeats check what else writes under this prefix."
             )
-
-    def _transfer_config(self) -> TransferConfig:
-        return TransferConfig(
-            multipart_threshold=self.settings.multipart_threshold,
-            multipart_chunksize=self.settings.part_size,
-            max_concurrency=self.settings.max_concurrency,
-            preferred_transfer_client="classic",  # the CRT client computes parts its own way
-        )
 
     def _delete(self, key: str) -> None:
         with self._errors("delete", key):
@@ -295,7 +274,7 @@ class S3Store(Store):
         try:
             return self._client.head_object(Bucket=self.bucket, Key=self._full(key), ChecksumMode="ENABLED")
         except ClientError as error:
-            if _error_code(error) in NOT_FOUND_CODES:
+            if s3_errors.error_code(error) in NOT_FOUND_CODES:
                 return None
             raise
 
@@ -314,10 +293,10 @@ class S3Store(Store):
             for attempt in range(1, self.settings.max_attempts + 1):
                 response = self._client.get_object(Bucket=self.bucket, Key=self._full(key), **params)
                 try:
-                    return consume(_body_chunks(response["Body"]), _recorded_digest(response))
+                    return consume(_body_chunks(response["Body"]), s3_parts.recorded_digest(response))
                 except _InterruptedBodyError as interrupted:
                     if attempt == self.settings.max_attempts:
-                        raise interrupted.__cause__ from None
+                        raise interrupted.cause from None
         raise AssertionError("max_attempts must be at least 1")
 
     def _list_pages(self, prefix: str, **params: str) -> Iterator[dict]:
@@ -348,74 +327,36 @@ class S3Store(Store):
             raise self._explain(error, operation, self.where(key)) from error
 
     def _explain(self, error: Exception, operation: str, where: str) -> StoreError:
-        failed = f"cannot {operation} {where}"
-        if isinstance(error, ClientError):
-            code, message = _error_code(error), error.response.get("Error", {}).get("Message", str(error))
-            if code in NOT_FOUND_CODES:
-                return NotInStore(f"{where} is not in the store.")
-            advice = _CLIENT_ERROR_ADVICE.get(code, "S3 answered {code}: {message}")
-            return StoreError(f"{failed}: " + advice.format(code=code, message=message, bucket=self.bucket))
-        endpoint, attempts = self._client.meta.endpoint_url, self.settings.max_attempts
-        for kinds, advice in _ERROR_ADVICE:
-            if isinstance(error, kinds):
-                return StoreError(
-                    f"{failed}: " + advice.format(error=error, endpoint=endpoint, attempts=attempts)
-                )
-        return StoreError(f"{failed}: {type(error).__name__}: {error}")
-
-
-_CHECKSUM_REJECTED = (
-    "S3 refused the body: it does not match the SHA-256 computed before sending ({code}). "
-    "The file changed during the upload or the data was damaged on the way: run again."
-)
-_CLIENT_ERROR_ADVICE = {
-    "NoSuchBucket": "bucket {bucket} does not exist. Create it or pass another --store.",
-    "AccessDenied": "access denied ({code}): the AWS credentials in effect may not do this.",
-    "AllAccessDisabled": "access denied ({code}): all access to bucket {bucket} is disabled.",
-    "InvalidAccessKeyId": "S3 does not know the access key in effect ({code}): check AWS_PROFILE.",
-    "SignatureDoesNotMatch": "S3 rejected the request signature ({code}): check the secret key in effect.",
-    "ExpiredToken": "the AWS session token has expired ({code}): refresh the credentials and run again.",
-    "BadDigest": _CHECKSUM_REJECTED,
-    "InvalidDigest": _CHECKSUM_REJECTED,
-    "XAmzContentSHA256Mismatch": _CHECKSUM_REJECTED,
-}
-_ERROR_ADVICE = (
-    (
-        (NoCredentialsError, PartialCredentialsError),
-        "no usable AWS credentials. Set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), "
-        "or run where an instance role is available.",
-    ),
-    (
-        FlexibleChecksumError,
-        "the bytes S3 sent do not match the checksum it records ({error}). Run again; if it repeats, "
-        "the stored object is damaged.",
-    ),
-    (
-        UNREACHABLE_ERRORS,
-        "the S3 endpoint {endpoint} did not answer after {attempts} attempts ({error}). Check the "
-        "network and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3, then run again.",
-    ),
-)
+        return s3_errors.explain(error, f"cannot {operation} {where}", where, bucket=self.bucket,
+                                 endpoint=self._client.meta.endpoint_url, attempts=self.settings.max_attempts)
 
 
 class _InterruptedBodyError(Exception):
     """A response body broke off mid-way (the cause says how); the whole GET is worth another try."""
 
+    def __init__(self, cause: BaseException):
+        super().__init__(str(cause))
+        self.cause = cause
 
-def _body_chunks(body) -> Iterator[bytes]:
+
+def _body_chunks(body: StreamingBody) -> Iterator[bytes]:
     try:
         yield from body.iter_chunks(files.CHUNK_SIZE)
     except BODY_RETRYABLE_ERRORS as error:
-        raise _InterruptedBodyError() from error
+        raise _InterruptedBodyError(error) from error
 
 
-def _make_client(settings: S3Settings, *, store_url: str):
+def _make_client(settings: S3Settings, *, store_url: str) -> Any:
     config = Config(
         # total_max_attempts counts the first try; botocore's 'max_attempts' would not.
         retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         max_pool_connections=max(10, settings.max_concurrency),
+        # Every body this store sends carries a SHA-256 checksum header, which is signed and which S3
+        # checks against the body; hashing the body again for the signature (what botocore does over
+        # plain http, never over https) would only cost a second pass over every byte.
+        s3={"payload_signing_enabled": False},
     )
     try:
         return boto3.session.Session().client("s3", config=config)
@@ -424,67 +365,9 @@ def _make_client(settings: S3Settings, *, store_url: str):
         raise StoreError(f"cannot open the store {store_url}: {error}. {advice}") from error
 
 
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def _recorded_sha256(response: dict) -> str | None:
-    """The full-object sha256 S3 vouches for, or None when the object carries no trusted record."""
-    checksum = response.get("ChecksumSHA256")
-    if not checksum:
-        return None
-    if not _is_multipart(response):
-        return base64.b64decode(checksum).hex()
-    metadata = response.get("Metadata", {})
-    if _same_checksum(checksum, metadata.get(COMPOSITE_METADATA, "")):
-        return metadata.get(SHA256_METADATA)
-    return None
-
-
-def _recorded_digest(response: dict) -> files.Digest | None:
-    sha256 = _recorded_sha256(response)
-    return None if sha256 is None else files.Digest(response["ContentLength"], sha256)
-
-
-def _is_multipart(response: dict) -> bool:
-    # HEAD may omit the '-N' suffix on a composite checksum (moto does); the ETag still has it.
-    checksum, etag = response.get("ChecksumSHA256", ""), response.get("ETag", "").strip('"')
-    return "-" in checksum or "-" in etag or response.get("ChecksumType") == "COMPOSITE"
-
-
-def _same_checksum(reported: str, expected: str) -> bool:
-    """Compare checksums, tolerating a '-N' part-count suffix that only one side shows."""
-    reported_value, _, reported_parts = reported.partition("-")
-    expected_value, _, expected_parts = expected.partition("-")
-    parts_agree = not reported_parts or not expected_parts or reported_parts == expected_parts
-    return bool(expected_value) and reported_value == expected_value and parts_agree
-
-
-def _hash_parts(file: BinaryIO, part_size: int) -> tuple[files.Digest, str]:
-    """Full digest and the composite checksum S3 computes for parts of part_size, in one pass."""
-    whole, part, part_digests, size = hashlib.sha256(), hashlib.sha256(), [], 0
-    buffer = memoryview(bytearray(files.CHUNK_SIZE))
-    left = part_size
-    while count := file.readinto(buffer[: min(files.CHUNK_SIZE, left)]):
-        whole.update(buffer[:count])
-        part.update(buffer[:count])
-        size, left = size + count, left - count
-        if left == 0:
-            part_digests.append(part.digest())
-            part, left = hashlib.sha256(), part_size
-    if left < part_size:
-        part_digests.append(part.digest())
-    composite = f"{_base64(hashlib.sha256(b''.join(part_digests)).digest())}-{len(part_digests)}"
-    return files.Digest(size, whole.hexdigest()), composite
-
-
 @contextmanager
 def _local_errors(path: Path, where: str) -> Iterator[None]:
     try:
         yield
     except OSError as error:
         raise StoreError(f"cannot read {path} to upload it to {where}: {error.strerror or error}.") from error
-
-
-def _base64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")

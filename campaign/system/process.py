@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 GRACE_S = 10.0  # between SIGTERM and SIGKILL of a stage's process group
 
@@ -57,7 +58,7 @@ def run_logged(command: str, *, cwd: Path, env: dict[str, str], log_path: Path,
     return ProcessResult(exit_code, False, time.monotonic() - started)
 
 
-def _stop_leftovers(pgid: int, log) -> None:
+def _stop_leftovers(pgid: int, log: BinaryIO) -> None:
     """Stop what the stage's main process left running in its group, and say so in its log."""
     left = live_members(pgid)
     if not left:
@@ -135,7 +136,7 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
-def _note(log, message: str) -> None:
+def _note(log: BinaryIO, message: str) -> None:
     log.write(f"\n{message}\n".encode())
 
 

@@ -9,18 +9,22 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from campaign.jsonl import last_record_summary
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 class NoProgress:
     """Used when stderr is not a terminal (CI, logs piped to a file): the event log says it all."""
 
-    def __enter__(self):
+    def __enter__(self) -> NoProgress:
         return self
 
-    def __exit__(self, *exc):
-        return False
+    def __exit__(self, *exc: object) -> None:
+        return None
 
     def stage_started(self, index: int, total: int, stage_run: str, incremental: Path | None) -> None:
         pass
@@ -30,31 +34,26 @@ class NoProgress:
 
 
 class TerminalProgress(NoProgress):
-    def __init__(self):
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+    def __init__(self) -> None:
+        # Imported here, for terminals only: rich's live display costs ~40 ms of every start-up otherwise.
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                 TextColumn("{task.completed}/{task.total} stage runs"), TimeElapsedColumn(),
                                 transient=True)
-        self.task = None
+        self.task: TaskID | None = None
         self.running = False  # between stage_started and stage_ended: only then does an end advance the bar
         self.watch: threading.Event | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> TerminalProgress:
         self.display.__enter__()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self.stage_ended()
-        return self.display.__exit__(*exc)
+        self.display.__exit__(*exc)
 
-    def stage_started(self, index, total, stage_run, incremental):
+    def stage_started(self, index: int, total: int, stage_run: str, incremental: Path | None) -> None:
         if self.task is None:
             self.task = self.display.add_task(stage_run, total=total)
         self.display.update(self.task, completed=index - 1, description=f"{stage_run}")
@@ -63,7 +62,7 @@ class TerminalProgress(NoProgress):
             self.watch = threading.Event()
             threading.Thread(target=self._follow, args=(stage_run, incremental, self.watch), daemon=True).start()
 
-    def stage_ended(self):
+    def stage_ended(self) -> None:
         if self.watch:
             self.watch.set()
             self.watch = None
@@ -74,7 +73,7 @@ class TerminalProgress(NoProgress):
     def _follow(self, stage_run: str, path: Path, stop: threading.Event) -> None:
         while not stop.wait(0.5):
             item = last_item(path)
-            if item:
+            if item and self.task is not None:
                 self.display.update(self.task, description=f"{stage_run} · {item}")
 
 

@@ -25,15 +25,15 @@ from .conftest import REPO_ROOT, git, make_repo, run_cli
 SEED = int(os.environ.get("CAMPAIGN_FAULT_SEED", "20261122"))
 TRIALS = 30
 # Crash points inside the agent (CAMPAIGN_FAULT=site:n) and how often each is reached in one run.
-CRASH_SITES = {"journal.append": 6, "journal.torn": 6, "journal.mirror": 6, "upload": 5, "sync": 1,
-               "stage.start": 2, "stage.end": 2}
+CRASH_SITES = {"journal.append": 6, "journal.torn": 6, "journal.mirror": 6, "journal.compact": 2, "upload": 5,
+               "sync": 1, "stage.start": 2, "stage.end": 2}
 BENCH_RECORDS = 22 * 2 * 2  # 22 queries x 2 engines x (warm-up + 1 iteration)
 
 
 def fault_plan(seed: int) -> list[tuple[str, int]]:
     """30 faults spread over generation, mid-query bench, uploads and journal writes."""
     rng = random.Random(seed)
-    kinds = ["during-generate"] * 5 + ["at-record"] * 11 + [site for site in CRASH_SITES for _ in range(2)]
+    kinds = ["during-generate"] * 5 + ["at-record"] * 9 + [site for site in CRASH_SITES for _ in range(2)]
     assert len(kinds) == TRIALS
     rng.shuffle(kinds)
     plan = []

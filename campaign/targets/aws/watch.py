@@ -1,7 +1,7 @@
 """Watch a run from this machine: its journal in the store, and whether its instances still live.
 
-The journal (`runs/<id>/journal.jsonl`) is mirrored by the agent after every transition; its last
-`run` entry says succeeded, failed or interrupted. The watcher stops at that entry, when every
+The journal (`runs/<id>/journal.jsonl` and its segments, read by `stored_journal`) is mirrored by
+the agent after every transition; its last `run` entry says succeeded, failed or interrupted. The watcher stops at that entry, when every
 instance is gone without one (a crash, a spot reclaim, the watchdog), or at the deadline.
 """
 
@@ -21,6 +21,7 @@ from campaign.run.journal import (
     SUCCEEDED,
     RunStatus,
     read_entries,
+    stored_journal,
     summarize,
 )
 from campaign.run.keys import RunKeys
@@ -110,7 +111,7 @@ class JournalWatcher:
 
     def poll(self) -> RunStatus | None:
         try:
-            data = self.store.get_bytes(RunKeys(self.run_id).journal)
+            data = stored_journal(self.store, RunKeys(self.run_id).journal)
         except NotInStore:
             return None
         return summarize(self.run_id, read_entries(data))
