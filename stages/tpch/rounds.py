@@ -39,8 +39,15 @@ def parse_sides(texts: list[str], env_text: str | None) -> tuple[tuple[str, Path
     return tuple(sides)
 
 
-def schedule(queries: tuple[str, ...], engines: tuple[str, ...], sides: tuple[str, ...], iterations: int,
-             seed: int, *, rounds: bool = False) -> Iterator[tuple[int, str, str, str]]:
+def schedule(
+    queries: tuple[str, ...],
+    engines: tuple[str, ...],
+    sides: tuple[str, ...],
+    iterations: int,
+    seed: int,
+    *,
+    rounds: bool = False,
+) -> Iterator[tuple[int, str, str, str]]:
     """Every execution as (iteration, side, engine, query), in the order it runs (generated lazily: a bench
     may be given a huge iteration count and stopped by a signal)."""
     if not sides and not rounds:
