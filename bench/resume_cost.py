@@ -69,7 +69,7 @@ def main() -> None:
         k = int(len(full) * args.at)
         killed = kill_at_record(clone, args.selection, sf, k)
         kept = records(clone, killed, sf)
-        resumed_result, resume_wall = run(clone, "resume", killed)
+        _resumed_result, resume_wall = run(clone, "resume", killed)
         final = records(clone, killed, sf)
         journal = [json.loads(line) for line in
                    (clone / ".campaign/runs" / killed / "journal.jsonl").read_text().splitlines()]

@@ -84,8 +84,8 @@ def main() -> None:
             store_s, boto_s, store_cpu, boto_cpu = [], [], [], []
             for index in range(args.repeat):
                 key = f"r{index}.bin"
-                pair = [(store_s, store_cpu, lambda: store.put_file(path, key)),
-                        (boto_s, boto_cpu, lambda: client.upload_file(str(path), BUCKET, f"plain/{key}"))]
+                pair = [(store_s, store_cpu, lambda key=key: store.put_file(path, key)),
+                        (boto_s, boto_cpu, lambda key=key: client.upload_file(str(path), BUCKET, f"plain/{key}"))]
                 for samples, cpu, upload in pair if index % 2 == 0 else reversed(pair):  # alternate who goes first
                     samples.append(seconds(upload, cpu))
                 client.delete_object(Bucket=BUCKET, Key=f"verified/{key}")

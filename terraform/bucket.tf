@@ -69,3 +69,33 @@ resource "aws_s3_bucket_lifecycle_configuration" "results" {
     }
   }
 }
+
+# Requests without TLS are refused, whoever makes them (aws:SecureTransport is false for plain HTTP).
+data "aws_iam_policy_document" "results_tls_only" {
+  count = var.create_bucket ? 1 : 0
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.results[0].arn, "${aws_s3_bucket.results[0].arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "results" {
+  count  = var.create_bucket ? 1 : 0
+  bucket = aws_s3_bucket.results[0].id
+  policy = data.aws_iam_policy_document.results_tls_only[0].json
+
+  # The public access block first: S3 refuses some policies while it is being set.
+  depends_on = [aws_s3_bucket_public_access_block.results]
+}

@@ -84,3 +84,27 @@ resource "aws_iam_instance_profile" "runner" {
   name_prefix = "${local.name}-"
   role        = aws_iam_role.runner.name
 }
+
+# A private repository's token, read at boot by the userdata (aws ssm get-parameter --with-decryption):
+# this one parameter only. A SecureString under the AWS-managed key aws/ssm needs no kms statement: that
+# key's policy lets every principal of the account decrypt through SSM.
+data "aws_caller_identity" "current" {
+  count = var.repo_token_parameter == null ? 0 : 1
+}
+
+data "aws_iam_policy_document" "repo_token" {
+  count = var.repo_token_parameter == null ? 0 : 1
+
+  statement {
+    sid       = "ReadRepoToken"
+    actions   = ["ssm:GetParameter"]
+    resources = ["arn:${data.aws_partition.current.partition}:ssm:${var.region}:${data.aws_caller_identity.current[0].account_id}:parameter/${trimprefix(var.repo_token_parameter, "/")}"]
+  }
+}
+
+resource "aws_iam_role_policy" "repo_token" {
+  count       = var.repo_token_parameter == null ? 0 : 1
+  name_prefix = "repo-token-"
+  role        = aws_iam_role.runner.id
+  policy      = data.aws_iam_policy_document.repo_token[0].json
+}

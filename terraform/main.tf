@@ -28,16 +28,32 @@ data "aws_ssm_parameter" "al2023" {
   name = "${var.ami_ssm_parameter_prefix}-${local.architecture}"
 }
 
+# The security group belongs to the VPC of the chosen subnet (else the default VPC): a group in another
+# VPC than the instance's subnet fails at RunInstances ("belong to different networks").
+data "aws_subnet" "chosen" {
+  count = var.subnet_id == null ? 0 : 1
+  id    = var.subnet_id
+}
+
+data "aws_vpc" "default" {
+  count   = var.subnet_id == null ? 1 : 0
+  default = true
+}
+
 resource "aws_security_group" "runner" {
   name_prefix = "${local.name}-"
-  description = "campaign run ${var.run_id}: no inbound rules (access is SSM only); outbound for git, pip, S3, SSM"
+  description = "campaign run ${var.run_id}: no inbound rules (access is SSM only); HTTPS out only"
+  vpc_id      = var.subnet_id == null ? data.aws_vpc.default[0].id : data.aws_subnet.chosen[0].vpc_id
 
+  # Everything the instance reaches speaks HTTPS: the git remote, PyPI, crates.io, AL2023's dnf
+  # repositories (cdn.amazonlinux.com), S3 and the SSM endpoints. DNS goes to the VPC's resolver,
+  # which security groups do not filter. No port 80: nothing the instance needs uses plain HTTP.
   egress {
-    description = "HTTPS/HTTP/DNS out: the git remote, PyPI, S3 and the SSM endpoints"
-    from_port   = 0
-    to_port     = 0
-    protocol    = "-1"
-    cidr_blocks = ["0.0.0.0/0"] #checkov:skip=CKV_AWS_382:the instance clones the repository and installs packages from the internet; there is no inbound rule at all
+    description = "HTTPS out: the git remote, package indexes, dnf repositories, S3, SSM"
+    from_port   = 443
+    to_port     = 443
+    protocol    = "tcp"
+    cidr_blocks = ["0.0.0.0/0"]
   }
 
   lifecycle {
@@ -63,7 +79,7 @@ resource "aws_instance" "runner" {
   metadata_options {
     http_endpoint               = "enabled"
     http_tokens                 = "required"
-    http_put_response_hop_limit = 2 # containers on the instance (docker) reach IMDSv2 too
+    http_put_response_hop_limit = var.imds_hop_limit # 1: containers on the instance cannot reach the role's credentials
     instance_metadata_tags      = "enabled"
   }
 

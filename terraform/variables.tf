@@ -74,6 +74,13 @@ variable "prefix" {
   description = "The store prefix inside the bucket ('' for the bucket root). The instance may write only under <prefix>/runs/<run_id>/."
   type        = string
   default     = ""
+
+  # No leading, trailing or doubled slash, no IAM wildcard (* ?) and no policy variable (${...}):
+  # the prefix is written into the instance role's policy, so any of those would widen it.
+  validation {
+    condition     = var.prefix == "" || can(regex("^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", var.prefix))
+    error_message = "prefix must be empty or path segments of letters, digits, '.', '_' and '-' separated by single slashes, without a leading or trailing slash and without wildcards."
+  }
 }
 
 variable "user_data" {
@@ -91,4 +98,26 @@ variable "ami_ssm_parameter_prefix" {
   description = "Public SSM parameter path of the AL2023 AMI without the architecture suffix."
   type        = string
   default     = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default"
+}
+
+variable "imds_hop_limit" {
+  description = "The instance metadata (IMDSv2) response hop limit. 1 keeps the instance role's credentials away from containers that stages start; 2 lets them reach IMDS."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.imds_hop_limit >= 1 && var.imds_hop_limit <= 64
+    error_message = "imds_hop_limit must be between 1 and 64."
+  }
+}
+
+variable "repo_token_parameter" {
+  description = "The SSM parameter (SecureString) holding a token for cloning a private repository over HTTPS, or null. The instance role may read just this parameter."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.repo_token_parameter == null || can(regex("^/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", var.repo_token_parameter))
+    error_message = "repo_token_parameter must be an SSM parameter name such as /campaign/github-token (letters, digits, '_', '.', '-' and '/')."
+  }
 }

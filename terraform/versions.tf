@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.5.0"
+  # 1.11: the S3 backend's use_lockfile (state_backend) is generally available from 1.11 on.
+  required_version = ">= 1.11.0"
 
   required_providers {
     aws = {

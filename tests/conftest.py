@@ -75,6 +75,8 @@ def s3_server(aws_sandbox: None) -> Iterator[str]:
     try:
         with pytest.MonkeyPatch.context() as env:
             env.setenv("AWS_ENDPOINT_URL", endpoint)
+            # AWS-managed policies (AmazonSSMManagedInstanceCore, which terraform/ attaches) exist only then.
+            env.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             yield endpoint
     finally:
         server.stop()

@@ -8,7 +8,7 @@ nothing. Each distinct source is parsed and compiled once; the names it uses com
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import jinja2
 import jinja2.meta
@@ -31,7 +31,7 @@ class Compiled:
     syntax_error: str | None = None
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled(source: str) -> Compiled:
     """Parse and compile source once; a syntax error is kept and raised where the template is used."""
     try:

@@ -33,3 +33,23 @@ def _restore_environment():
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def tf_moto_session(s3_server: str, tmp_path_factory: pytest.TempPathFactory):
+    """Terraform with the real hashicorp/aws provider, wired to the session's moto server (see
+    tests/aws/tf_moto.py); skipped, with the reason shown, where no provider mirror exists."""
+    from tests.aws.tf_moto import TfMoto, mirror_or_skip, write_cli_config
+
+    mirror = mirror_or_skip()
+    home = tmp_path_factory.mktemp("tf-moto")
+    (home / "plugin-cache").mkdir()
+    return TfMoto(endpoint=s3_server, cli_config=write_cli_config(home / "cli.tfrc", mirror),
+                  plugin_cache=home / "plugin-cache", mirror=mirror)
+
+
+@pytest.fixture
+def tf_moto(tf_moto_session):
+    """The session's TfMoto with its environment (TF_CLI_CONFIG_FILE, ...) set for this test."""
+    with tf_moto_session.activated():
+        yield tf_moto_session

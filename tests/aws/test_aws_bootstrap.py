@@ -85,7 +85,7 @@ def test_the_bootstrap_runs_the_agent_and_the_watcher_sees_it_finish(s3_bucket, 
 def test_a_bootstrap_that_fails_records_it_and_the_watcher_reports_failure(s3_bucket, pushed_repo, tmp_path: Path):
     repo, _ = pushed_repo
     store_url = f"s3://{s3_bucket}/campaigns"
-    plan, record, store, process, calls = start_instance_stand_in(
+    _plan, record, store, process, calls = start_instance_stand_in(
         tmp_path, repo=repo, remote=tmp_path / "no-such-remote.git", store_url=store_url, selection="sf0.01")
     result = JournalWatcher(store, record.run_id).watch(deadline_s=60, interval_s=0.2, display=LineDisplay(print))
     output, _ = process.communicate(timeout=60)

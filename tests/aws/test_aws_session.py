@@ -74,18 +74,27 @@ def test_a_session_provisions_watches_collects_and_destroys(s3_bucket, pushed_re
     assert TerraformRunner(workspace_dir(tmp_path / "state", run_id)).state_list() == []
 
 
+def interrupt_when(condition, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
 def test_ctrl_c_while_watching_still_destroys(s3_bucket, pushed_repo, tmp_path: Path):
     repo, remote = pushed_repo
     lines: list[str] = []
     session = make_session(tmp_path, repo, remote, s3_bucket, lines, user_data="#!/bin/bash\nsleep 3\n")
-    timer = threading.Timer(2.0, os.kill, args=(os.getpid(), signal.SIGINT))
+    # Ctrl-C once the watch has begun (not after a fixed delay: a loaded machine may still be planning).
+    watching = threading.Thread(target=interrupt_when, args=(lambda: any("watching" in line for line in lines),),
+                                daemon=True)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        timer.start()
+        watching.start()
         with pytest.raises(KeyboardInterrupt):
             session.run()
     finally:
-        timer.cancel()
+        watching.join(timeout=60)
         signal.signal(signal.SIGINT, previous)
     run_id = session.record.run_id
     assert f"destroyed: nothing of run {run_id} is left running" in lines, lines

@@ -28,9 +28,10 @@ def parse(name: str) -> dict:
 
 
 def blocks(document: dict, kind: str) -> dict:
-    merged = {}
-    for entry in document.get(kind, []):
-        merged.update(entry)
+    merged: dict = {}
+    for entry in document.get(kind, []):  # two blocks of one type (two policy documents) merge, not replace
+        for name, body in entry.items():
+            merged.setdefault(name, {}).update(body)
     return merged
 
 
@@ -71,6 +72,8 @@ def test_instance_properties():
     assert instance["user_data"] == "${var.user_data}"  # a string from Python, never templatefile()
     metadata = instance["metadata_options"][0]
     assert metadata["http_tokens"] == "required"
+    assert metadata["http_put_response_hop_limit"] == "${var.imds_hop_limit}"
+    assert blocks(parse("variables.tf"), "variable")["imds_hop_limit"]["default"] == 1
     root = instance["root_block_device"][0]
     assert root["volume_type"] == "gp3" and root["encrypted"] is True
     assert root["volume_size"] == "${var.root_volume_gb}"

@@ -60,7 +60,7 @@ def test_a_tarball_with_too_many_members_is_refused_before_writing(tmp_path: Pat
 def test_the_default_limit_refuses_a_header_claiming_more_than_20_gib(tmp_path: Path):
     tarball = forged_header(tmp_path / "t.tar.gz", 21 * prebuilt.GiB)
     assert tarball.stat().st_size < 10_000
-    with pytest.raises(prebuilt.PrebuiltRejected, match="expands to more than 200000 members or 21.5 GB"):
+    with pytest.raises(prebuilt.PrebuiltRejected, match=r"expands to more than 200000 members or 21.5 GB"):
         prebuilt.extract(tarball, tmp_path / "checkout", OUTPUT, prebuilt.ExtractionLimits())
 
 

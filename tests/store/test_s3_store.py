@@ -211,7 +211,7 @@ def test_upload_into_a_missing_bucket_names_the_object(s3_server: str, twelve_mi
         store.put_bytes(b"{}", "runs/r1/run.json")
     with pytest.raises(StoreError) as multipart:
         store.put_file(twelve_mib_file, "cache/lineitem.parquet")
-    with pytest.raises(StoreError, match="^cannot upload s3://missing-bucket/prefix/.campaign-probe-"):
+    with pytest.raises(StoreError, match=r"^cannot upload s3://missing-bucket/prefix/.campaign-probe-"):
         store.probe()
 
     assert str(single.value) == expected.format("runs/r1/run.json")
@@ -223,7 +223,7 @@ def test_reading_from_a_missing_bucket_is_not_mistaken_for_a_missing_key(s3_serv
     store = open_store("s3://missing-bucket/prefix")
 
     with pytest.raises(
-        StoreError, match="^cannot read s3://missing-bucket/prefix/run.json: bucket"
+        StoreError, match=r"^cannot read s3://missing-bucket/prefix/run.json: bucket"
     ) as raised:
         store.get_bytes("run.json")
     assert not isinstance(raised.value, NotInStore)

@@ -113,7 +113,7 @@ class Auth:
     def _explain(self, err: Exception) -> str:
         name, text = type(err).__name__, str(err)
         where = f"AWS credentials ({self.describe()})"
-        if "SSO" in name or "sso" in text.lower() and "token" in text.lower():
+        if "SSO" in name or ("sso" in text.lower() and "token" in text.lower()):
             profile = self.settings.profile or os.environ.get("AWS_PROFILE", "PROFILE")
             return f"{where}: the SSO session has expired or was never started: aws sso login --profile {profile}"
         if name in ("NoCredentialsError", "PartialCredentialsError"):

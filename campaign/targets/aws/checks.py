@@ -17,6 +17,10 @@ from campaign.planning.verdict import Verdict
 from campaign.targets.aws.auth import Auth, Identity
 
 SCP_LIKE = re.compile(r"^(?P<user>[\w.-]+)@(?P<host>[\w.-]+):(?P<path>.+)$")
+URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@")
+# terraform/versions.tf requires it: the S3 backend's use_lockfile (state_backend) is GA from 1.11.
+MIN_TERRAFORM = (1, 11)
+MIN_TERRAFORM_TEXT = "Terraform >= 1.11 (https://developer.hashicorp.com/terraform/install)"
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,10 @@ def bucket_verdict(store_url: str, region: str) -> BucketState:
 
 def remote_url(root: Path, configured: str | None) -> str:
     """The URL the instance clones: repo_url from the config, else `git remote get-url origin` (scp-like
-    ssh addresses become https: the instance has no SSH key)."""
+    ssh addresses become https: the instance has no SSH key). Never with a credential in it: the URL
+    lands in the userdata, the Terraform files and the instance's log (see without_credentials)."""
     if configured:
-        return configured
+        return without_credentials(configured)
     result = subprocess.run(["git", "-C", str(root), "remote", "get-url", "origin"], capture_output=True, text=True,
                             check=False)
     url = result.stdout.strip()
@@ -75,7 +80,55 @@ def remote_url(root: Path, configured: str | None) -> str:
         rest = url.removeprefix("ssh://").split("@", 1)[-1]
         host, _, path = rest.partition("/")
         return f"https://{host.split(':')[0]}/{path}"
-    return url
+    return without_credentials(url)
+
+
+def without_credentials(url: str) -> str:
+    """https://oauth2:TOKEN@host/path -> https://host/path: whatever sits before '@' in the authority goes."""
+    return URL_USERINFO.sub(lambda match: match["scheme"], url, count=1)
+
+
+def had_credentials(root: Path, configured: str | None) -> bool:
+    url = configured or subprocess.run(["git", "-C", str(root), "remote", "get-url", "origin"], capture_output=True,
+                                       text=True, check=False).stdout.strip()
+    return bool(URL_USERINFO.match(url))
+
+
+def clone_verdict(root: Path, configured: str | None, token_parameter: str | None) -> Verdict | None:
+    """A warning when the remote carried a credential: the instance never gets it (and says how instead)."""
+    if not had_credentials(root, configured):
+        return None
+    how = (f"the instance reads its token from SSM parameter {token_parameter}" if token_parameter else
+           "a private repository needs repo_token_parameter in .campaign/config.toml [aws] (an SSM SecureString "
+           "holding the token; see the README, 'The AWS target')")
+    return Verdict("clone credentials", True, "the repository URL carries a credential; it was removed and never "
+                   f"leaves this machine: {how}", warning=True)
+
+
+def terraform_version_verdict(binary: str = "terraform") -> Verdict:
+    """The installed Terraform is new enough for terraform/ (versions.tf); names the version needed."""
+    import json
+
+    try:
+        result = subprocess.run([binary, "version", "-json"], capture_output=True, text=True, timeout=60, check=False)
+        version = json.loads(result.stdout)["terraform_version"]
+    except (OSError, ValueError, KeyError, subprocess.TimeoutExpired) as err:
+        return Verdict("terraform", False, f"`{binary} version -json` did not answer ({err}); install "
+                       f"{MIN_TERRAFORM_TEXT} on PATH")
+    found = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+    if found < MIN_TERRAFORM:
+        return Verdict("terraform", False, f"terraform {version} is too old: terraform/versions.tf needs "
+                       f"{MIN_TERRAFORM_TEXT} (the S3 state lock, use_lockfile, is GA from 1.11)")
+    return Verdict("terraform", True, f"terraform {version} (>= {'.'.join(map(str, MIN_TERRAFORM))} needed)")
+
+
+def imds_verdict(hop_limit: int) -> Verdict | None:
+    """A hop limit above 1 lets containers started by stages read the instance role's credentials."""
+    if hop_limit <= 1:
+        return None
+    return Verdict("instance metadata", True, f"imds_hop_limit = {hop_limit}: containers started by stages can "
+                   "reach IMDS and so the instance role's credentials (write access to the run's prefix). Remove "
+                   "imds_hop_limit from .campaign/config.toml [aws] unless a stage needs it.", warning=True)
 
 
 def pushed_verdict(root: Path, commit: str | None, url: str) -> Verdict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from campaign.errors import InputError, PreflightRefused
@@ -11,7 +11,7 @@ from campaign.targets.aws.auth import Auth
 from campaign.targets.aws.settings import config_path, load_settings
 
 
-def down(run_id: str, *, root: Path, state_dir: Path, out=print) -> None:
+def down(run_id: str, *, root: Path, state_dir: Path, out: Callable[[str], None] = print) -> None:
     """Destroy what is left of a run (after --keep, or a teardown that did not finish)."""
     from campaign.targets.aws.session import destroy
     from campaign.targets.aws.tf import TerraformRunner
@@ -40,7 +40,7 @@ def down(run_id: str, *, root: Path, state_dir: Path, out=print) -> None:
     out(f"destroyed: no instance of run {run_id} is left (the results bucket is kept)")
 
 
-def doctor(root: Path, *, out=print) -> bool:
+def doctor(root: Path, *, out: Callable[[str], None] = print) -> bool:
     """Which credentials are in effect and whether they work; terraform; the config file. True if all ok."""
     from campaign.targets.aws.target import default_bucket
 
@@ -51,12 +51,12 @@ def doctor(root: Path, *, out=print) -> bool:
              f"auth: {auth.describe()}"]
     verdict, identity = checks.credentials_verdict(auth)
     lines.append(f"  {'ok  ' if verdict.ok else 'FAIL'} {verdict.summary}")
-    terraform = shutil.which("terraform")
-    lines.append(f"terraform: {'ok   ' + terraform if terraform else 'FAIL not on PATH: install Terraform >= 1.5'}")
+    terraform = checks.terraform_version_verdict()
+    lines.append(f"terraform: {'ok   ' if terraform.ok else 'FAIL '}{terraform.summary}")
     repo_url = checks.remote_url(root, settings.repo_url)
     lines.append(f"the instance clones: {repo_url or 'nothing (no origin remote; set repo_url)'}")
     bucket = settings.bucket or default_bucket(identity, settings.region)
     lines.append(f"region {settings.region} · instance type {settings.instance_type} · bucket {bucket}")
     for line in lines:
         out(line)
-    return verdict.ok and terraform is not None
+    return verdict.ok and terraform.ok

@@ -63,6 +63,8 @@ def module_variables(settings: AwsSettings, *, run_id: str, campaign: str, commi
         "prefix": settings.prefix.strip("/"),
         "user_data": user_data,
         "subnet_id": settings.subnet_id,
+        "imds_hop_limit": settings.imds_hop_limit,
+        "repo_token_parameter": settings.repo_token_parameter,
         "ami_ssm_parameter_prefix": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default",
     }
 

@@ -5,6 +5,7 @@ SIGTERM (turned into KeyboardInterrupt by the caller) — unless --keep.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ class RunSession:
     state_dir: Path
     user_data: str
     create_bucket: bool
-    out: object = print
+    out: Callable[[str], None] = print
     module_dir: Path = infra.MODULE_DIR  # tests put a stand-in module here
     armed: bool = False  # True once `terraform apply` may have created something
     workdir: Path = field(init=False)
@@ -124,7 +125,7 @@ def incremental_keys(plan: Plan, record: RunRecord) -> dict[str, str]:
     return keys
 
 
-def collect_outputs(store, run_id: str, dest: Path, *, verify: bool) -> int:
+def collect_outputs(store: Store, run_id: str, dest: Path, *, verify: bool) -> int:
     """Download the run's outputs to dest; with verify, check the store against the manifest first."""
     if verify:
         verify_run(store, run_id, deep=False)

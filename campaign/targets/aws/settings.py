@@ -17,6 +17,8 @@ table, `[aws]`; every key is optional:
     install_spec = ".[tpch]"            # what the instance pip-installs from the checkout
     state_backend = "s3://my-tf-state/campaign"    # default: local state in .campaign/aws/<run-id>/
     subnet_id = "subnet-0123"           # default: the default VPC's default subnet
+    imds_hop_limit = 1                  # 2 lets containers on the instance reach IMDS (a WARN in plan)
+    repo_token_parameter = "/campaign/github-token"   # private repository: a SecureString the instance reads
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import shlex
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from campaign.errors import InputError
 
@@ -35,6 +38,10 @@ CONFIG_RELATIVE = ".campaign/config.toml"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_INSTANCE_TYPE = "c7i.xlarge"
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# As terraform/variables.tf validates them: the prefix lands in the instance role's policy, so no
+# wildcard, policy variable or stray slash may widen it.
+PREFIX = re.compile(r"^([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?$")
+SSM_PARAMETER = re.compile(r"^/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,8 @@ class AwsSettings:
     install_spec: str = ".[tpch]"
     state_backend: str | None = None
     subnet_id: str | None = None
+    imds_hop_limit: int = 1
+    repo_token_parameter: str | None = None
     keep: bool = False
     poll_interval_s: float = 15.0
     deadline_margin_s: float = 900.0  # watch this long past max_hours before giving up
@@ -78,7 +87,7 @@ def config_path(repo_root: Path) -> Path:
     return Path(os.environ.get("CAMPAIGN_CONFIG") or repo_root / CONFIG_RELATIVE)
 
 
-def load_settings(repo_root: Path, **overrides) -> AwsSettings:
+def load_settings(repo_root: Path, **overrides: Any) -> AwsSettings:
     """Defaults, then the [aws] table of the config file, then the flags that were given (not None)."""
     path = config_path(repo_root)
     values = _read_config(path)
@@ -118,6 +127,14 @@ def _check(settings: AwsSettings, path: Path) -> None:
         problems.append(f"max_hours {settings.max_hours} must be more than 0 and at most 72")
     if not 8 <= settings.root_volume_gb <= 16384:
         problems.append(f"root_volume_gb {settings.root_volume_gb} must be between 8 and 16384")
+    if not PREFIX.match(settings.prefix.strip("/")):
+        problems.append(f"prefix {settings.prefix!r} may hold only letters, digits, '.', '_', '-' and single "
+                        "slashes (it is written into the instance role's policy)")
+    if not 1 <= settings.imds_hop_limit <= 64:
+        problems.append(f"imds_hop_limit {settings.imds_hop_limit} must be between 1 and 64")
+    if settings.repo_token_parameter and not SSM_PARAMETER.match(settings.repo_token_parameter):
+        problems.append(f"repo_token_parameter {settings.repo_token_parameter!r} is not an SSM parameter name "
+                        "(e.g. /campaign/github-token)")
     if settings.state_backend and not settings.state_backend.startswith("s3://"):
         problems.append(f"state_backend {settings.state_backend!r} must be s3://BUCKET/PREFIX")
     if settings.profile and settings.auth_command:

@@ -85,6 +85,9 @@ def preflight(options: AwsOptions) -> Preflight:
     verdicts.append(checks.pushed_verdict(root, plan.commit, repo_url))
     verdicts += [replace(checks.pushed_verdict(root, commit, repo_url), check=f"side {name} pushed")
                  for name, commit in options.sides]  # the instance fetches each side's commit from the remote
+    verdicts.append(checks.terraform_version_verdict())
+    verdicts += [v for v in (checks.clone_verdict(root, settings.repo_url, settings.repo_token_parameter),
+                             checks.imds_verdict(settings.imds_hop_limit)) if v is not None]
     plan = replace(plan, verdicts=plan.verdicts + tuple(verdicts))
     if identity is not None and bucket_exists:
         plan = plan_build_source(plan, settings.store_url())
@@ -116,7 +119,8 @@ def terraform_plan_verdict(checked: Preflight, *, module_dir: Path = infra.MODUL
 def userdata_params(settings: AwsSettings, record: RunRecord, repo_url: str) -> UserdataParams:
     return UserdataParams(run_id=record.run_id, campaign=record.campaign, commit=record.commit or "",
                           repo_url=repo_url, store_url=record.store, region=settings.region,
-                          watchdog_minutes=settings.watchdog_minutes, install_spec=settings.install_spec)
+                          watchdog_minutes=settings.watchdog_minutes, install_spec=settings.install_spec,
+                          repo_token_parameter=settings.repo_token_parameter or "")
 
 
 def new_record(plan: Plan, root: Path, run_id: str, store_url: str, *, keep_going: bool,

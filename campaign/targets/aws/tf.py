@@ -27,10 +27,13 @@ import shutil
 import signal
 import threading
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from campaign.errors import CampaignError, PreflightRefused
 
@@ -68,7 +71,7 @@ class TerraformRunner:
         self.workdir = Path(workdir)
         self.binary = binary
         if shutil.which(binary) is None:
-            raise PreflightRefused(f"terraform is not on PATH ({binary}); install Terraform >= 1.5 "
+            raise PreflightRefused(f"terraform is not on PATH ({binary}); install Terraform >= 1.11 "
                                    "(https://developer.hashicorp.com/terraform/install) and retry.")
         self._tf = Terraform(working_dir=str(self.workdir), terraform_bin_path=binary)
 
@@ -100,7 +103,7 @@ class TerraformRunner:
         if addresses:
             self._run("state rm", *addresses)
 
-    def _run(self, command: str, *args: str, accept: tuple[int, ...] = (0,), **options) -> str:
+    def _run(self, command: str, *args: str, accept: tuple[int, ...] = (0,), **options: Any) -> str:
         """Run one Terraform command, logged to terraform.log; its stdout, or TerraformFailed."""
         options.setdefault("no_color", IsFlagged)
         if command in ("init", "plan", "apply", "destroy"):
@@ -127,14 +130,14 @@ class TerraformRunner:
 
 
 @contextmanager
-def deferred_interrupts():
+def deferred_interrupts() -> Iterator[threading.Event]:
     """While Terraform runs: SIGINT/SIGTERM are noted, not raised; the caller acts after it exits."""
     noted = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield noted
         return
 
-    def note(signum, frame):
+    def note(signum: int, frame: FrameType | None) -> None:
         noted.set()
 
     previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}

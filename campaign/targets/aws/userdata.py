@@ -38,7 +38,9 @@ class UserdataParams:
     system_setup: bool = True
     machine_control: bool = True  # the watchdog and the final power-off
     shutdown_command: str = "shutdown"
+    profile_script: str = "/etc/profile.d/campaign.sh"  # OPENSSL_NO_VENDOR for login shells
     run_json_wait_s: int = 900
+    repo_token_parameter: str = ""  # an SSM SecureString with the token of a private repository, or ''
 
 
 def render_userdata(params: UserdataParams, *, template_dir: Path = TEMPLATE_DIR) -> str:

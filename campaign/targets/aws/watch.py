@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from campaign.errors import NotInStore, StoreError
 from campaign.jsonl import last_record_summary
@@ -65,11 +66,11 @@ class LineDisplay:
         self.out = out
         self.previous = ""
 
-    def __enter__(self):
+    def __enter__(self) -> LineDisplay:
         return self
 
-    def __exit__(self, *exc):
-        return False
+    def __exit__(self, *exc: object) -> None:
+        return None
 
     def show(self, line: str) -> None:
         key = line.rsplit(" · ", 1)[0]  # the elapsed time alone is no news
@@ -81,24 +82,24 @@ class LineDisplay:
 class LiveDisplay(LineDisplay):
     """A status line rewritten in place on a terminal."""
 
-    def __init__(self, out):
+    def __init__(self, out: Callable[[str], None]):
         super().__init__(out)
-        from rich.live import Live
+        from rich.live import Live  # terminals only: rich's live display costs start-up time elsewhere
 
         self.live = Live("", transient=True, refresh_per_second=2)
 
-    def __enter__(self):
+    def __enter__(self) -> LiveDisplay:
         self.live.__enter__()
         return self
 
-    def __exit__(self, *exc):
-        return self.live.__exit__(*exc)
+    def __exit__(self, *exc: Any) -> None:
+        self.live.__exit__(*exc)
 
     def show(self, line: str) -> None:
         self.live.update(line)
 
 
-def make_display(out):
+def make_display(out: Callable[[str], None]) -> LineDisplay:
     return LiveDisplay(out) if sys.stderr.isatty() else LineDisplay(out)
 
 
