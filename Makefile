@@ -53,6 +53,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/stage_overhead.py
 	$(BIN)/python bench/s3_upload.py
 	$(BIN)/python bench/cluster_ops.py
+	$(BIN)/python bench/compare_stats.py
 
 clean:
 	rm -rf $(VENV) .campaign

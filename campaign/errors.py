@@ -7,6 +7,7 @@ Exit codes are decided here and only here (documented in the README):
   3   preflight refused the run (uncommitted files, host or store not ready)
   4   a stage run failed (its exit code, timeout or missing outputs)
   5   store failure: an upload, download or verification that did not succeed
+  6   `compare --fail-on-regression`: something is significantly slower or newly failing
   130 interrupted (Ctrl-C / SIGTERM)
 """
 
@@ -43,3 +44,9 @@ class Conflict(StoreError):
 
 class Interrupted(CampaignError):
     exit_code = 130
+
+
+class RegressionFound(CampaignError):
+    """`compare --fail-on-regression`: some item is significantly slower, or newly failing."""
+
+    exit_code = 6

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 # The result record contract's fields that name an item (README: "The result record"); a record's
 # one-line summary (the progress display, the AWS watcher) shows those it has, in this order.
-ITEM_FIELDS = ("item", "query", "engine", "iteration")
+ITEM_FIELDS = ("item", "query", "engine", "side", "iteration")
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from campaign.agent.build_source import fetch_or_explain
 from campaign.agent.context import AgentContext
 from campaign.agent.environment import stage_environment
+from campaign.agent.side_builds import build_sides
 from campaign.faults import crash_point
 from campaign.planning.graph import StageRun
 from campaign.run.entries import StageEntry
@@ -76,12 +77,16 @@ class Attempt:
 
     def _run_process(self, resumed_records: int) -> ProcessResult:
         ctx, run = self.ctx, self.run
+        env = stage_environment(ctx.record, ctx.spec, run, ctx.run_dir, ctx.outputs, resumed_records=resumed_records)
+        if run.stage.build_output and ctx.record.sides:
+            failed = build_sides(ctx, run, self.log_path, env)
+            if failed is not None:
+                return failed
         if run.stage.build_output:
             source = fetch_or_explain(ctx, run, self.log_path)
             self.notes.update(source.notes)
             if source.fetched is not None:
                 return source.fetched
-        env = stage_environment(ctx.record, ctx.spec, run, ctx.run_dir, ctx.outputs, resumed_records=resumed_records)
         command = run.command(ctx.spec, run_id=ctx.record.run_id, output_dir=str(ctx.run_dir.outputs),
                               work_dir=str(ctx.run_dir.checkout))
         fanout = env.get("CAMPAIGN_CLUSTER_FANOUT")

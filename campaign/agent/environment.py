@@ -36,4 +36,7 @@ def stage_environment(record: RunRecord, spec: CampaignSpec, run: StageRun, run_
     if resumed_records:
         env["CAMPAIGN_RESUME"] = "1"
     env.update({f"CAMPAIGN_VAR_{k.upper()}": str(v) for k, v in spec.vars.items()})
+    if record.sides:  # `campaign ab`: the bench runs every side, in interleaved rounds
+        env["CAMPAIGN_SIDES"] = ",".join(f"{name}={run_dir.side(name)}" for name in record.sides)
+        env["CAMPAIGN_ORDER_SEED"] = str(record.order_seed or 0)
     return env

@@ -17,6 +17,7 @@ import click
 from rich.filesize import decimal
 
 from campaign.cli.cluster import cluster
+from campaign.cli.results_commands import ab, compare, report
 from campaign.errors import CampaignError, PreflightRefused
 from campaign.planning.plan import Plan, format_plan
 from campaign.prebuilt.command import PrebuildOptions
@@ -24,6 +25,8 @@ from campaign.prebuilt.command import prebuild as run_prebuild
 from campaign.run.dirs import default_store
 from campaign.run.inspection import format_status, list_runs, stage_log, status_dict, verify_run
 from campaign.run.keys import check_run_id
+from campaign.run.resolve import resolve_run_id
+from campaign.spec.variables import parse_var_options
 from campaign.store import Store, open_store
 from campaign.system.git import find_root
 from campaign.targets.base import RunRequest, drive
@@ -48,6 +51,11 @@ def _valid_run_id(ctx: click.Context, param: click.Parameter, value: str | None)
 
 
 run_id_argument = click.argument("run_id", callback=_valid_run_id)
+
+
+var_option = click.option(
+    "--var", "var_texts", metavar="NAME=VALUE", multiple=True,
+    help="Override one of the campaign's vars (repeatable), e.g. --var iterations=5 --var queries=q01,q03.")
 
 
 def target_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -77,19 +85,23 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @store_option
 @target_options
 @click.option("--show-userdata", is_flag=True, help="AWS target: print the exact userdata script of the instance.")
+@var_option
 def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty: bool, resume_run: str | None,
-         store: str | None, target: str, instance_type: str | None, region: str | None, show_userdata: bool) -> None:
+         store: str | None, target: str, instance_type: str | None, region: str | None, show_userdata: bool,
+         var_texts: tuple[str, ...]) -> None:
     """Show what `run` would do, and the preflight verdicts.
 
     SELECTION is e.g. sf1,sf10; nothing runs. Exits 3 when preflight would refuse the run, 0 otherwise.
     """
     request = RunRequest(campaign_file=campaign_file, selection=selection, store=store, allow_dirty=allow_dirty,
-                         options={"instance_type": instance_type, "region": region})
+                         options={"instance_type": instance_type, "region": region},
+                         vars=parse_var_options(var_texts))
     if show_userdata:
         click.echo(get_cloud_target("aws").show_userdata(request).rstrip("\n"))
         return
     chosen = get_target(target)
     if resume_run:
+        resume_run = resolve_run_id(_open_store(store), resume_run)
         _show_plan(chosen.resume_plan(resume_run, request), [], {}, as_json=as_json)
         return
     prepared = chosen.preflight(request, for_plan=True)
@@ -123,9 +135,11 @@ def _show_plan(the_plan: Plan, target_lines: list[str], target_json: dict[str, A
               help="AWS target: leave the instance and role after the run (they bill; `campaign down RUN`).")
 @click.option("--cluster", "cluster_name", metavar="NAME", default=None,
               help="Run on a kept cluster (`campaign cluster up`); refused when it runs another commit.")
+@var_option
 def run(selection: str | None, campaign_file: Path, store: str | None, keep_going: bool, allow_dirty: bool,
         state_dir: Path | None, resume: bool, take_over: bool, sync_interval: float, target: str,
-        instance_type: str | None, region: str | None, keep: bool | None, cluster_name: str | None) -> None:
+        instance_type: str | None, region: str | None, keep: bool | None, cluster_name: str | None,
+        var_texts: tuple[str, ...]) -> None:
     """Run the campaign, on this machine or on EC2.
 
     SELECTION defaults to the campaign's default_selection.
@@ -134,7 +148,8 @@ def run(selection: str | None, campaign_file: Path, store: str | None, keep_goin
                          allow_dirty=allow_dirty, state_dir=state_dir, resume=resume, take_over=take_over,
                          sync_interval_s=sync_interval,
                          options={"instance_type": instance_type, "region": region, "keep": keep,
-                                  "cluster": cluster_name})
+                                  "cluster": cluster_name},
+                         vars=parse_var_options(var_texts))
     chosen = get_target("cluster" if cluster_name else target)
     if resume and chosen.resume_unfinished(request, click.echo) is not None:
         return
@@ -172,7 +187,8 @@ def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | No
     """
     request = RunRequest(campaign_file=Path(DEFAULT_CAMPAIGN_FILE), store=store, state_dir=state_dir,
                          take_over=take_over, options={"cluster": cluster_name})
-    get_target("cluster" if cluster_name else "local").resume(run_id, request, click.echo)
+    get_target("cluster" if cluster_name else "local").resume(resolve_run_id(_open_store(store), run_id), request,
+                                                                click.echo)
 
 
 @cli.command()
@@ -184,7 +200,8 @@ def status(run_id: str, store: str | None, as_json: bool) -> None:
 
     Read from RUN_ID's journal in the store.
     """
-    document = status_dict(_open_store(store), run_id)
+    opened = _open_store(store)
+    document = status_dict(opened, resolve_run_id(opened, run_id))
     click.echo(json.dumps(document, indent=2) if as_json else format_status(document))
 
 
@@ -197,7 +214,8 @@ def logs(run_id: str, stage_run: str | None, store: str | None) -> None:
 
     STAGE_RUN is e.g. 'tpch-bench[sf1]' (quoted for the shell); without it, the runner's event log.
     """
-    sys.stdout.buffer.write(stage_log(_open_store(store), run_id, stage_run))
+    opened = _open_store(store)
+    sys.stdout.buffer.write(stage_log(opened, resolve_run_id(opened, run_id), stage_run))
     sys.stdout.flush()
 
 
@@ -228,7 +246,9 @@ def verify(run_id: str, store: str | None, deep: bool) -> None:
 
     Every artifact of RUN_ID (size and SHA-256), and the manifest against the journal.
     """
-    verified = verify_run(_open_store(store), run_id, deep=deep)
+    opened = _open_store(store)
+    run_id = resolve_run_id(opened, run_id)
+    verified = verify_run(opened, run_id, deep=deep)
     how = (f"re-read and hashed {verified.artifacts} objects, {decimal(verified.bytes_hashed)}" if deep else
            "stored sizes and checksums; --deep re-reads and hashes every object")
     click.echo(f"verified: {verified.artifacts} artifacts of run {run_id} match the manifest and the journal ({how})")
@@ -272,6 +292,9 @@ def doctor() -> None:
 
 
 cli.add_command(cluster)
+cli.add_command(compare)
+cli.add_command(report)
+cli.add_command(ab)
 
 
 def _open_store(url: str | None) -> Store:

@@ -70,6 +70,8 @@ class Plan:
             "selection": self.selection_text,
             "target": self.target,
             "commit": self.commit,
+            "vars": self.spec.vars,
+            "vars_overridden": list(self.spec.overridden),
             "stage_runs": [_planned_dict(p, self.spec) for p in self.runs],
             "preflight": [v.to_dict() for v in self.verdicts],
             "refused": bool(self.refusals),
@@ -119,7 +121,11 @@ def format_plan(plan: Plan) -> str:
     """The plan as text for a terminal: a header, one row per stage run, the preflight verdicts."""
     commit = (plan.commit or "no commit")[:12]
     lines = [f"campaign {plan.spec.name} ({plan.spec.path.name}) · selection {plan.selection_text} · "
-             f"target {plan.target} · commit {commit}", ""]
+             f"target {plan.target} · commit {commit}"]
+    if plan.spec.vars:
+        lines.append("vars: " + ", ".join(f"{name}={value}" + (" (--var)" if name in plan.spec.overridden else "")
+                                          for name, value in plan.spec.vars.items()))
+    lines.append("")
     rows = [("#", "stage run", "kind", "action", "needs", "outputs")]
     for index, planned in enumerate(plan.runs, 1):
         run = planned.run

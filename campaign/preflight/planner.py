@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from campaign.planning.graph import StageRun, expand
 from campaign.planning.plan import Plan, build_plan
@@ -11,14 +13,15 @@ from campaign.preflight.overlap import overlap_verdict
 from campaign.preflight.smoke import smoke_gate
 from campaign.spec.load import load_campaign
 from campaign.spec.selection import parse_selection
+from campaign.spec.variables import with_vars
 from campaign.system.git import find_root, head_commit
 from campaign.system.host import HostFacts, read_host
 
 
 def make_plan(campaign_file: Path, selection_text: str | None, *, allow_dirty: bool,
-              target: str = "local") -> tuple[Plan, Path]:
-    """Load, validate, expand and preflight; returns the plan and the repository root."""
-    spec = load_campaign(campaign_file.resolve())
+              target: str = "local", overrides: Mapping[str, Any] | None = None) -> tuple[Plan, Path]:
+    """Load, validate, expand and preflight (overrides: --var); returns the plan and the repository root."""
+    spec = with_vars(load_campaign(campaign_file.resolve()), overrides or {})
     root = find_root(spec.path.parent)
     selection = parse_selection(selection_text or spec.default_selection, spec)
     runs = expand(spec, selection)

@@ -48,6 +48,10 @@ class RunDir:
     def journal(self) -> Path:
         return self.root / "journal.jsonl"
 
+    def side(self, name: str) -> Path:
+        """`campaign ab`: the clean checkout of one side's commit."""
+        return self.root / "sides" / name
+
     @property
     def superseded(self) -> Path:
         return self.root / "superseded"

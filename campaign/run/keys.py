@@ -4,6 +4,7 @@
     runs/<run-id>/journal.jsonl       every state transition
     runs/<run-id>/manifest.json       every artifact with size and sha256
     runs/<run-id>/lease.json          who holds the run
+    runs/<run-id>/comparison.json     `campaign ab`: the comparison of its sides (and comparison.html)
     runs/<run-id>/logs/<name>         stage logs, the runner's events, the instance's bootstrap log
     runs/<run-id>/outputs/<path>      declared outputs, relative to the output dir
 """
@@ -57,6 +58,14 @@ class RunKeys:
     @property
     def lease(self) -> str:
         return f"{self.root}/lease.json"
+
+    @property
+    def comparison(self) -> str:
+        return f"{self.root}/comparison.json"
+
+    @property
+    def comparison_html(self) -> str:
+        return f"{self.root}/comparison.html"
 
     @property
     def outputs(self) -> str:

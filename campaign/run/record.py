@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +40,20 @@ class RunRecord:
     created_at: str
     keep_going: bool = False
     sync_interval_s: float = 2.0  # how often incremental results are uploaded while they grow
+    vars: dict[str, Any] = field(default_factory=dict)  # the campaign's vars as the run uses them (--var applied)
+    host: dict[str, Any] = field(default_factory=dict)  # the executing machine's fingerprint (system.host)
+    sides: dict[str, str] = field(default_factory=dict)  # `campaign ab`: side name -> commit
+    order_seed: int | None = None  # `campaign ab`: the seed of the rounds' random order
 
     @classmethod
     def new(cls, plan: Plan, root: Path, *, store: str, target: str, keep_going: bool = False,
-            sync_interval_s: float = 2.0) -> RunRecord:
+            sync_interval_s: float = 2.0, host: dict[str, Any] | None = None) -> RunRecord:
         """The record of a new run of plan (planned in the repository at root)."""
         return cls(run_id=new_run_id(plan.commit), campaign=plan.spec.name,
                    campaign_file=plan.spec.path.relative_to(root).as_posix(), campaign_digest=plan.spec.digest,
                    commit=plan.commit, dirty=plan.dirty, selection=plan.selection_text, target=target,
-                   store=store, created_at=now_iso(), keep_going=keep_going, sync_interval_s=sync_interval_s)
+                   store=store, created_at=now_iso(), keep_going=keep_going, sync_interval_s=sync_interval_s,
+                   vars=dict(plan.spec.vars), host=dict(host or {}))
 
     @property
     def keys(self) -> RunKeys:
@@ -64,7 +69,8 @@ class RunRecord:
         if not isinstance(document, dict):
             raise ValueError(f"a JSON {type(document).__name__}, not an object")
         known = {f.name: f for f in fields(cls)}
-        missing = [name for name, f in known.items() if f.default is MISSING and name not in document]
+        required = [name for name, f in known.items() if f.default is MISSING and f.default_factory is MISSING]
+        missing = [name for name in required if name not in document]
         if missing:
             raise ValueError(f"it lacks {', '.join(missing)}")
         return cls(**{name: value for name, value in document.items() if name in known})

@@ -61,6 +61,7 @@ class CampaignSpec:
     digest: str  # sha256 of the campaign file's bytes
     cluster: ClusterSpec | None = None  # the nodes the campaign needs (campaign.spec.cluster)
     services: tuple[Service, ...] = ()  # the long-lived processes on them
+    overridden: tuple[str, ...] = ()  # vars set from the command line (--var)
 
     def stage(self, name: str) -> Stage:
         return self._by_name[name]

@@ -45,6 +45,12 @@ def git(root: Path, *args: str) -> str:
     return result.stdout
 
 
+def has_commit(root: Path, commit: str) -> bool:
+    """The repository at root holds commit (e.g. not a shallow clone of another one)."""
+    result = subprocess.run(["git", "-C", str(root), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True)
+    return result.returncode == 0
+
+
 def find_root(start: Path) -> Path:
     result = subprocess.run(["git", "-C", str(start), "rev-parse", "--show-toplevel"],
                             capture_output=True, text=True)

@@ -42,6 +42,9 @@ class RunRequest:
     take_over: bool = False
     sync_interval_s: float = 2.0
     options: Mapping[str, Any] = field(default_factory=dict)
+    vars: Mapping[str, Any] = field(default_factory=dict)  # --var NAME=VALUE, parsed
+    sides: Mapping[str, str] = field(default_factory=dict)  # `campaign ab`: side name -> commit
+    order_seed: int | None = None  # `campaign ab`: the seed of the rounds' order
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,19 @@
 """Run the 22 TPC-H queries on DuckDB and DataFusion, record every run, validate every answer.
 
     python stages/tpch/bench.py --sf SF --data-dir DIR --results RESULTS.jsonl --report REPORT.md
-        --iterations N --run-id ID [--engines duckdb,datafusion] [--queries q01,q02,...]
-        [--queries-dir stages/tpch/queries]
+        --iterations N --run-id ID [--engines all|duckdb,datafusion] [--queries all|q01,q02,...]
+        [--queries-dir stages/tpch/queries] [--order query-major|rounds] [--side NAME=CHECKOUT ...]
+        [--order-seed N]
 
-Order is query-major: q01 on the first engine (one warm-up, iteration 0, then iterations 1..N),
-q01 on the next engine, then q02, and so on. Every run appends one JSON record to RESULTS as soon
-as it completes (flushed and fsync'd). A query that raises is recorded with ok=false and its
-error; the remaining iterations of that query on that engine are skipped and the run goes on.
+The first execution of each query × engine is its cold run (iteration 0, `warmup: true`, `cold: true`
+when the page cache was dropped before it, else "lukewarm"; see rounds.py), then iterations 1..N.
+The order (rounds.py): query-major by default (q01 on each engine, all its iterations, then q02, …);
+--order rounds, and always with sides (`campaign ab`: --side, default CAMPAIGN_SIDES), runs round 0
+(every item cold) and then N rounds of every item in a random order drawn from --order-seed. With
+sides, each side's queries come from its own checkout and every record carries `side` and `round`.
+Every run appends one JSON record to RESULTS as soon as it completes (flushed and fsync'd). A query
+that raises is recorded with ok=false and its error; the remaining iterations of that query on that
+engine (and side) are skipped and the run goes on. Q11's FRACTION is 0.0001 / SF (engines.query_text).
 
 Each answer is normalised and compared as described in answers.py. Where a reference ships for
 the scale factor (answers/sf0.01, answers/sf1), every answer is compared with it: valid=true or
@@ -15,7 +21,8 @@ false. Where none ships, every answer is compared with the first answer recorded
 (the first engine's warm-up), so the engines must agree with each other and with themselves:
 valid=null when they do, false when they do not. A record with valid=false says why in `mismatch`.
 
-At the end the Markdown report is generated from RESULTS (see report.py).
+At the end the Markdown report is generated from RESULTS (see report.py), and report.html beside it
+(campaign.results.html: plotly, self-contained).
 
 Exit codes: 0 every query ran and no answer was wrong; 1 some query failed or gave a wrong answer
 (RESULTS and the report are complete); 2 bad input (missing data, query or reference files, an
@@ -44,8 +51,10 @@ from pathlib import Path
 import answers
 import engines
 import report
+import rounds
 
 from campaign.jsonl import append_record, cut_torn_tail, read_records
+from campaign.results.html import write_html_report
 
 STAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_QUERIES_DIR = STAGE_DIR / "queries"
@@ -68,6 +77,9 @@ class BenchSettings:
     queries: tuple[str, ...]
     queries_dir: Path
     resume: bool = False
+    sides: tuple[tuple[str, Path], ...] = ()  # `campaign ab`: (name, checkout) per side
+    order_seed: int = 0
+    rounds: bool = False  # --order rounds
 
 
 def parse_args(argv: list[str]) -> BenchSettings:
@@ -78,15 +90,28 @@ def parse_args(argv: list[str]) -> BenchSettings:
     parser.add_argument("--report", required=True, type=Path, help="Markdown report to write")
     parser.add_argument("--iterations", required=True, type=int, help="measured runs per query")
     parser.add_argument("--run-id", required=True)
-    parser.add_argument("--engines", default=",".join(engines.ENGINE_NAMES))
-    parser.add_argument("--queries", default=",".join(ALL_QUERIES), help="default: all 22")
-    parser.add_argument("--queries-dir", type=Path, default=DEFAULT_QUERIES_DIR)
+    parser.add_argument("--engines", default="all", help="comma-separated, or all (default)")
+    parser.add_argument("--queries", default="all", help="comma-separated (q01,q03), or all (default)")
+    parser.add_argument("--queries-dir", type=Path, default=None,
+                        help="default: stages/tpch/queries (of each side's checkout, with --side)")
+    parser.add_argument("--side", action="append", default=[], metavar="NAME=CHECKOUT",
+                        help="an A/B side (repeatable; default: CAMPAIGN_SIDES): its queries come from "
+                             "CHECKOUT/stages/tpch/queries, and the executions run in interleaved rounds")
+    parser.add_argument("--order", choices=("query-major", "rounds"), default="query-major",
+                        help="a plain run's order: each query's iterations back to back (default), or rounds "
+                             "of every item in a random order (always rounds with --side)")
+    parser.add_argument("--order-seed", type=int, default=int(os.environ.get("CAMPAIGN_ORDER_SEED") or 0),
+                        help="the seed of the rounds' random order (default: CAMPAIGN_ORDER_SEED, else 0)")
     parser.add_argument("--resume", action="store_true", default=os.environ.get("CAMPAIGN_RESUME") == "1",
                         help="continue an existing results file: skip the items it records (default: "
                              "on when the runner sets CAMPAIGN_RESUME=1)")
     args = parser.parse_args(argv)
     if args.iterations < 1:
         parser.error(f"--iterations must be at least 1, got {args.iterations}")
+    try:
+        sides = rounds.parse_sides(args.side, os.environ.get("CAMPAIGN_SIDES"))
+    except ValueError as error:
+        parser.error(f"--side: {error}")
     return BenchSettings(
         sf=canonical_sf(args.sf, parser),
         data_dir=args.data_dir,
@@ -96,8 +121,11 @@ def parse_args(argv: list[str]) -> BenchSettings:
         run_id=args.run_id,
         engines=parse_list(args.engines, engines.ALL_ENGINES, "--engines", parser),
         queries=parse_list(args.queries, ALL_QUERIES, "--queries", parser),
-        queries_dir=args.queries_dir,
+        queries_dir=args.queries_dir or DEFAULT_QUERIES_DIR,
         resume=args.resume,
+        sides=sides if args.queries_dir is None else tuple((name, args.queries_dir) for name, _ in sides),
+        order_seed=args.order_seed,
+        rounds=args.order == "rounds",
     )
 
 
@@ -113,6 +141,8 @@ def canonical_sf(text: str, parser: argparse.ArgumentParser) -> str:
 
 
 def parse_list(text: str, allowed: tuple[str, ...], option: str, parser) -> tuple[str, ...]:
+    if text.strip() == "all":
+        return allowed
     items = tuple(item.strip() for item in text.split(",") if item.strip())
     unknown = [item for item in items if item not in allowed]
     if unknown or not items or len(set(items)) != len(items):
@@ -120,16 +150,26 @@ def parse_list(text: str, allowed: tuple[str, ...], option: str, parser) -> tupl
     return items
 
 
-def load_query_texts(settings: BenchSettings) -> dict[str, str]:
+def query_dirs(settings: BenchSettings) -> dict[str, Path]:
+    """Where each side's query files are ('' names the only side of a plain run)."""
+    if not settings.sides:
+        return {"": settings.queries_dir}
+    return {name: path if path == settings.queries_dir else path / "stages" / "tpch" / "queries"
+            for name, path in settings.sides}
+
+
+def load_query_texts(settings: BenchSettings) -> dict[tuple[str, str], str]:
+    """(side, query) -> the SQL to run at this SF (Q11's fraction substituted)."""
     texts, missing = {}, []
-    for query in settings.queries:
-        path = settings.queries_dir / f"{query}.sql"
-        if path.is_file():
-            texts[query] = path.read_text(encoding="utf-8")
-        else:
-            missing.append(str(path))
+    for side, directory in query_dirs(settings).items():
+        for query in settings.queries:
+            path = directory / f"{query}.sql"
+            if path.is_file():
+                texts[(side, query)] = engines.query_text(path.read_text(encoding="utf-8"), settings.sf)
+            else:
+                missing.append(str(path))
     if missing:
-        raise BadInput(f"query files not found: {', '.join(missing)} (check --queries-dir)")
+        raise BadInput(f"query files not found: {', '.join(missing)} (check --queries-dir or --side)")
     return texts
 
 
@@ -141,7 +181,7 @@ def check_results_path_is_new(path: Path, resume: bool) -> None:
         )
 
 
-def check_inputs(settings: BenchSettings) -> dict[str, str]:
+def check_inputs(settings: BenchSettings) -> dict[tuple[str, str], str]:
     """Everything that can be checked before the first write; returns the query texts."""
     try:
         engines.check_data_dir(settings.data_dir)
@@ -218,11 +258,12 @@ class ResultsLog:
         self._handle = open(path, "ab" if resume else "xb", buffering=0)  # "x": never an old file
         fsync_directory(path.parent)  # so the file itself survives a crash, not only its lines
 
-    def done(self) -> set[tuple[str, str, int]]:
-        """(engine, query, iteration) already recorded; a failed run counts for all its iterations."""
-        keys = {(r["engine"], r["query"], r["iteration"]) for r in self.records}
-        failed = {(r["engine"], r["query"]) for r in self.records if not r["ok"]}
-        return keys | {(engine, query, -1) for engine, query in failed}
+    def done(self) -> tuple[set[tuple[str, str, str, int]], set[tuple[str, str, str]]]:
+        """(side, engine, query, iteration) already recorded, and the (side, engine, query) items that failed
+        (a failed execution counts for all the item's iterations)."""
+        keys = {(r.get("side", ""), r["engine"], r["query"], r["iteration"]) for r in self.records}
+        failed = {(r.get("side", ""), r["engine"], r["query"]) for r in self.records if not r["ok"]}
+        return keys, failed
 
     def append(self, record: dict) -> None:
         try:
@@ -285,8 +326,8 @@ def run_once(engine, sql: str) -> tuple[float, object, str | None]:
     return (time.perf_counter() - started) * 1000, table, None
 
 
-def make_record(context: dict, engine, query: str, iteration: int) -> dict:
-    return {
+def make_record(context: dict, engine, query: str, iteration: int, side: str) -> dict:
+    record = {
         **context,
         "engine": engine.name,
         "engine_version": engine.version,
@@ -294,11 +335,15 @@ def make_record(context: dict, engine, query: str, iteration: int) -> dict:
         "iteration": iteration,
         "warmup": iteration == 0,
     }
+    if side:
+        record.update(side=side, round=iteration)
+    return record
 
 
 def describe(record: dict, iterations: int) -> str:
-    label = "warm-up" if record["warmup"] else f"iter {record['iteration']}/{iterations}"
-    head = f"{record['query']} {record['engine']:<10} {label:<9} {record['elapsed_ms']:10.1f} ms"
+    label = "cold" if record["warmup"] else f"iter {record['iteration']}/{iterations}"
+    engine = f"{record['engine']}@{record['side']}" if record.get("side") else record["engine"]
+    head = f"{record['query']} {engine:<10} {label:<9} {record['elapsed_ms']:10.1f} ms"
     if not record["ok"]:
         return f"{head}  ERROR {record['error']}"
     verdict = {True: "valid", False: "INVALID", None: "ok"}[record["valid"]]
@@ -307,37 +352,52 @@ def describe(record: dict, iterations: int) -> str:
     return f"{head} {record['rows']:>7} {rows}  {verdict}{tail}"
 
 
-def run_query(engine, query: str, sql: str, *, settings, context, log, validator) -> None:
-    """Warm-up plus the measured iterations of one query on one engine, recording each.
+def execute_item(engine, query: str, sql: str, iteration: int, side: str, *, settings, context, log,
+                 validator) -> bool:
+    """One recorded execution (the cold one when iteration is 0); False when it failed."""
+    record = make_record(context, engine, query, iteration, side)
+    record["cold"] = rounds.make_cold() if iteration == 0 else False
+    record["started_at"] = utc_now()
+    elapsed_ms, table, error = run_once(engine, sql)
+    record.update(elapsed_ms=round(elapsed_ms, 3), ok=error is None, error=error)
+    if error is None:
+        answer = answers.normalise(table)
+        who = f"{engine.name}@{side}" if side else engine.name
+        label = f"{who}'s cold run" if iteration == 0 else f"{who}'s iteration {iteration}"
+        valid, mismatch = validator.check(query, label, answer)
+        record.update(rows=len(answer.rows), answer_digest=answer.digest)
+        record.update(valid=valid, mismatch=mismatch)
+    else:
+        record.update(rows=None, answer_digest=None, valid=None, mismatch=None)
+    log.append(record)
+    print(describe(record, settings.iterations), flush=True)
+    if error is not None:
+        print(f"{query} {engine.name} {side}: skipping its remaining iterations after the error", flush=True)
+    return error is None
 
-    Items already recorded (a resume) are skipped; when the recorded warm-up belongs to an earlier
-    process, one unrecorded warm-up runs first so the measured iterations are warm all the same.
-    """
-    done = log.done()
-    if (engine.name, query, -1) in done:
-        return
-    todo = [i for i in range(settings.iterations + 1) if (engine.name, query, i) not in done]
-    if todo and todo[0] > 0:
-        run_once(engine, sql)
-        print(f"{query} {engine.name:<10} resume warm-up (not recorded)", flush=True)
-    for iteration in todo:
-        record = make_record(context, engine, query, iteration)
-        record["started_at"] = utc_now()
-        elapsed_ms, table, error = run_once(engine, sql)
-        record.update(elapsed_ms=round(elapsed_ms, 3), ok=error is None, error=error)
-        if error is None:
-            answer = answers.normalise(table)
-            label = f"{engine.name}'s warm-up" if iteration == 0 else f"{engine.name}'s iteration {iteration}"
-            valid, mismatch = validator.check(query, label, answer)
-            record.update(rows=len(answer.rows), answer_digest=answer.digest)
-            record.update(valid=valid, mismatch=mismatch)
-        else:
-            record.update(rows=None, answer_digest=None, valid=None, mismatch=None)
-        log.append(record)
-        print(describe(record, settings.iterations), flush=True)
-        if error is not None:
-            print(f"{query} {engine.name}: skipping its remaining iterations after the error", flush=True)
-            return
+
+def run_items(settings, texts: dict, opened: list, *, context, log, validator) -> None:
+    """Every execution of rounds.schedule not yet recorded. An item continued part-way by a new process
+    (a resume) first gets one unrecorded warm-up, so its measured iterations are warm all the same."""
+    by_name = {engine.name: engine for engine in opened}
+    done, failed = log.done()
+    started: set[tuple[str, str, str]] = set()
+    side_names = tuple(name for name, _ in settings.sides)
+    for iteration, side, name, query in rounds.schedule(settings.queries, settings.engines, side_names,
+                                                         settings.iterations, settings.order_seed,
+                                                         rounds=settings.rounds):
+        item = (side, name, query)
+        if item in failed or (*item, iteration) in done:
+            continue
+        sql = texts[(side, query)]
+        if iteration > 0 and item not in started:
+            run_once(by_name[name], sql)
+            who = f"{name}@{side}" if side else name
+            print(f"{query} {who:<10} resume warm-up (not recorded)", flush=True)
+        started.add(item)
+        if not execute_item(by_name[name], query, sql, iteration, side, settings=settings, context=context,
+                            log=log, validator=validator):
+            failed.add(item)
 
 
 def open_engines(settings: BenchSettings) -> list:
@@ -358,23 +418,20 @@ def open_engines(settings: BenchSettings) -> list:
     return opened
 
 
-def run_bench(settings: BenchSettings, texts: dict[str, str], opened: list, validator) -> list[dict]:
+def run_bench(settings: BenchSettings, texts: dict, opened: list, validator) -> list[dict]:
     context = {
         "run_id": settings.run_id,
         "sf": settings.sf,
         "host_cpu": host_cpu_model(),
         "host_cores": os.cpu_count(),
     }
+    if settings.sides or settings.rounds:
+        context["order_seed"] = settings.order_seed
     log = ResultsLog(settings.results, resume=settings.resume)
     if log.records:
         print(f"resuming: {len(log.records)} records already in {settings.results} are kept", flush=True)
     try:
-        for query in settings.queries:
-            for engine in opened:
-                run_query(
-                    engine, query, texts[query],
-                    settings=settings, context=context, log=log, validator=validator,
-                )
+        run_items(settings, texts, opened, context=context, log=log, validator=validator)
     finally:
         log.close()
     return log.records
@@ -396,7 +453,10 @@ def main(argv: list[str] | None = None) -> int:
     reference = validator.reference_dir
     print(
         f"TPC-H SF {settings.sf}: {len(settings.queries)} queries x {', '.join(settings.engines)}, "
-        f"1 warm-up + {settings.iterations} iterations; answers checked against "
+        f"1 cold run + {settings.iterations} iterations"
+        + (f", sides {', '.join(n for n, _ in settings.sides)} in rounds (seed {settings.order_seed})"
+           if settings.sides else "")
+        + "; answers checked against "
         + (f"the reference in {reference}" if reference else "each other (no reference for this SF)"),
         flush=True,
     )
@@ -416,9 +476,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 128 + INTERRUPTING_SIGNAL[0]
     report.write_report(settings.results, settings.report)
+    html_path = settings.report.parent / "report.html"
+    write_html_report([settings.results], html_path, title=f"TPC-H SF {settings.sf}, run {settings.run_id}")
     code = exit_code_for(records)
     outcome = "FAILED: some query failed or gave a wrong answer" if code else "all answers ok"
-    print(f"tpch-bench: {outcome}; results {settings.results}, report {settings.report}", flush=True)
+    print(f"tpch-bench: {outcome}; results {settings.results}, report {settings.report} and {html_path}",
+          flush=True)
     return code
 
 

@@ -12,11 +12,18 @@ what a reader of the published numbers would get.
 from __future__ import annotations
 
 import importlib.metadata
+from decimal import Decimal
 from pathlib import Path
 
 TABLES = ("customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier")
 ENGINE_NAMES = ("duckdb", "datafusion")  # the default comparison, on this machine
 ALL_ENGINES = (*ENGINE_NAMES, "spark")  # spark: on a cluster's Spark master (examples/spark-cluster.yaml)
+
+
+def query_text(text: str, sf: str) -> str:
+    """A query file's text ready to run at sf: Q11's `:fraction` becomes 0.0001 / SF (the specification's)."""
+    fraction = Decimal("0.0001") / Decimal(sf)
+    return text.replace(":fraction", format(fraction.normalize(), "f"))
 
 
 class DataNotFound(Exception):

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     opened = [engines.open_engine(name, args.data_dir) for name in engines.ENGINE_NAMES]
     collected = {}
     for query in QUERIES:
-        sql = (STAGE_DIR / "queries" / f"{query}.sql").read_text(encoding="utf-8")
+        sql = engines.query_text((STAGE_DIR / "queries" / f"{query}.sql").read_text(encoding="utf-8"), args.sf)
         collected[query] = agreed_answer(opened, query, sql)
         print(f"{query}: {plural(len(collected[query][1].rows), 'row')}, engines agree")
     write_reference_set(out_dir, collected)

@@ -4,9 +4,12 @@
 
 The report depends only on the records, so it can be regenerated at any time, also from the
 partial results of an interrupted run (a torn last line is dropped). Timings use the measured
-iterations only (never the warm-up, iteration 0) that succeeded. The ratio column is the first
-engine's median divided by the second's (below 1: the first engine is faster). The totals row
-sums medians over the queries every engine completed, so the totals compare like with like.
+iterations only (never the cold run, iteration 0) that succeeded; the cold run has its own column.
+The ratio column is the first engine's median divided by the second's (below 1: the first engine is
+faster). The totals row sums medians over the queries every engine completed, so the totals compare
+like with like; the geometric-mean row is the geometric mean of the medians (scipy), and CV is the
+coefficient of variation of the measured iterations (noisy above 10 %). In an A/B run (records with
+`side`) every engine@side is a column group of its own.
 
 Validity of a query: "valid" (every answer matched the shipped reference for this SF), "agree"
 (no reference for this SF; every answer matched the first one recorded), "unchecked" (no reference
@@ -17,18 +20,27 @@ The output is written atomically (temporary file in the same directory, fsync, r
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
+from engines import ENGINE_NAMES
+
+from campaign.results.records import is_cold
+from campaign.results.stats import geometric_mean, variation
+from campaign.results.tables import NOISY_CV, series_of
+
 USAGE = "usage: python stages/tpch/report.py RESULTS.jsonl OUT.md"
 
 
 LEGEND = (
     "Times in milliseconds (execution plus full fetch into Arrow), over the measured iterations "
-    "that succeeded; the warm-up is not counted. Ratio below 1: the first engine is faster. "
+    "that succeeded; the cold run (the first execution, page cache dropped first where allowed, else "
+    "lukewarm) is shown on its own and not counted. CV: coefficient of variation of the measured "
+    "iterations, marked noisy above 10 %. Ratio below 1: the first engine is faster. "
     "Validity: valid = every answer matched the shipped reference for this scale factor; "
     "agree = no reference for this scale factor, and every answer matched the first one recorded; "
     "unchecked = no reference and only one answer; INVALID = some answer differed; "
@@ -60,6 +72,13 @@ def read_records(path: Path) -> list[dict]:
     return records
 
 
+def engine_order(series: str) -> tuple:
+    """duckdb before datafusion (engines.ENGINE_NAMES), whatever order the records came in; sides by name."""
+    engine, _, side = series.partition("@")
+    known = ENGINE_NAMES.index(engine) if engine in ENGINE_NAMES else len(ENGINE_NAMES)
+    return known, engine, side
+
+
 def unique_in_order(values) -> list:
     return list(dict.fromkeys(values))
 
@@ -78,8 +97,23 @@ def measured_times(records: list[dict], query: str, engine: str) -> list[float]:
     return [
         r["elapsed_ms"]
         for r in records
-        if r["query"] == query and r["engine"] == engine and not r["warmup"] and r["ok"]
+        if r["query"] == query and series_of(r) == engine and not r["warmup"] and r["ok"]
     ]
+
+
+def cold_cell(records: list[dict], query: str, engine: str) -> str:
+    cold = [r for r in records if r["query"] == query and series_of(r) == engine and r["ok"] and is_cold(r)]
+    if not cold:
+        return "—"
+    kind = "" if cold[0]["cold"] is True else f" ({cold[0]['cold']})"
+    return format_ms(cold[0]["elapsed_ms"]) + kind
+
+
+def cv_cell(times: list[float]) -> str:
+    cv = variation(times)
+    if math.isnan(cv):
+        return "—"
+    return f"{100 * cv:.1f} %" + (" noisy" if cv > NOISY_CV else "")
 
 
 def median_of(times: list[float]) -> float | None:
@@ -96,13 +130,16 @@ def query_validity(query_records: list[dict]) -> str:
         return ", ".join(flags)
     if all(r["valid"] is True for r in query_records):
         return "valid"
-    engines = {r["engine"] for r in query_records if r["ok"]}
+    engines = {series_of(r) for r in query_records if r["ok"]}
     return "agree" if len(engines) > 1 else "unchecked"
 
 
 def header_lines(records: list[dict]) -> list[str]:
     first = records[0]
     versions = unique_in_order(f"{r['engine']} {r['engine_version']}" for r in records)
+    cold = unique_in_order(str(r.get("cold")) for r in records if is_cold(r))
+    cold_text = ("page cache dropped before it" if cold == ["True"] else
+                 "lukewarm: the page cache could not be dropped" if cold else "not recorded as cold")
     iterations = max(r["iteration"] for r in records)
     run_ids = ", ".join(unique_in_order(r["run_id"] for r in records))
     started = min(r["started_at"] for r in records)
@@ -112,7 +149,7 @@ def header_lines(records: list[dict]) -> list[str]:
         f"- Run id: `{run_ids}`",
         f"- Scale factor: {first['sf']}",
         f"- Engines: {', '.join(versions)}",
-        f"- Iterations: {iterations} measured per query and engine, after 1 warm-up (not counted)",
+        f"- Iterations: {iterations} measured per query and engine, after 1 cold run ({cold_text})",
         f"- Host: {first.get('host_cpu', 'unknown CPU')}, {first.get('host_cores', '?')} cores",
         f"- Date: {started[:10]} (first query started {started})",
         "",
@@ -122,7 +159,7 @@ def header_lines(records: list[dict]) -> list[str]:
 def table_header(engines: list[str]) -> list[str]:
     columns = ["Query"]
     for engine in engines:
-        columns += [f"{engine} median ms", f"{engine} min", f"{engine} max"]
+        columns += [f"{engine} median ms", f"{engine} min", f"{engine} max", f"{engine} CV", f"{engine} cold ms"]
     if len(engines) == 2:
         columns.append(f"{engines[0]}/{engines[1]}")
     columns.append("Validity")
@@ -136,7 +173,7 @@ def query_row(records: list[dict], query: str, engines: list[str]) -> tuple[str,
         medians[engine] = median_of(times)
         cells += [format_ms(medians[engine])] + [
             format_ms(pick(times)) if times else "—" for pick in (min, max)
-        ]
+        ] + [cv_cell(times), cold_cell(records, query, engine)]
     if len(engines) == 2:
         cells.append(format_ratio(medians[engines[0]], medians[engines[1]]))
     cells.append(query_validity([r for r in records if r["query"] == query]))
@@ -149,16 +186,28 @@ def totals_row(all_medians: list[dict], engines: list[str]) -> str:
     label = "**Total**" if len(complete) == len(all_medians) else f"**Total** ({len(complete)} queries)"
     cells = [label]
     for engine in engines:
-        cells += [f"**{format_ms(totals[engine])}**", "", ""]
+        cells += [f"**{format_ms(totals[engine])}**", "", "", "", ""]
     if len(engines) == 2:
         cells.append(f"**{format_ratio(totals[engines[0]], totals[engines[1]])}**")
     cells.append("")
     return "| " + " | ".join(cells) + " |"
 
 
+def gmean_row(all_medians: list[dict], engines: list[str]) -> str:
+    """The geometric mean of each engine's medians (every query it completed)."""
+    means = {e: geometric_mean([m[e] for m in all_medians if m[e] is not None]) for e in engines}
+    cells = ["**Geometric mean**"]
+    for engine in engines:
+        cells += [f"**{format_ms(None if math.isnan(means[engine]) else means[engine])}**", "", "", "", ""]
+    if len(engines) == 2:
+        cells.append(f"**{format_ratio(means[engines[0]], means[engines[1]])}**")
+    cells.append("")
+    return "| " + " | ".join(cells) + " |"
+
+
 def problem_lines(records: list[dict]) -> list[str]:
     problems = unique_in_order(
-        f"- {r['query']} on {r['engine']}: "
+        f"- {r['query']} on {series_of(r)}: "
         + (f"error: {r['error']}" if not r["ok"] else f"wrong answer: {r.get('mismatch')}")
         for r in records
         if not r["ok"] or r["valid"] is False
@@ -176,8 +225,8 @@ def summary_line(verdicts: list[str]) -> str:
 def build_report(records: list[dict]) -> str:
     if not records:
         raise BadResults("no records: the results file is empty")
-    engines = unique_in_order(r["engine"] for r in records)
-    queries = unique_in_order(r["query"] for r in records)
+    engines = sorted(unique_in_order(series_of(r) for r in records), key=engine_order)
+    queries = sorted(unique_in_order(r["query"] for r in records))  # rounds record them in random order
     rows, all_medians = [], []
     for query in queries:
         row, medians = query_row(records, query, engines)
@@ -185,7 +234,7 @@ def build_report(records: list[dict]) -> str:
         all_medians.append(medians)
     verdicts = [query_validity([r for r in records if r["query"] == q]) for q in queries]
     lines = header_lines(records) + [summary_line(verdicts), ""]
-    lines += table_header(engines) + rows + [totals_row(all_medians, engines)]
+    lines += table_header(engines) + rows + [totals_row(all_medians, engines), gmean_row(all_medians, engines)]
     lines += problem_lines(records)
     lines += ["", LEGEND]
     return "\n".join(lines) + "\n"

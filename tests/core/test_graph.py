@@ -65,7 +65,7 @@ def test_data_generation_is_ordered_before_its_bench_for_every_sf(tpch, selectio
 def test_outputs_of_different_sfs_never_collide(tpch):
     runs = expand(tpch, tpch.scale_factors)
     outputs = [out for run in runs for out in run.outputs(tpch)]
-    assert len(outputs) == len(set(outputs)) == 3 * len(tpch.scale_factors)
+    assert len(outputs) == len(set(outputs)) == 4 * len(tpch.scale_factors)  # data, jsonl, md, html
     assert "results/sf10/tpch.jsonl" in outputs and "results/sf1/tpch.jsonl" in outputs
 
 

@@ -5,7 +5,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from .conftest import REPO_ROOT, git, make_repo, run_cli
 
@@ -24,8 +23,11 @@ def tpch_repo(tmp_path: Path) -> Path:
     return repo
 
 
+ITERATIONS = 3  # --var iterations=3: the default (bench/compare_stats.py) is for real measurements
+
+
 def iterations() -> int:
-    return yaml.safe_load((REPO_ROOT / "campaign.yaml").read_text())["vars"]["iterations"]
+    return ITERATIONS
 
 
 def check_results(records: list[dict], run_id: str) -> None:
@@ -42,13 +44,19 @@ def check_results(records: list[dict], run_id: str) -> None:
 
 def test_tpch_sf0_01_local_end_to_end(tpch_repo: Path, tmp_path: Path):
     store = tmp_path / "store"
-    result = run_cli(tpch_repo, "run", "sf0.01", "--store", str(store))
+    result = run_cli(tpch_repo, "run", "sf0.01", "--store", str(store), "--var", f"iterations={ITERATIONS}")
     assert result.returncode == 0, result.stderr[-3000:]
     run_id = result.stdout.splitlines()[0].removeprefix("run: ")
     outputs = store / "runs" / run_id / "outputs" / "results" / "sf0.01"
     records = [json.loads(line) for line in (outputs / "tpch.jsonl").read_text().splitlines()]
     check_results(records, run_id)
+    record = json.loads((store / "runs" / run_id / "run.json").read_text())
+    assert record["vars"] == {"iterations": ITERATIONS, "queries": "all", "engines": "all", "order": "rounds"}
+    assert record["host"]["cores"] >= 1 and record["host"]["cpu_model"] and record["host"]["kernel"]
+    assert "summary results/sf0.01/tpch.jsonl: 22 items; failed 0, wrong answers 0" in result.stdout
+    assert (outputs / "report.html").stat().st_size > 1_000_000  # plotly's JavaScript is inlined
     report = (outputs / "BENCHMARKS-SF0.01.md").read_text()
+    assert "| **Geometric mean** |" in report and "cold ms" in report
     rows = [line for line in report.splitlines() if line.startswith("| q")]
     assert [row.split("|")[1].strip() for row in rows] == [f"q{n:02d}" for n in range(1, QUERIES + 1)]
     assert all(row.rstrip(" |").endswith("valid") for row in rows)
@@ -66,7 +74,7 @@ def test_tpch_sf0_01_local_end_to_end(tpch_repo: Path, tmp_path: Path):
 
 def test_tpch_sf0_01_with_the_s3_store(tpch_repo: Path, s3_bucket: str):
     url = f"s3://{s3_bucket}/campaigns"
-    result = run_cli(tpch_repo, "run", "sf0.01", "--store", url)
+    result = run_cli(tpch_repo, "run", "sf0.01", "--store", url, "--var", f"iterations={ITERATIONS}")
     assert result.returncode == 0, result.stderr[-3000:]
     run_id = result.stdout.splitlines()[0].removeprefix("run: ")
     assert f"results (stored in {url}/runs/{run_id}/outputs/):" in result.stdout

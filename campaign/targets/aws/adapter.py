@@ -11,6 +11,7 @@ from campaign.errors import CampaignError, InputError, PreflightRefused
 from campaign.planning.plan import Plan
 from campaign.run.dirs import state_dir_for
 from campaign.run.record import RunRecord, new_run_id
+from campaign.store import open_store
 from campaign.system.git import find_root
 from campaign.targets.aws import commands
 from campaign.targets.aws.session import RunSession
@@ -62,7 +63,7 @@ class AwsTarget:
     def new_record(self, prepared: Prepared, request: RunRequest) -> RunRecord:
         checked: Preflight = prepared.context
         return new_record(checked.plan, checked.root, new_run_id(checked.plan.commit), prepared.store_url,
-                          keep_going=request.keep_going)
+                          keep_going=request.keep_going, sides=dict(request.sides), order_seed=request.order_seed)
 
     def provision(self, prepared: Prepared, record: RunRecord, out: Out) -> None:
         checked: Preflight = prepared.context
@@ -83,6 +84,13 @@ class AwsTarget:
 
     def collect(self, prepared: Prepared, record: RunRecord, outcome: Outcome, out: Out) -> None:
         self._sessions[record.run_id].collect(self._results[record.run_id])
+        if record.sides and outcome.state == "succeeded":  # the instance's agent stored the comparison
+            from campaign.results.command import ab_comparisons
+            from campaign.results.render import as_text
+
+            for comparison in ab_comparisons(open_store(prepared.store_url), record.run_id):
+                out(as_text(comparison))
+            out(f"comparison: {open_store(prepared.store_url).where(record.keys.comparison)}")
 
     def teardown(self, prepared: Prepared, record: RunRecord, out: Out) -> None:
         session = self._sessions.pop(record.run_id, None)
@@ -123,7 +131,9 @@ def aws_options(request: RunRequest) -> AwsOptions:
     return AwsOptions(campaign_file=request.campaign_file, selection=request.selection, state_dir=request.state_dir,
                       keep_going=request.keep_going, region=options.get("region"),
                       instance_type=options.get("instance_type"), keep=options.get("keep"),
-                      store_overrides=tuple(sorted(_store_overrides(request.store).items())))
+                      store_overrides=tuple(sorted(_store_overrides(request.store).items())),
+                      var_overrides=tuple(request.vars.items()), sides=tuple(request.sides.items()),
+                      order_seed=request.order_seed)
 
 
 def _store_overrides(store: str | None) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from campaign.errors import CampaignError, Interrupted, StageFailed
 from campaign.planning.plan import Plan
@@ -37,6 +38,9 @@ class AwsOptions:
     instance_type: str | None = None
     keep: bool | None = None
     store_overrides: tuple[tuple[str, str], ...] = ()  # bucket and prefix from --store s3://…
+    var_overrides: tuple[tuple[str, Any], ...] = ()  # --var NAME=VALUE
+    sides: tuple[tuple[str, str], ...] = ()  # `campaign ab`: (side name, commit)
+    order_seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,8 @@ def default_bucket(identity: Identity | None, region: str) -> str:
 
 
 def load(options: AwsOptions) -> tuple[Plan, Path, AwsSettings]:
-    plan, root = make_plan(options.campaign_file, options.selection, allow_dirty=False, target="aws")
+    plan, root = make_plan(options.campaign_file, options.selection, allow_dirty=False, target="aws",
+                            overrides=dict(options.var_overrides))
     settings = load_settings(root, region=options.region, instance_type=options.instance_type, keep=options.keep,
                              **dict(options.store_overrides))
     return plan, root, settings
@@ -78,6 +83,8 @@ def preflight(options: AwsOptions) -> Preflight:
     else:
         verdicts.append(Verdict("results bucket", False, "not checked: the AWS credentials do not work"))
     verdicts.append(checks.pushed_verdict(root, plan.commit, repo_url))
+    verdicts += [replace(checks.pushed_verdict(root, commit, repo_url), check=f"side {name} pushed")
+                 for name, commit in options.sides]  # the instance fetches each side's commit from the remote
     verdicts.append(checks.terraform_version_verdict())
     verdicts += [v for v in (checks.clone_verdict(root, settings.repo_url, settings.repo_token_parameter),
                              checks.imds_verdict(settings.imds_hop_limit)) if v is not None]
@@ -129,11 +136,13 @@ def builds_here(plan: Plan) -> bool:
                                          for p in plan.runs)
 
 
-def new_record(plan: Plan, root: Path, run_id: str, store_url: str, *, keep_going: bool) -> RunRecord:
+def new_record(plan: Plan, root: Path, run_id: str, store_url: str, *, keep_going: bool,
+               sides: dict[str, str] | None = None, order_seed: int | None = None) -> RunRecord:
     return RunRecord(run_id=run_id, campaign=plan.spec.name,
                      campaign_file=plan.spec.path.relative_to(root).as_posix(), campaign_digest=plan.spec.digest,
                      commit=plan.commit, dirty=False, selection=plan.selection_text, target="aws",
-                     store=store_url, created_at=now_iso(), keep_going=keep_going)
+                     store=store_url, created_at=now_iso(), keep_going=keep_going, vars=dict(plan.spec.vars),
+                     sides=dict(sides or {}), order_seed=order_seed)
 
 
 def show_userdata(options: AwsOptions) -> str:

@@ -4,6 +4,7 @@ in a clean clone of the commit under .campaign/runs/<run-id>/checkout."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from campaign.run.record import RunRecord, read_record
 from campaign.store import Store, open_store
 from campaign.system.checkout import prepare_checkout
 from campaign.system.git import find_root, head_commit
+from campaign.system.host import fingerprint
 from campaign.targets.base import Out, Outcome, Prepared, RunRequest
 
 
@@ -29,7 +31,8 @@ class LocalTarget:
     name = "local"
 
     def preflight(self, request: RunRequest, *, for_plan: bool = False) -> Prepared:
-        plan, root = make_plan(request.campaign_file, request.selection, allow_dirty=request.allow_dirty)
+        plan, root = make_plan(request.campaign_file, request.selection, allow_dirty=request.allow_dirty,
+                               overrides=request.vars)
         if plan.spec.cluster is not None and self.name == "local" and not for_plan:
             raise PreflightRefused(f"{request.campaign_file} runs on a cluster: `campaign cluster up -f "
                                    f"{request.campaign_file}`, then `campaign run … -f {request.campaign_file} "
@@ -44,8 +47,10 @@ class LocalTarget:
         return {}
 
     def new_record(self, prepared: Prepared, request: RunRequest) -> RunRecord:
-        return RunRecord.new(prepared.plan, prepared.root, store=prepared.store_url, target=self.name,
-                             keep_going=request.keep_going, sync_interval_s=request.sync_interval_s)
+        record = RunRecord.new(prepared.plan, prepared.root, store=prepared.store_url, target=self.name,
+                               keep_going=request.keep_going, sync_interval_s=request.sync_interval_s,
+                               host=fingerprint())
+        return replace(record, sides=dict(request.sides), order_seed=request.order_seed) if request.sides else record
 
     def provision(self, prepared: Prepared, record: RunRecord, out: Out) -> None:
         """The run's clean checkout and its run.json; the store is probed before anything is written."""
@@ -116,7 +121,19 @@ class LocalTarget:
 
 
 def say_where_results_are(out: Out, store: Store, record: RunRecord, run_dir: RunDir) -> None:
-    """The results files (each uploaded output, at its local copy), then where the store keeps them."""
+    """The run's summary (totals per engine, failures, wrong answers, reports), an `ab` run's comparison
+    (stored with the run by the agent), then the results files (each uploaded output, at its local copy) and
+    where the store keeps them. campaign.results is imported here, not at the top (the `plan` budget)."""
+    from campaign.results.command import ab_comparisons
+    from campaign.results.render import as_text
+    from campaign.results.summary import run_summary
+
+    for line in run_summary(run_dir.outputs):
+        out(line)
+    if record.sides:
+        for comparison in ab_comparisons(store, record.run_id):
+            out(as_text(comparison))
+        out(f"comparison: {store.where(record.keys.comparison)} and {store.where(record.keys.comparison_html)}")
     prefix = record.keys.outputs + "/"
     journal = run_dir.journal
     entries = read_entries(journal.read_bytes(), str(journal)) if journal.exists() else []

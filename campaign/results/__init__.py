@@ -1,0 +1,1 @@
+"""Results people act on: the result record contract, comparisons with significance, reports."""
