@@ -25,9 +25,13 @@ def generated_campaign(stages: int) -> str:
         per_sf = i % 2 == 0
         needs = f"[s{i - 2}]" if per_sf and i % 20 else ("[s" + str(i - 1) + "]" if not per_sf else "[]")
         out = f"out/s{i}/sf{{{{ sf }}}}.json" if per_sf else f"out/s{i}.json"
-        lines += [f"  - name: s{i}", "    kind: bench", f"    needs: {needs}",
-                  f"    run: bash scripts/s{i}.sh {{{{ output_dir }}}}/{out}",
-                  f'    produces: ["{out}"]'] + (["    per: scale_factor"] if per_sf else [])
+        lines += [
+            f"  - name: s{i}",
+            "    kind: bench",
+            f"    needs: {needs}",
+            f"    run: bash scripts/s{i}.sh {{{{ output_dir }}}}/{out}",
+            f'    produces: ["{out}"]',
+        ] + (["    per: scale_factor"] if per_sf else [])
     return "\n".join(lines) + "\n"
 
 
@@ -60,8 +64,12 @@ def main() -> None:
     default_s = time_plan(REPO_ROOT, "sf1", args.repeat)
     with tempfile.TemporaryDirectory() as tmp:
         big_s = time_plan(make_generated_repo(Path(tmp), 500), "sf1,sf10", args.repeat)
-    print(f"plan, default campaign (sf1):        median {default_s:.3f} s  ratio to target 0.3 s: {default_s / TARGET_DEFAULT_S:.2f}")
-    print(f"plan, 500-stage campaign (sf1,sf10): median {big_s:.3f} s  ratio to target 1.0 s: {big_s / TARGET_500_S:.2f}")
+    print(
+        f"plan, default campaign (sf1):        median {default_s:.3f} s  ratio to target 0.3 s: {default_s / TARGET_DEFAULT_S:.2f}"
+    )
+    print(
+        f"plan, 500-stage campaign (sf1,sf10): median {big_s:.3f} s  ratio to target 1.0 s: {big_s / TARGET_500_S:.2f}"
+    )
 
 
 if __name__ == "__main__":

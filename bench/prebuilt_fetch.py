@@ -32,16 +32,27 @@ FIXTURE = REPO_ROOT / "tests" / "fixtures" / "rust-workspace"
 CAMPAIGN = str(Path(sys.executable).parent / "campaign")
 TARGET = 0.1
 # What could make the "cold" build warm (a shared target dir, a compiler cache) or differ from a user's.
-STRIPPED = ("CAMPAIGN_", "CARGO_TARGET_DIR", "CARGO_BUILD_", "CARGO_INCREMENTAL", "RUSTFLAGS",
-            "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER")
+STRIPPED = (
+    "CAMPAIGN_",
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_",
+    "CARGO_INCREMENTAL",
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "RUSTC_WRAPPER",
+    "RUSTC_WORKSPACE_WRAPPER",
+)
 
 
 def bench_env(repo: Path, *, without_cargo: bool = False) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(STRIPPED)}
     env.update(CARGO_NET_OFFLINE="true", CARGO_TERM_COLOR="never", CAMPAIGN_HOME=str(repo / ".campaign"))
     if without_cargo:
-        kept = [d for d in env.get("PATH", "").split(os.pathsep)
-                if d and not any(Path(d, tool).exists() for tool in ("cargo", "rustc"))]
+        kept = [
+            d
+            for d in env.get("PATH", "").split(os.pathsep)
+            if d and not any(Path(d, tool).exists() for tool in ("cargo", "rustc"))
+        ]
         env["PATH"] = os.pathsep.join(kept)
         for tool in ("cargo", "rustc"):
             if shutil.which(tool, path=env["PATH"]):
@@ -61,18 +72,27 @@ def fixture_repo(tmp: Path) -> Path:
 
 def campaign(repo: Path, *args: str, without_cargo: bool = False) -> tuple[subprocess.CompletedProcess, float]:
     began = time.perf_counter()
-    result = subprocess.run([CAMPAIGN, *args], cwd=repo, env=bench_env(repo, without_cargo=without_cargo),
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [CAMPAIGN, *args],
+        cwd=repo,
+        env=bench_env(repo, without_cargo=without_cargo),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     wall = time.perf_counter() - began
     if result.returncode != 0:
         where = " (cargo off PATH)" if without_cargo else ""
-        sys.exit(f"campaign {' '.join(args)}{where} failed ({result.returncode}):\n"
-                 f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        sys.exit(
+            f"campaign {' '.join(args)}{where} failed ({result.returncode}):\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result, wall
 
 
-def build_stage(repo: Path, selection: str, store: Path, *, expect: str,
-                without_cargo: bool = False) -> tuple[float, float]:
+def build_stage(
+    repo: Path, selection: str, store: Path, *, expect: str, without_cargo: bool = False
+) -> tuple[float, float]:
     """One `campaign run`: the build stage's duration from the journal (checked to be `expect`) and the wall."""
     result, wall = campaign(repo, "run", selection, "--store", str(store), without_cargo=without_cargo)
     first = result.stdout.splitlines()[0] if result.stdout else ""
@@ -80,14 +100,19 @@ def build_stage(repo: Path, selection: str, store: Path, *, expect: str,
         sys.exit(f"campaign run printed no run id first; stdout began: {first!r}")
     run_dir = repo / ".campaign" / "runs" / first.removeprefix("run: ")
     entries = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines() if line.strip()]
-    builds = [e for e in entries if e.get("kind") == "stage" and e.get("stage_run") == "build"
-              and e.get("state") == "succeeded"]
+    builds = [
+        e
+        for e in entries
+        if e.get("kind") == "stage" and e.get("stage_run") == "build" and e.get("state") == "succeeded"
+    ]
     if not builds:
         sys.exit(f"no succeeded build stage in {run_dir / 'journal.jsonl'}")
     build = builds[-1]
     if build.get("build_source") != expect:
-        sys.exit(f"the build stage's build_source is {build.get('build_source')!r}, expected {expect!r} "
-                 f"(reason: {build.get('prebuilt_unusable', '-')}); journal {run_dir / 'journal.jsonl'}")
+        sys.exit(
+            f"the build stage's build_source is {build.get('build_source')!r}, expected {expect!r} "
+            f"(reason: {build.get('prebuilt_unusable', '-')}); journal {run_dir / 'journal.jsonl'}"
+        )
     log = (run_dir / build["log"]).read_text(errors="replace")
     if expect == "built here" and "Compiling " not in log:
         sys.exit(f"the cold build compiled nothing (no 'Compiling' in {run_dir / build['log']}): not cold")
@@ -108,8 +133,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-prebuilt-") as tmp:
         repo = fixture_repo(Path(tmp))
         store = Path(tmp) / "store"
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True,
-                                text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+        ).stdout.strip()
 
         cold, cold_wall = build_stage(repo, args.selection, store, expect="built here")
         _, prebuild_wall = campaign(repo, "prebuild", "--store", str(store))
@@ -122,19 +148,26 @@ def main() -> None:
         if on_disk != size:
             sys.exit(f"target.json says the tarball is {size} bytes; the store holds {on_disk}")
 
-        hits = [build_stage(repo, args.selection, store, expect="prebuilt", without_cargo=True)
-                for _ in range(args.repeat)]
+        hits = [
+            build_stage(repo, args.selection, store, expect="prebuilt", without_cargo=True) for _ in range(args.repeat)
+        ]
     hit = statistics.median(seconds for seconds, _ in hits)
     hit_wall = statistics.median(wall for _, wall in hits)
 
     print(f"rust fixture, {args.selection}, commit {commit[:12]}; store a local folder")
     print(f"  cold build (built here, fresh checkout):      build stage {cold:7.3f} s   run wall {cold_wall:6.2f} s")
-    print(f"  prebuilt hit (cargo off PATH), median of {args.repeat}:   build stage {hit:7.3f} s   "
-          f"run wall {hit_wall:6.2f} s")
-    print(f"    each hit: build stage {', '.join(f'{s:.3f}' for s, _ in hits)} s; "
-          f"run wall {', '.join(f'{w:.2f}' for _, w in hits)} s")
-    print(f"  campaign prebuild (fresh clone, build, pack, store): wall {prebuild_wall:.2f} s, "
-          f"its build {metadata.get('build_seconds', 0):.3f} s")
+    print(
+        f"  prebuilt hit (cargo off PATH), median of {args.repeat}:   build stage {hit:7.3f} s   "
+        f"run wall {hit_wall:6.2f} s"
+    )
+    print(
+        f"    each hit: build stage {', '.join(f'{s:.3f}' for s, _ in hits)} s; "
+        f"run wall {', '.join(f'{w:.2f}' for _, w in hits)} s"
+    )
+    print(
+        f"  campaign prebuild (fresh clone, build, pack, store): wall {prebuild_wall:.2f} s, "
+        f"its build {metadata.get('build_seconds', 0):.3f} s"
+    )
     print(f"  tarball: {size} bytes ({decimal(size)})")
     print(f"  run wall ratio (hit / cold): {hit_wall / cold_wall:.3f}")
     print(f"  build ratio (prebuilt hit / cold build): {hit / cold:.4f}  (target ≤ {TARGET})")

@@ -42,8 +42,9 @@ def key(record: dict) -> tuple:
 
 
 def kill_at_record(clone: Path, selection: str, sf: str, k: int) -> str:
-    process = subprocess.Popen([CAMPAIGN, "run", selection], cwd=clone, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [CAMPAIGN, "run", selection], cwd=clone, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     run_id = process.stdout.readline().split()[1]
     results = clone / ".campaign/runs" / run_id / f"outputs/results/sf{sf}/tpch.jsonl"
     while process.poll() is None:
@@ -71,8 +72,9 @@ def main() -> None:
         kept = records(clone, killed, sf)
         _resumed_result, resume_wall = run(clone, "resume", killed)
         final = records(clone, killed, sf)
-        journal = [json.loads(line) for line in
-                   (clone / ".campaign/runs" / killed / "journal.jsonl").read_text().splitlines()]
+        journal = [
+            json.loads(line) for line in (clone / ".campaign/runs" / killed / "journal.jsonl").read_text().splitlines()
+        ]
         found = [e["resumed_records"] for e in journal if e.get("state") == "running" and e.get("resumed_records")]
         attempt_logs = sorted((clone / ".campaign/runs" / killed / "logs").glob("tpch-bench*.attempt*.log"))
         warmups = sum(log.read_text().count("resume warm-up (not recorded)") for log in attempt_logs)
@@ -80,17 +82,22 @@ def main() -> None:
     kept = final[: found[-1]]  # what the resumed stage found: the kill, plus what the orphan added before the reap
     done = {key(r) for r in kept}
     first_missing = next(r for r in full if key(r) not in done)
-    remainder = (datetime.fromisoformat(full[-1]["started_at"]) - datetime.fromisoformat(first_missing["started_at"])
-                 ).total_seconds() + full[-1]["elapsed_ms"] / 1000
+    remainder = (
+        datetime.fromisoformat(full[-1]["started_at"]) - datetime.fromisoformat(first_missing["started_at"])
+    ).total_seconds() + full[-1]["elapsed_ms"] / 1000
     duplicated = len(final) - len({key(r) for r in final})
     lost = len({key(r) for r in full} - {key(r) for r in final})
     in_flight = 1 if len(kept) < len(full) else 0
-    print(f"{args.selection}: {len(full)} records; killed at record {k} of {len(full)}; the resumed stage found "
-          f"{len(kept)} (the dead agent's stage ran on until the resume stopped it)")
+    print(
+        f"{args.selection}: {len(full)} records; killed at record {k} of {len(full)}; the resumed stage found "
+        f"{len(kept)} (the dead agent's stage ran on until the resume stopped it)"
+    )
     print(f"  kept {len(kept)}, duplicated {duplicated} (target 0), lost {lost} (target 0)")
     print(f"  items re-executed: {in_flight} (target ≤ 1; the one in flight), unrecorded warm-ups: {warmups}")
-    print(f"  resumed wall {resume_wall:.2f} s (CLI start to end, data verified, engines reloaded); "
-          f"uninterrupted remainder {remainder:.2f} s")
+    print(
+        f"  resumed wall {resume_wall:.2f} s (CLI start to end, data verified, engines reloaded); "
+        f"uninterrupted remainder {remainder:.2f} s"
+    )
     print(f"  resume ratio (resumed wall / uninterrupted remainder): {resume_wall / remainder:.3f}  (target ≤ 1.1)")
 
 

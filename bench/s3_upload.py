@@ -47,10 +47,17 @@ def sandbox_environment(endpoint: str) -> None:
     """Fake credentials and the local endpoint only: nothing here may reach AWS."""
     for name in [name for name in os.environ if name.startswith("AWS_")]:
         del os.environ[name]
-    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
-                       "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull,
-                       "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+    )
 
 
 def write_random_file(path: Path, mib: int) -> None:
@@ -84,8 +91,10 @@ def main() -> None:
             store_s, boto_s, store_cpu, boto_cpu = [], [], [], []
             for index in range(args.repeat):
                 key = f"r{index}.bin"
-                pair = [(store_s, store_cpu, lambda key=key: store.put_file(path, key)),
-                        (boto_s, boto_cpu, lambda key=key: client.upload_file(str(path), BUCKET, f"plain/{key}"))]
+                pair = [
+                    (store_s, store_cpu, lambda key=key: store.put_file(path, key)),
+                    (boto_s, boto_cpu, lambda key=key: client.upload_file(str(path), BUCKET, f"plain/{key}")),
+                ]
                 for samples, cpu, upload in pair if index % 2 == 0 else reversed(pair):  # alternate who goes first
                     samples.append(seconds(upload, cpu))
                 client.delete_object(Bucket=BUCKET, Key=f"verified/{key}")
@@ -95,14 +104,21 @@ def main() -> None:
         server.wait(timeout=30)
     print(f"{args.mib} MiB file, {args.repeat} uploads each, interleaved, on moto at {endpoint}:")
     for label, samples in (("S3Store.put_file (verified)", store_s), ("boto3 upload_file (plain)  ", boto_s)):
-        print(f"  {label}: best {args.mib / min(samples):6.1f} MiB/s, median {args.mib / statistics.median(samples):6.1f}"
-              f" MiB/s  ({', '.join(f'{s:.2f}' for s in samples)} s)")
+        print(
+            f"  {label}: best {args.mib / min(samples):6.1f} MiB/s, median {args.mib / statistics.median(samples):6.1f}"
+            f" MiB/s  ({', '.join(f'{s:.2f}' for s in samples)} s)"
+        )
     # The best of several interleaved runs is the one least disturbed by whatever else uses the machine.
-    print(f"  ratio verified / plain: {min(boto_s) / min(store_s):.2f} on the best runs, "
-          f"{statistics.median(boto_s) / statistics.median(store_s):.2f} on the medians  (goal ≥ {GOAL})")
+    print(
+        f"  ratio verified / plain: {min(boto_s) / min(store_s):.2f} on the best runs, "
+        f"{statistics.median(boto_s) / statistics.median(store_s):.2f} on the medians  (goal ≥ {GOAL})"
+    )
     # On a busy machine wall times swing; the client's own CPU per upload is what the two ways differ in.
-    print(f"  client CPU per upload (median): verified {statistics.median(store_cpu):.2f} s, plain "
-          f"{statistics.median(boto_cpu):.2f} s; ratio plain / verified {statistics.median(boto_cpu) / statistics.median(store_cpu):.2f}")
+    print(
+        f"  client CPU per upload (median): verified {statistics.median(store_cpu):.2f} s, plain "
+        f"{statistics.median(boto_cpu):.2f} s; ratio plain / verified {statistics.median(boto_cpu) / statistics.median(store_cpu):.2f}"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -85,7 +85,9 @@ def timed_run(repo: Path, mode: str) -> dict:
     if result.returncode != 0:
         sys.exit(f"campaign run failed ({result.returncode}) in {repo}:\n{result.stderr[-3000:]}")
     run_id = result.stdout.splitlines()[0].removeprefix("run: ")
-    entries = [json.loads(line) for line in (repo / ".campaign/runs" / run_id / "journal.jsonl").read_text().splitlines()]
+    entries = [
+        json.loads(line) for line in (repo / ".campaign/runs" / run_id / "journal.jsonl").read_text().splitlines()
+    ]
     work = sum(e["duration_s"] for e in entries if e["kind"] == "stage" and e["state"] == "succeeded")
     return {"wall": wall, "work": work, **json.loads(stats_path.read_text())}
 
@@ -101,8 +103,10 @@ def main() -> None:
     cpu_per_entry: dict[str, dict[int, float]] = {"segments": {}, "whole": {}}
     with tempfile.TemporaryDirectory() as tmp:
         overhead_repo = make_repo(Path(tmp) / "overhead" / "repo", args.overhead_stages)
-        overhead = min((timed_run(overhead_repo, "segments") for _ in range(args.repeat)),
-                       key=lambda stats: stats["wall"] - stats["work"])
+        overhead = min(
+            (timed_run(overhead_repo, "segments") for _ in range(args.repeat)),
+            key=lambda stats: stats["wall"] - stats["work"],
+        )
         for size in sizes:
             repo = make_repo(Path(tmp) / f"chain{size}" / "repo", size)
             for mode in per_entry:
@@ -111,15 +115,20 @@ def main() -> None:
                 per_entry[mode][size] = min(stats["seconds"] / stats["entries"] for stats in runs) * 1000
                 cpu_per_entry[mode][size] = min(stats["cpu"] / stats["entries"] for stats in runs) * 1000
     harness_ms = (overhead["wall"] - overhead["work"]) / args.overhead_stages * 1000
-    print(f"{args.overhead_stages}-stage chain of `true`: wall {overhead['wall']:.2f} s, stages' own work "
-          f"{overhead['work']:.2f} s; harness {harness_ms:.2f} ms per stage (goal ≤ {GOAL_MS_PER_STAGE} ms): "
-          f"ratio to goal {harness_ms / GOAL_MS_PER_STAGE:.2f}")
+    print(
+        f"{args.overhead_stages}-stage chain of `true`: wall {overhead['wall']:.2f} s, stages' own work "
+        f"{overhead['work']:.2f} s; harness {harness_ms:.2f} ms per stage (goal ≤ {GOAL_MS_PER_STAGE} ms): "
+        f"ratio to goal {harness_ms / GOAL_MS_PER_STAGE:.2f}"
+    )
     for title, table in (("wall", per_entry), ("CPU (steadier on a busy machine)", cpu_per_entry)):
         print(f"journal mirroring, {title}, ms per entry:  " + "  ".join(f"{size:>6} stages" for size in sizes))
         for mode, label in (("segments", "segments (now)     "), ("whole", "whole file (before)")):
             costs = table[mode]
-            print(f"  {label} " + "  ".join(f"{costs[size]:13.3f}" for size in sizes)
-                  + f"   ratio {sizes[-1]} / {sizes[0]}: {costs[sizes[-1]] / costs[sizes[0]]:.2f}")
+            print(
+                f"  {label} "
+                + "  ".join(f"{costs[size]:13.3f}" for size in sizes)
+                + f"   ratio {sizes[-1]} / {sizes[0]}: {costs[sizes[-1]] / costs[sizes[0]]:.2f}"
+            )
     now, before = per_entry["segments"][sizes[-1]], per_entry["whole"][sizes[-1]]
     print(f"at {sizes[-1]} stages the segment mirror costs {now / before:.3f}x the whole-file mirror per entry")
 

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.real_aws
 
 
 def campaign(*args: str, timeout: float = 3 * 3600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "campaign.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "campaign.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_doctor_finds_working_credentials():
@@ -51,12 +52,19 @@ def test_a_tiny_campaign_runs_verifies_and_leaves_nothing_behind():
 
     assert ec2.leftover_instances(ec2.ec2_client(region), run_id) == []
     tagging = boto3.client("resourcegroupstaggingapi", region_name=region)
-    pages = tagging.get_paginator("get_resources").paginate(
-        TagFilters=[{"Key": ec2.RUN_TAG, "Values": [run_id]}])
-    left = [item["ResourceARN"] for page in pages for item in page["ResourceTagMappingList"]
-            if ":instance/" not in item["ResourceARN"]]  # terminated instances stay listed for a while
+    pages = tagging.get_paginator("get_resources").paginate(TagFilters=[{"Key": ec2.RUN_TAG, "Values": [run_id]}])
+    left = [
+        item["ResourceARN"]
+        for page in pages
+        for item in page["ResourceTagMappingList"]
+        if ":instance/" not in item["ResourceARN"]
+    ]  # terminated instances stay listed for a while
     assert left == [], f"resources tagged {ec2.RUN_TAG}={run_id} remain: {left}"
     iam = boto3.client("iam")
-    roles = [r["RoleName"] for page in iam.get_paginator("list_roles").paginate() for r in page["Roles"]
-             if r["RoleName"].startswith("campaign-") and run_id in r.get("Description", "")]
+    roles = [
+        r["RoleName"]
+        for page in iam.get_paginator("list_roles").paginate()
+        for r in page["Roles"]
+        if r["RoleName"].startswith("campaign-") and run_id in r.get("Description", "")
+    ]
     assert roles == []

@@ -47,14 +47,24 @@ class Attempt:
         resumed_records = self._prepare_incremental()
         make_output_folders(ctx.run_dir.outputs, list(run.outputs(ctx.spec)))
         started = now_iso()
-        ctx.journal.append(StageEntry(run.id, RUNNING, attempt=self.number, log=self._log_ref(),
-                                      resumed_records=resumed_records))
+        ctx.journal.append(
+            StageEntry(run.id, RUNNING, attempt=self.number, log=self._log_ref(), resumed_records=resumed_records)
+        )
         crash_point("stage.start")
         try:
             result = self._run_process(resumed_records)
         except KeyboardInterrupt:
-            ctx.journal.append(StageEntry(run.id, INTERRUPTED, attempt=self.number, started_at=started,
-                                          log=self._log_ref(), reason="interrupted", artifacts=self._store()))
+            ctx.journal.append(
+                StageEntry(
+                    run.id,
+                    INTERRUPTED,
+                    attempt=self.number,
+                    started_at=started,
+                    log=self._log_ref(),
+                    reason="interrupted",
+                    artifacts=self._store(),
+                )
+            )
             raise
         crash_point("stage.end")
         return self._finish(result, started)
@@ -65,14 +75,32 @@ class Attempt:
         artifacts = self._store()
         local_outputs = ctx.outputs.local_fingerprints(run) if not problem and not run.stage.upload else []
         state = FAILED if problem else SUCCEEDED
-        ctx.journal.append(StageEntry(run.id, state, attempt=self.number, exit_code=result.exit_code,
-                                      started_at=started, duration_s=round(result.duration_s, 3),
-                                      log=self._log_ref(), reason=problem or "", timed_out=result.timed_out,
-                                      artifacts=artifacts, local_outputs=local_outputs,
-                                      checkout_outputs=self._checkout_outputs(problem), notes=self.notes))
+        ctx.journal.append(
+            StageEntry(
+                run.id,
+                state,
+                attempt=self.number,
+                exit_code=result.exit_code,
+                started_at=started,
+                duration_s=round(result.duration_s, 3),
+                log=self._log_ref(),
+                reason=problem or "",
+                timed_out=result.timed_out,
+                artifacts=artifacts,
+                local_outputs=local_outputs,
+                checkout_outputs=self._checkout_outputs(problem),
+                notes=self.notes,
+            )
+        )
         event = ctx.log.error if problem else ctx.log.info
-        event("stage " + state, stage_run=run.id, attempt=self.number, duration_s=round(result.duration_s, 3),
-              problem=problem, log=str(self.log_path))
+        event(
+            "stage " + state,
+            stage_run=run.id,
+            attempt=self.number,
+            duration_s=round(result.duration_s, 3),
+            problem=problem,
+            log=str(self.log_path),
+        )
         return AttemptResult(state, problem, self.log_path, artifacts, dict(self.notes))
 
     def _run_process(self, resumed_records: int) -> ProcessResult:
@@ -87,23 +115,30 @@ class Attempt:
             self.notes.update(source.notes)
             if source.fetched is not None:
                 return source.fetched
-        command = run.command(ctx.spec, run_id=ctx.record.run_id, output_dir=str(ctx.run_dir.outputs),
-                              work_dir=str(ctx.run_dir.checkout))
+        command = run.command(
+            ctx.spec, run_id=ctx.record.run_id, output_dir=str(ctx.run_dir.outputs), work_dir=str(ctx.run_dir.checkout)
+        )
         fanout = env.get("CAMPAIGN_CLUSTER_FANOUT")
         if run.stage.on == "all" and fanout:  # a cluster target's: the command on every node (a log per node)
             env["CAMPAIGN_STAGE_LOG"] = str(self.log_path)
             command = f"{fanout} {shlex.quote(command)}"
         incremental = ctx.outputs.incremental_path(run)
         if incremental is None:
-            return run_logged(command, cwd=ctx.run_dir.checkout, env=env, log_path=self.log_path,
-                              timeout_s=run.stage.timeout_s)
-        with IncrementalSync(incremental, ctx.store, ctx.outputs.key(incremental),
-                             interval_s=ctx.record.sync_interval_s) as sync:
-            result = run_logged(command, cwd=ctx.run_dir.checkout, env=env, log_path=self.log_path,
-                                timeout_s=run.stage.timeout_s)
+            return run_logged(
+                command, cwd=ctx.run_dir.checkout, env=env, log_path=self.log_path, timeout_s=run.stage.timeout_s
+            )
+        with IncrementalSync(
+            incremental, ctx.store, ctx.outputs.key(incremental), interval_s=ctx.record.sync_interval_s
+        ) as sync:
+            result = run_logged(
+                command, cwd=ctx.run_dir.checkout, env=env, log_path=self.log_path, timeout_s=run.stage.timeout_s
+            )
         if sync.error:
-            ctx.log.warning("incremental upload failed during the stage; the final upload decides",
-                            stage_run=run.id, error=str(sync.error))
+            ctx.log.warning(
+                "incremental upload failed during the stage; the final upload decides",
+                stage_run=run.id,
+                error=str(sync.error),
+            )
         return result
 
     def _problem(self, result: ProcessResult) -> str | None:
@@ -133,8 +168,12 @@ class Attempt:
             return 0
         target = drop_link(incremental)
         if target is not None:
-            self.ctx.log.warning("removed a symlink where the incremental file belongs (its target untouched)",
-                                 stage_run=self.run.id, path=str(incremental), target=target)
+            self.ctx.log.warning(
+                "removed a symlink where the incremental file belongs (its target untouched)",
+                stage_run=self.run.id,
+                path=str(incremental),
+                target=target,
+            )
         return prepare_for_resume(incremental, self.ctx.store, self.ctx.outputs.key(incremental))
 
     def _store(self) -> list[dict[str, Any]]:

@@ -31,18 +31,29 @@ def fetch_or_explain(ctx: AgentContext, run: StageRun, log_path: Path) -> BuildS
     found = prebuilt.lookup(ctx.store, ctx.spec, ctx.record.commit, dirty=ctx.record.dirty)
     if found.usable and ctx.record.commit is not None:
         try:
-            fetched = prebuilt.fetch(ctx.store, ctx.record.commit, found, ctx.run_dir.checkout, ctx.run_dir.root,
-                                     run.stage.build_output)
+            fetched = prebuilt.fetch(
+                ctx.store, ctx.record.commit, found, ctx.run_dir.checkout, ctx.run_dir.root, run.stage.build_output
+            )
         except prebuilt.PrebuiltRejected as err:
             found = prebuilt.Lookup(False, f"the prebuilt was refused: {err}")
         else:
-            append_to_log(log_path, f"campaign: fetched {ctx.store.where(fetched.key)} "
-                          f"({decimal(fetched.size)}, sha256 {fetched.sha256} verified) and extracted "
-                          f"{fetched.members} entries in {fetched.seconds:.1f}s; nothing was compiled.")
-            ctx.log.info("build fetched from the prebuilt; nothing compiled", stage_run=run.id,
-                         key=fetched.key, sha256=fetched.sha256, seconds=round(fetched.seconds, 3))
-            notes = {"build_source": "prebuilt",
-                     "prebuilt": {"key": fetched.key, "size": fetched.size, "sha256": fetched.sha256}}
+            append_to_log(
+                log_path,
+                f"campaign: fetched {ctx.store.where(fetched.key)} "
+                f"({decimal(fetched.size)}, sha256 {fetched.sha256} verified) and extracted "
+                f"{fetched.members} entries in {fetched.seconds:.1f}s; nothing was compiled.",
+            )
+            ctx.log.info(
+                "build fetched from the prebuilt; nothing compiled",
+                stage_run=run.id,
+                key=fetched.key,
+                sha256=fetched.sha256,
+                seconds=round(fetched.seconds, 3),
+            )
+            notes = {
+                "build_source": "prebuilt",
+                "prebuilt": {"key": fetched.key, "size": fetched.size, "sha256": fetched.sha256},
+            }
             return BuildSource(ProcessResult(0, False, fetched.seconds), notes)
     warning = building_here_warning(ctx, run, found)
     append_to_log(log_path, "campaign: " + warning.replace("\n", "\ncampaign: "))
@@ -52,18 +63,24 @@ def fetch_or_explain(ctx: AgentContext, run: StageRun, log_path: Path) -> BuildS
 
 def building_here_warning(ctx: AgentContext, run: StageRun, found: prebuilt.Lookup) -> str:
     latest = prebuilt.last_prebuild(ctx.store)
-    took = (f"The last prebuild in this store (commit {latest[0]}) took {duration_text(latest[1])} on a CI runner"
-            if latest else "No prebuild in this store to time it by; a cold Rust workspace build takes minutes")
+    took = (
+        f"The last prebuild in this store (commit {latest[0]}) took {duration_text(latest[1])} on a CI runner"
+        if latest
+        else "No prebuild in this store to time it by; a cold Rust workspace build takes minutes"
+    )
     limit = f" (stage timeout {duration_text(run.stage.timeout_s)})" if run.stage.timeout_s else ""
-    command = run.command(ctx.spec, run_id=ctx.record.run_id, output_dir=str(ctx.run_dir.outputs),
-                          work_dir=str(ctx.run_dir.checkout))
+    command = run.command(
+        ctx.spec, run_id=ctx.record.run_id, output_dir=str(ctx.run_dir.outputs), work_dir=str(ctx.run_dir.checkout)
+    )
     if "cargo " in command and shutil.which("cargo") is None:
         took += " (and cargo is not on PATH here: the build will fail; install Rust on this machine)"
-    return (f"BUILDING ON THIS MACHINE: {found.reason}.\n"
-            f"{took}; this run waits for it{limit}, on paid time when it is an instance.\n"
-            f"To fetch a build in seconds instead: push the commit to main so the prebuild workflow stores it, "
-            f"or run `campaign prebuild --store {ctx.record.store}` in the repository at commit "
-            f"{(ctx.record.commit or '?')[:12]}.")
+    return (
+        f"BUILDING ON THIS MACHINE: {found.reason}.\n"
+        f"{took}; this run waits for it{limit}, on paid time when it is an instance.\n"
+        f"To fetch a build in seconds instead: push the commit to main so the prebuild workflow stores it, "
+        f"or run `campaign prebuild --store {ctx.record.store}` in the repository at commit "
+        f"{(ctx.record.commit or '?')[:12]}."
+    )
 
 
 def append_to_log(log_path: Path, text: str) -> None:

@@ -13,21 +13,30 @@ from campaign.run.record import RunRecord
 from campaign.spec.model import CampaignSpec
 
 
-def stage_environment(record: RunRecord, spec: CampaignSpec, run: StageRun, run_dir: RunDir,
-                      outputs: StageOutputs, *, resumed_records: int) -> dict[str, str]:
+def stage_environment(
+    record: RunRecord,
+    spec: CampaignSpec,
+    run: StageRun,
+    run_dir: RunDir,
+    outputs: StageOutputs,
+    *,
+    resumed_records: int,
+) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.pop("CAMPAIGN_FAULT", None)  # crash points are for the agent, never its stages
-    env.update({
-        "PYTHONUNBUFFERED": "1",
-        "CAMPAIGN_NAME": record.campaign,
-        "CAMPAIGN_RUN_ID": record.run_id,
-        "CAMPAIGN_STAGE": run.stage.name,
-        "CAMPAIGN_STAGE_RUN": run.id,
-        "CAMPAIGN_OUTPUT_DIR": str(run_dir.outputs),
-        "CAMPAIGN_WORK_DIR": str(run_dir.checkout),
-        "CAMPAIGN_COMMIT": record.commit or "",
-    })
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "CAMPAIGN_NAME": record.campaign,
+            "CAMPAIGN_RUN_ID": record.run_id,
+            "CAMPAIGN_STAGE": run.stage.name,
+            "CAMPAIGN_STAGE_RUN": run.id,
+            "CAMPAIGN_OUTPUT_DIR": str(run_dir.outputs),
+            "CAMPAIGN_WORK_DIR": str(run_dir.checkout),
+            "CAMPAIGN_COMMIT": record.commit or "",
+        }
+    )
     if run.sf is not None:
         env["CAMPAIGN_SF"] = run.sf
     incremental = outputs.incremental_path(run)

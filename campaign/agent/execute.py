@@ -31,8 +31,9 @@ from campaign.ui.events import configure_events
 from campaign.ui.progress import make_progress
 
 
-def plan_for_record(record: RunRecord, checkout: Path, *, done: dict[str, str] | None = None,
-                    redo: dict[str, str] | None = None) -> Plan:
+def plan_for_record(
+    record: RunRecord, checkout: Path, *, done: dict[str, str] | None = None, redo: dict[str, str] | None = None
+) -> Plan:
     """The plan of a run, rebuilt from the checkout's own campaign file (the committed one), with the vars
     recorded in run.json (the command line's --var applied when the run was made)."""
     spec = load_campaign(checkout / record.campaign_file)
@@ -44,8 +45,17 @@ def plan_for_record(record: RunRecord, checkout: Path, *, done: dict[str, str] |
         )
     spec = with_vars(spec, {name: value for name, value in record.vars.items() if name in spec.vars})
     selection = parse_selection(record.selection, spec)
-    return build_plan(spec, selection, expand(spec, selection), target=record.target, commit=record.commit,
-                      host=read_host(), verdicts=[], done=done or {}, redo=redo or {})
+    return build_plan(
+        spec,
+        selection,
+        expand(spec, selection),
+        target=record.target,
+        commit=record.commit,
+        host=read_host(),
+        verdicts=[],
+        done=done or {},
+        redo=redo or {},
+    )
 
 
 def resume_preview(record: RunRecord, store: Store, run_dir: RunDir) -> Plan:
@@ -91,8 +101,18 @@ def _execute_held(record: RunRecord, store: Store, run_dir: RunDir, lease: Lease
     plan = plan_for_record(record, run_dir.checkout, done=done, redo=redo)
     log = configure_events(run_dir.logs / RUNNER_LOG)
     with make_progress() as progress, sigterm_as_interrupt():
-        Scheduler(record, plan, store=store, run_dir=run_dir, journal=journal, past=past, lease=lease,
-                  log=log, progress=progress, stopped_leftovers=stopped).execute()
+        Scheduler(
+            record,
+            plan,
+            store=store,
+            run_dir=run_dir,
+            journal=journal,
+            past=past,
+            lease=lease,
+            log=log,
+            progress=progress,
+            stopped_leftovers=stopped,
+        ).execute()
 
 
 def _with_this_host(record: RunRecord, store: Store) -> RunRecord:

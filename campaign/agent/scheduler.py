@@ -44,13 +44,25 @@ MAX_RETRY_BACKOFF_S = 60.0
 
 
 class Scheduler:
-    def __init__(self, record: RunRecord, plan: Plan, *, store: Store, run_dir: RunDir, journal: Journal,
-                 past: dict[str, PastRun], lease: Lease, log: Any, progress: Any,
-                 stopped_leftovers: list[int] | None = None):
+    def __init__(
+        self,
+        record: RunRecord,
+        plan: Plan,
+        *,
+        store: Store,
+        run_dir: RunDir,
+        journal: Journal,
+        past: dict[str, PastRun],
+        lease: Lease,
+        log: Any,
+        progress: Any,
+        stopped_leftovers: list[int] | None = None,
+    ):
         self.record, self.plan, self.store, self.dir = record, plan, store, run_dir
         self.journal, self.past, self.lease, self.log, self.progress = journal, past, lease, log, progress
-        self.ctx = AgentContext(record, plan.spec, store, run_dir, journal, log,
-                                StageOutputs(plan.spec, run_dir, record.keys))
+        self.ctx = AgentContext(
+            record, plan.spec, store, run_dir, journal, log, StageOutputs(plan.spec, run_dir, record.keys)
+        )
         self.stopped_leftovers = list(stopped_leftovers or [])
         self.states: dict[str, str] = {}
         self._last_problem: dict[str, str] = {}
@@ -59,14 +71,19 @@ class Scheduler:
     def execute(self) -> None:
         """Run every stage run of the plan; raise StageFailed/StoreError/Interrupted unless all succeeded."""
         self._stop_leftovers()
-        self.journal.append(RunEntry(STARTED, run_id=self.record.run_id, resumed=bool(self.past),
-                                     stage_runs=[p.id for p in self.plan.runs]))
+        self.journal.append(
+            RunEntry(
+                STARTED, run_id=self.record.run_id, resumed=bool(self.past), stage_runs=[p.id for p in self.plan.runs]
+            )
+        )
         try:
             self._execute_all()
         except (KeyboardInterrupt, Interrupted):
             self._close(INTERRUPTED, "interrupted by the user or a signal")
-            raise Interrupted(f"run {self.record.run_id} was interrupted; what existed was uploaded. "
-                              f"`campaign resume {self.record.run_id}` continues it.") from None
+            raise Interrupted(
+                f"run {self.record.run_id} was interrupted; what existed was uploaded. "
+                f"`campaign resume {self.record.run_id}` continues it."
+            ) from None
         except StoreError as err:
             self._close_after_store_error(err)
             raise
@@ -79,8 +96,11 @@ class Scheduler:
     def _stop_leftovers(self) -> None:
         """Say what the resume found: stage runs in flight, and leftover stages it stopped first."""
         for past in in_flight(self.past):
-            self.log.warning("stage run was in flight when the previous agent stopped; it runs again",
-                             stage_run=past.entry.stage_run, attempt=past.attempts)
+            self.log.warning(
+                "stage run was in flight when the previous agent stopped; it runs again",
+                stage_run=past.entry.stage_run,
+                attempt=past.attempts,
+            )
         for pgid in self.stopped_leftovers:
             self.log.warning("stopped a leftover stage process group of a dead agent", pgid=pgid)
 
@@ -109,8 +129,10 @@ class Scheduler:
 
     def _check_lease(self) -> None:
         if self.lease.lost:
-            raise PreflightRefused(f"run {self.record.run_id}: {self.lease.lost}; this agent stops here "
-                                   "without writing more. `campaign status` shows the agent that holds it.")
+            raise PreflightRefused(
+                f"run {self.record.run_id}: {self.lease.lost}; this agent stops here "
+                "without writing more. `campaign status` shows the agent that holds it."
+            )
         if self.lease.beat_error:
             self.log.warning("lease heartbeat failed; retrying", error=self.lease.beat_error)
 
@@ -139,8 +161,13 @@ class Scheduler:
             self._last_problem[run.id] = problem
             if attempt < last:
                 backoff = min(2.0 ** (attempt - first + 1), MAX_RETRY_BACKOFF_S)
-                self.log.warning("stage attempt failed; retrying", stage_run=run.id, attempt=attempt,
-                                 problem=problem, retry_in_s=backoff)
+                self.log.warning(
+                    "stage attempt failed; retrying",
+                    stage_run=run.id,
+                    attempt=attempt,
+                    problem=problem,
+                    retry_in_s=backoff,
+                )
                 time.sleep(backoff)
         return FAILED
 
@@ -158,13 +185,18 @@ class Scheduler:
         try:
             self.journal.append(RunEntry(FAILED, reason=f"store failure: {err}"))
         except StoreError as mirror_err:  # the store is what failed; the local journal has the entry
-            self.log.error("could not mirror the journal after a store failure", error=str(mirror_err),
-                           journal=str(self.dir.journal))
+            self.log.error(
+                "could not mirror the journal after a store failure",
+                error=str(mirror_err),
+                journal=str(self.dir.journal),
+            )
 
     def _failure_message(self, failed: list[str]) -> str:
         lines = [f"run {self.record.run_id} failed: {len(failed)} stage run(s) did not succeed."]
         for run_id in failed:
             lines.append(f"  {run_id}: {self._last_problem.get(run_id, 'failed')}; log {self._last_log[run_id]}")
-        lines.append(f"`campaign status {self.record.run_id}` shows every stage run and why; "
-                     f"`campaign logs {self.record.run_id} '{failed[0]}'` prints a log from the store.")
+        lines.append(
+            f"`campaign status {self.record.run_id}` shows every stage run and why; "
+            f"`campaign logs {self.record.run_id} '{failed[0]}'` prints a log from the store."
+        )
         return "\n".join(lines)

@@ -9,61 +9,33 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.filesize import decimal
 
 from campaign.cli.cluster import cluster
+from campaign.cli.inspect_commands import logs, runs, status, verify
+from campaign.cli.options import (
+    DEFAULT_CAMPAIGN_FILE,
+    campaign_file_option,
+    open_store_for,
+    run_id_argument,
+    state_dir_option,
+    store_option,
+    target_options,
+    valid_run_id,
+    var_option,
+)
 from campaign.cli.results_commands import ab, compare, report
 from campaign.errors import CampaignError, PreflightRefused
 from campaign.planning.plan import Plan, format_plan
 from campaign.prebuilt.command import PrebuildOptions
 from campaign.prebuilt.command import prebuild as run_prebuild
-from campaign.run.dirs import default_store
-from campaign.run.inspection import format_status, list_runs, stage_log, status_dict, verify_run
-from campaign.run.keys import check_run_id
 from campaign.run.resolve import resolve_run_id
 from campaign.spec.variables import parse_var_options
-from campaign.store import Store, open_store
-from campaign.system.git import find_root
 from campaign.targets.base import RunRequest, drive
 from campaign.targets.registry import get_cloud_target, get_target
-from campaign.ui.tables import format_table
-
-DEFAULT_CAMPAIGN_FILE = "campaign.yaml"
-
-campaign_file_option = click.option(
-    "-f", "--file", "campaign_file", type=click.Path(path_type=Path), default=DEFAULT_CAMPAIGN_FILE,
-    show_default=True, help="The campaign file.")
-state_dir_option = click.option(
-    "--state-dir", type=click.Path(path_type=Path), default=None,
-    help="Where run folders (checkouts, outputs, logs) go. Default: $CAMPAIGN_HOME, else .campaign in the repository.")
-store_option = click.option(
-    "--store", metavar="DIR|s3://BUCKET/PREFIX", default=None,
-    help="Where artifacts go. Default: $CAMPAIGN_STORE, else .campaign/store in the repository.")
-
-
-def _valid_run_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    return value if value is None else check_run_id(value)
-
-
-run_id_argument = click.argument("run_id", callback=_valid_run_id)
-
-
-var_option = click.option(
-    "--var", "var_texts", metavar="NAME=VALUE", multiple=True,
-    help="Override one of the campaign's vars (repeatable), e.g. --var iterations=5 --var queries=q01,q03.")
-
-
-def target_options(command: Callable[..., None]) -> Callable[..., None]:
-    """--target and the AWS target's overrides (everything else: .campaign/config.toml [aws])."""
-    command = click.option("--region", default=None, help="AWS target: the region.")(command)
-    command = click.option("--instance-type", default=None, help="AWS target: the EC2 instance type.")(command)
-    return click.option("--target", type=click.Choice(["local", "aws"]), default="local", show_default=True,
-                        help="Where the run executes: this machine, or EC2 provisioned by Terraform.")(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,28 +52,49 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @campaign_file_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as a JSON document.")
 @click.option("--allow-dirty", is_flag=True, help="Report uncommitted files as a warning instead of a refusal.")
-@click.option("--resume", "resume_run", metavar="RUN", default=None, callback=_valid_run_id,
-              help="Show what `campaign resume RUN` would do: which stage runs are done and verified.")
+@click.option(
+    "--resume",
+    "resume_run",
+    metavar="RUN",
+    default=None,
+    callback=valid_run_id,
+    help="Show what `campaign resume RUN` would do: which stage runs are done and verified.",
+)
 @store_option
 @target_options
 @click.option("--show-userdata", is_flag=True, help="AWS target: print the exact userdata script of the instance.")
 @var_option
-def plan(selection: str | None, campaign_file: Path, as_json: bool, allow_dirty: bool, resume_run: str | None,
-         store: str | None, target: str, instance_type: str | None, region: str | None, show_userdata: bool,
-         var_texts: tuple[str, ...]) -> None:
+def plan(
+    selection: str | None,
+    campaign_file: Path,
+    as_json: bool,
+    allow_dirty: bool,
+    resume_run: str | None,
+    store: str | None,
+    target: str,
+    instance_type: str | None,
+    region: str | None,
+    show_userdata: bool,
+    var_texts: tuple[str, ...],
+) -> None:
     """Show what `run` would do, and the preflight verdicts.
 
     SELECTION is e.g. sf1,sf10; nothing runs. Exits 3 when preflight would refuse the run, 0 otherwise.
     """
-    request = RunRequest(campaign_file=campaign_file, selection=selection, store=store, allow_dirty=allow_dirty,
-                         options={"instance_type": instance_type, "region": region},
-                         vars=parse_var_options(var_texts))
+    request = RunRequest(
+        campaign_file=campaign_file,
+        selection=selection,
+        store=store,
+        allow_dirty=allow_dirty,
+        options={"instance_type": instance_type, "region": region},
+        vars=parse_var_options(var_texts),
+    )
     if show_userdata:
         click.echo(get_cloud_target("aws").show_userdata(request).rstrip("\n"))
         return
     chosen = get_target(target)
     if resume_run:
-        resume_run = resolve_run_id(_open_store(store), resume_run)
+        resume_run = resolve_run_id(open_store_for(store), resume_run)
         _show_plan(chosen.resume_plan(resume_run, request), [], {}, as_json=as_json)
         return
     prepared = chosen.preflight(request, for_plan=True)
@@ -122,34 +115,74 @@ def _show_plan(the_plan: Plan, target_lines: list[str], target_json: dict[str, A
 @campaign_file_option
 @store_option
 @click.option("--keep-going", is_flag=True, help="After a failure, still run stage runs that do not depend on it.")
-@click.option("--allow-dirty", is_flag=True,
-              help="Local rehearsal only: run the working tree as it is, uncommitted files included.")
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Local rehearsal only: run the working tree as it is, uncommitted files included.",
+)
 @state_dir_option
-@click.option("--resume", is_flag=True,
-              help="Continue the newest unfinished run of this commit, campaign file and selection, if any.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the newest unfinished run of this commit, campaign file and selection, if any.",
+)
 @click.option("--take-over", is_flag=True, help="With --resume: take the lease of an agent that stopped heartbeating.")
-@click.option("--sync-interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
-              help="Seconds between uploads of a growing incremental results file.")
+@click.option(
+    "--sync-interval",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Seconds between uploads of a growing incremental results file.",
+)
 @target_options
-@click.option("--keep", is_flag=True, default=None,
-              help="AWS target: leave the instance and role after the run (they bill; `campaign down RUN`).")
-@click.option("--cluster", "cluster_name", metavar="NAME", default=None,
-              help="Run on a kept cluster (`campaign cluster up`); refused when it runs another commit.")
+@click.option(
+    "--keep",
+    is_flag=True,
+    default=None,
+    help="AWS target: leave the instance and role after the run (they bill; `campaign down RUN`).",
+)
+@click.option(
+    "--cluster",
+    "cluster_name",
+    metavar="NAME",
+    default=None,
+    help="Run on a kept cluster (`campaign cluster up`); refused when it runs another commit.",
+)
 @var_option
-def run(selection: str | None, campaign_file: Path, store: str | None, keep_going: bool, allow_dirty: bool,
-        state_dir: Path | None, resume: bool, take_over: bool, sync_interval: float, target: str,
-        instance_type: str | None, region: str | None, keep: bool | None, cluster_name: str | None,
-        var_texts: tuple[str, ...]) -> None:
+def run(
+    selection: str | None,
+    campaign_file: Path,
+    store: str | None,
+    keep_going: bool,
+    allow_dirty: bool,
+    state_dir: Path | None,
+    resume: bool,
+    take_over: bool,
+    sync_interval: float,
+    target: str,
+    instance_type: str | None,
+    region: str | None,
+    keep: bool | None,
+    cluster_name: str | None,
+    var_texts: tuple[str, ...],
+) -> None:
     """Run the campaign, on this machine or on EC2.
 
     SELECTION defaults to the campaign's default_selection.
     """
-    request = RunRequest(campaign_file=campaign_file, selection=selection, store=store, keep_going=keep_going,
-                         allow_dirty=allow_dirty, state_dir=state_dir, resume=resume, take_over=take_over,
-                         sync_interval_s=sync_interval,
-                         options={"instance_type": instance_type, "region": region, "keep": keep,
-                                  "cluster": cluster_name},
-                         vars=parse_var_options(var_texts))
+    request = RunRequest(
+        campaign_file=campaign_file,
+        selection=selection,
+        store=store,
+        keep_going=keep_going,
+        allow_dirty=allow_dirty,
+        state_dir=state_dir,
+        resume=resume,
+        take_over=take_over,
+        sync_interval_s=sync_interval,
+        options={"instance_type": instance_type, "region": region, "keep": keep, "cluster": cluster_name},
+        vars=parse_var_options(var_texts),
+    )
     chosen = get_target("cluster" if cluster_name else target)
     if resume and chosen.resume_unfinished(request, click.echo) is not None:
         return
@@ -159,9 +192,12 @@ def run(selection: str | None, campaign_file: Path, store: str | None, keep_goin
 @cli.command()
 @campaign_file_option
 @store_option
-@click.option("--in-place", is_flag=True,
-              help="Build in this repository, which must be a clean checkout of HEAD, instead of a fresh clone "
-                   "(CI: where the cargo cache is).")
+@click.option(
+    "--in-place",
+    is_flag=True,
+    help="Build in this repository, which must be a clean checkout of HEAD, instead of a fresh clone "
+    "(CI: where the cargo cache is).",
+)
 @state_dir_option
 def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: Path | None) -> None:
     """Build HEAD once and store it as a prebuilt.
@@ -169,15 +205,20 @@ def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: 
     Builds the build stage and stores it as prebuilt/<commit>/<arch>/, so runs fetch it instead of building.
     Exits 0 when stored, already stored, or when the campaign has nothing to build.
     """
-    run_prebuild(PrebuildOptions(campaign_file=campaign_file, store=store, in_place=in_place, state_dir=state_dir),
-                 out=lambda line: click.echo(line))
+    run_prebuild(
+        PrebuildOptions(campaign_file=campaign_file, store=store, in_place=in_place, state_dir=state_dir),
+        out=lambda line: click.echo(line),
+    )
 
 
 @cli.command()
 @run_id_argument
 @store_option
-@click.option("--take-over", is_flag=True,
-              help="Take the lease of an agent on another machine whose heartbeat is older than 120 s.")
+@click.option(
+    "--take-over",
+    is_flag=True,
+    help="Take the lease of an agent on another machine whose heartbeat is older than 120 s.",
+)
 @state_dir_option
 @click.option("--cluster", "cluster_name", metavar="NAME", default=None, help="Resume a run made with --cluster NAME.")
 def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | None, cluster_name: str | None) -> None:
@@ -185,80 +226,28 @@ def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | No
 
     Verified stage runs of RUN_ID are kept, the rest runs, at the run's own commit.
     """
-    request = RunRequest(campaign_file=Path(DEFAULT_CAMPAIGN_FILE), store=store, state_dir=state_dir,
-                         take_over=take_over, options={"cluster": cluster_name})
-    get_target("cluster" if cluster_name else "local").resume(resolve_run_id(_open_store(store), run_id), request,
-                                                                click.echo)
-
-
-@cli.command()
-@run_id_argument
-@store_option
-@click.option("--json", "as_json", is_flag=True, help="Print the status as a JSON document.")
-def status(run_id: str, store: str | None, as_json: bool) -> None:
-    """Show a run's state and each stage run's.
-
-    Read from RUN_ID's journal in the store.
-    """
-    opened = _open_store(store)
-    document = status_dict(opened, resolve_run_id(opened, run_id))
-    click.echo(json.dumps(document, indent=2) if as_json else format_status(document))
-
-
-@cli.command()
-@run_id_argument
-@click.argument("stage_run", required=False)
-@store_option
-def logs(run_id: str, stage_run: str | None, store: str | None) -> None:
-    """Print a stage run's full log, or the runner's.
-
-    STAGE_RUN is e.g. 'tpch-bench[sf1]' (quoted for the shell); without it, the runner's event log.
-    """
-    opened = _open_store(store)
-    sys.stdout.buffer.write(stage_log(opened, resolve_run_id(opened, run_id), stage_run))
-    sys.stdout.flush()
-
-
-@cli.command()
-@store_option
-@click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON document.")
-def runs(store: str | None, as_json: bool) -> None:
-    """List the runs in the store, newest first."""
-    rows = list_runs(_open_store(store))
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    table = [("run", "state", "selection", "commit", "target")]
-    table += [(r["run_id"], r["state"], r["selection"] or "-", (r["commit"] or "-")[:12], r["target"] or "-")
-              for r in rows]
-    click.echo("\n".join(format_table(table)) if rows else "no runs in this store yet")
-    for row in rows:
-        if row["problem"]:
-            click.echo(f"{row['run_id']}: {row['problem']}", err=True)
-
-
-@cli.command()
-@run_id_argument
-@store_option
-@click.option("--deep", is_flag=True, help="Re-read every object and hash it, instead of trusting stored checksums.")
-def verify(run_id: str, store: str | None, deep: bool) -> None:
-    """Check a run's artifacts against its manifest.
-
-    Every artifact of RUN_ID (size and SHA-256), and the manifest against the journal.
-    """
-    opened = _open_store(store)
-    run_id = resolve_run_id(opened, run_id)
-    verified = verify_run(opened, run_id, deep=deep)
-    how = (f"re-read and hashed {verified.artifacts} objects, {decimal(verified.bytes_hashed)}" if deep else
-           "stored sizes and checksums; --deep re-reads and hashes every object")
-    click.echo(f"verified: {verified.artifacts} artifacts of run {run_id} match the manifest and the journal ({how})")
+    request = RunRequest(
+        campaign_file=Path(DEFAULT_CAMPAIGN_FILE),
+        store=store,
+        state_dir=state_dir,
+        take_over=take_over,
+        options={"cluster": cluster_name},
+    )
+    get_target("cluster" if cluster_name else "local").resume(
+        resolve_run_id(open_store_for(store), run_id), request, click.echo
+    )
 
 
 @cli.command()
 @run_id_argument
 @click.option("--store", required=True, metavar="DIR|s3://BUCKET/PREFIX", help="The store holding run.json.")
-@click.option("--checkout", type=click.Path(path_type=Path, file_okay=False), default=".", show_default=True,
-              help="The clean clone of the run's commit.")
+@click.option(
+    "--checkout",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=".",
+    show_default=True,
+    help="The clean clone of the run's commit.",
+)
 @click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".campaign"), show_default=True)
 @click.option("--take-over", is_flag=True, help="Take the lease of an agent whose heartbeat is older than 120 s.")
 def agent(run_id: str, store: str, checkout: Path, state_dir: Path, take_over: bool) -> None:
@@ -292,18 +281,11 @@ def doctor() -> None:
 
 
 cli.add_command(cluster)
+for command in (status, logs, runs, verify):
+    cli.add_command(command)
 cli.add_command(compare)
 cli.add_command(report)
 cli.add_command(ab)
-
-
-def _open_store(url: str | None) -> Store:
-    if url is None:
-        try:
-            url = default_store(find_root(Path.cwd()))
-        except CampaignError:
-            url = default_store(Path.cwd())
-    return open_store(url)
 
 
 def main(argv: list[str] | None = None) -> int:

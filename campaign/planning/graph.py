@@ -35,8 +35,9 @@ class StageRun:
         return stage_run_id(self.stage.name, self.sf)
 
     def context(self, spec: CampaignSpec, *, run_id: str, output_dir: str, work_dir: str) -> dict:
-        return template_context(spec, stage=self.stage.name, sf=self.sf,
-                                run_id=run_id, output_dir=output_dir, work_dir=work_dir)
+        return template_context(
+            spec, stage=self.stage.name, sf=self.sf, run_id=run_id, output_dir=output_dir, work_dir=work_dir
+        )
 
     def outputs(self, spec: CampaignSpec) -> tuple[str, ...]:
         """Declared outputs, rendered, relative to the output dir (the incremental file included)."""
@@ -51,8 +52,9 @@ class StageRun:
 
     def placeholder_command(self, spec: CampaignSpec) -> str:
         """The command as plan and preflight inspect it: rendered with stand-in folders, nothing run."""
-        return self.command(spec, run_id=PLACEHOLDER_RUN_ID, output_dir=PLACEHOLDER_OUTPUT_DIR,
-                            work_dir=PLACEHOLDER_WORK_DIR)
+        return self.command(
+            spec, run_id=PLACEHOLDER_RUN_ID, output_dir=PLACEHOLDER_OUTPUT_DIR, work_dir=PLACEHOLDER_WORK_DIR
+        )
 
 
 def expand(spec: CampaignSpec, selection: tuple[str, ...]) -> list[StageRun]:
@@ -65,7 +67,7 @@ def _stage_runs(spec: CampaignSpec, selection: tuple[str, ...]) -> list[StageRun
     by_name = {stage.name: stage for stage in spec.stages}
     runs = []
     for stage in spec.stages:
-        for sf in (selection if stage.per_sf else (None,)):
+        for sf in selection if stage.per_sf else (None,):
             needs = tuple(need_id for need in stage.needs for need_id in _need_ids(by_name[need], sf, selection))
             runs.append(StageRun(stage=stage, sf=sf, needs=needs))
     return runs

@@ -78,9 +78,18 @@ class Plan:
         }
 
 
-def build_plan(spec: CampaignSpec, selection: tuple[str, ...], runs: list[StageRun], *, target: str,
-               commit: str | None, host: HostFacts, verdicts: list[Verdict],
-               done: dict[str, str] | None = None, redo: dict[str, str] | None = None) -> Plan:
+def build_plan(
+    spec: CampaignSpec,
+    selection: tuple[str, ...],
+    runs: list[StageRun],
+    *,
+    target: str,
+    commit: str | None,
+    host: HostFacts,
+    verdicts: list[Verdict],
+    done: dict[str, str] | None = None,
+    redo: dict[str, str] | None = None,
+) -> Plan:
     """done: stage runs a resumed run trusts (-> why); redo: succeeded ones that failed verification (-> why)."""
     done, redo = done or {}, redo or {}
     decided: dict[str, PlannedRun] = {}
@@ -89,8 +98,14 @@ def build_plan(spec: CampaignSpec, selection: tuple[str, ...], runs: list[StageR
             decided[run.id] = PlannedRun(run, DONE, done[run.id])
         else:
             decided[run.id] = _decide(run, host, decided, redo.get(run.id, ""))
-    return Plan(spec=spec, selection=selection, target=target, commit=commit,
-                runs=tuple(decided.values()), verdicts=tuple(verdicts))
+    return Plan(
+        spec=spec,
+        selection=selection,
+        target=target,
+        commit=commit,
+        runs=tuple(decided.values()),
+        verdicts=tuple(verdicts),
+    )
 
 
 def _decide(run: StageRun, host: HostFacts, decided: dict[str, PlannedRun], redo: str) -> PlannedRun:
@@ -108,10 +123,16 @@ def _decide(run: StageRun, host: HostFacts, decided: dict[str, PlannedRun], redo
 def _planned_dict(planned: PlannedRun, spec: CampaignSpec) -> dict:
     run = planned.run
     return {
-        "id": run.id, "stage": run.stage.name, "sf": run.sf, "kind": run.stage.kind,
-        "needs": list(run.needs), "outputs": list(run.outputs(spec)),
-        "action": planned.action, "reason": planned.reason,
-        "timeout_s": run.stage.timeout_s, "retries": run.stage.retries,
+        "id": run.id,
+        "stage": run.stage.name,
+        "sf": run.sf,
+        "kind": run.stage.kind,
+        "needs": list(run.needs),
+        "outputs": list(run.outputs(spec)),
+        "action": planned.action,
+        "reason": planned.reason,
+        "timeout_s": run.stage.timeout_s,
+        "retries": run.stage.retries,
         **({"build": planned.source} if planned.source else {}),
         **({"features": list(run.stage.features)} if run.stage.features else {}),
     }
@@ -120,22 +141,19 @@ def _planned_dict(planned: PlannedRun, spec: CampaignSpec) -> dict:
 def format_plan(plan: Plan) -> str:
     """The plan as text for a terminal: a header, one row per stage run, the preflight verdicts."""
     commit = (plan.commit or "no commit")[:12]
-    lines = [f"campaign {plan.spec.name} ({plan.spec.path.name}) · selection {plan.selection_text} · "
-             f"target {plan.target} · commit {commit}"]
+    lines = [
+        f"campaign {plan.spec.name} ({plan.spec.path.name}) · selection {plan.selection_text} · "
+        f"target {plan.target} · commit {commit}"
+    ]
     if plan.spec.vars:
-        lines.append("vars: " + ", ".join(f"{name}={value}" + (" (--var)" if name in plan.spec.overridden else "")
-                                          for name, value in plan.spec.vars.items()))
+        shown = (
+            f"{name}={value}" + (" (--var)" if name in plan.spec.overridden else "")
+            for name, value in plan.spec.vars.items()
+        )
+        lines.append("vars: " + ", ".join(shown))
     lines.append("")
-    rows = [("#", "stage run", "kind", "action", "needs", "outputs")]
-    for index, planned in enumerate(plan.runs, 1):
-        run = planned.run
-        action = {RUN: "run", SKIP: f"skip: {planned.reason}", DONE: planned.reason}[planned.action]
-        if planned.redo:
-            action = planned.reason
-        if planned.source and planned.action == RUN:
-            action = planned.source
-        rows.append((str(index), run.id, run.stage.kind, action, ", ".join(run.needs) or "-",
-                     ", ".join(run.outputs(plan.spec)) or "-"))
+    rows: list[tuple[str, ...]] = [("#", "stage run", "kind", "action", "needs", "outputs")]
+    rows += [_row(plan, index, planned) for index, planned in enumerate(plan.runs, 1)]
     lines += format_table(rows)
     if plan.verdicts:
         lines += ["", "preflight:"]
@@ -146,20 +164,43 @@ def format_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
+def _row(plan: Plan, index: int, planned: PlannedRun) -> tuple[str, ...]:
+    run = planned.run
+    action = {RUN: "run", SKIP: f"skip: {planned.reason}", DONE: planned.reason}[planned.action]
+    if planned.redo:
+        action = planned.reason
+    if planned.source and planned.action == RUN:
+        action = planned.source
+    needs, outputs = ", ".join(run.needs) or "-", ", ".join(run.outputs(plan.spec)) or "-"
+    return (str(index), run.id, run.stage.kind, action, needs, outputs)
+
+
 def with_build_source(plan: Plan, found: BuildSourceLookup, store_where: str) -> Plan:
     """The plan, saying whether its build stage fetches the commit's prebuilt or builds (prebuilt.Lookup found)."""
     stage = plan.spec.build_stage
     if stage is None:
         return plan
     source = "fetch prebuilt (preflight: prebuilt)" if found.usable else "build here (preflight: prebuilt)"
-    runs = tuple(replace(p, source=source)
-                 if p.run.stage.name == stage.name and p.action == RUN else p for p in plan.runs)
+    runs = tuple(
+        replace(p, source=source) if p.run.stage.name == stage.name and p.action == RUN else p for p in plan.runs
+    )
     if found.usable:
-        verdict = Verdict("prebuilt", True, f"the build stage '{stage.name}' fetches {found.reason} instead of "
-                          "compiling (checked against its sha256 when fetched)")
+        verdict = Verdict(
+            "prebuilt",
+            True,
+            f"the build stage '{stage.name}' fetches {found.reason} instead of "
+            "compiling (checked against its sha256 when fetched)",
+        )
     else:
-        how = (f"`campaign prebuild --store {store_where}` (or the prebuild workflow on a push to main) stores it; "
-               "runs then fetch it in seconds")
-        verdict = Verdict("prebuilt", True, f"the build stage '{stage.name}' compiles on the run's machine: "
-                          f"{found.reason}", (how,), warning=True)
+        how = (
+            f"`campaign prebuild --store {store_where}` (or the prebuild workflow on a push to main) stores it; "
+            "runs then fetch it in seconds"
+        )
+        verdict = Verdict(
+            "prebuilt",
+            True,
+            f"the build stage '{stage.name}' compiles on the run's machine: {found.reason}",
+            (how,),
+            warning=True,
+        )
     return replace(plan, runs=runs, verdicts=plan.verdicts + (verdict,))

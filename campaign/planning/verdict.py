@@ -19,5 +19,11 @@ class Verdict:
         return not self.ok and not self.overridden
 
     def to_dict(self) -> dict:
-        return {"check": self.check, "ok": self.ok, "overridden": self.overridden, "warning": self.warning,
-                "summary": self.summary, "details": list(self.details)}
+        return {
+            "check": self.check,
+            "ok": self.ok,
+            "overridden": self.overridden,
+            "warning": self.warning,
+            "summary": self.summary,
+            "details": list(self.details),
+        }

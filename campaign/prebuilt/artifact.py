@@ -34,7 +34,7 @@ TARBALL, CHECKSUM, METADATA = "target.tar.gz", "target.tar.gz.sha256", "target.j
 LATEST = f"{PREFIX}/latest.json"  # the newest prebuild's commit and build time: the estimate for a cold build
 FORMAT = 1
 GZIP_LEVEL = 6  # tarfile's default 9 costs twice the time for a few percent on binaries
-GiB = 1024 ** 3
+GiB = 1024**3
 # A real Rust target/release (a workspace with tests and deps) is a few GiB in tens of thousands of files.
 MAX_BYTES_VARIABLE, MAX_MEMBERS_VARIABLE = "CAMPAIGN_PREBUILT_MAX_BYTES", "CAMPAIGN_PREBUILT_MAX_MEMBERS"
 DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS = 20 * GiB, 200_000
@@ -51,10 +51,14 @@ def key(commit: str, name: str, arch: str | None = None) -> str:
 
 def build_digest(spec: CampaignSpec, stage: Stage) -> str:
     """What the build is: its command, its output and its features. A prebuilt of another definition is not ours."""
-    context = template_context(spec, stage=stage.name, sf=None, run_id="PREBUILD", output_dir="/OUTPUT",
-                               work_dir="/WORK")
-    definition = {"run": render(stage.run, context), "build_output": list(stage.build_output),
-                  "features": list(spec.features)}
+    context = template_context(
+        spec, stage=stage.name, sf=None, run_id="PREBUILD", output_dir="/OUTPUT", work_dir="/WORK"
+    )
+    definition = {
+        "run": render(stage.run, context),
+        "build_output": list(stage.build_output),
+        "features": list(spec.features),
+    }
     return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
 
 
@@ -91,8 +95,12 @@ def lookup(store: Store, spec: CampaignSpec, commit: str | None, *, dirty: bool 
     if problem:
         return Lookup(False, f"the prebuilt in {where} {problem}", metadata)
     size = metadata.get("tarball", {}).get("size", 0)
-    return Lookup(True, f"{store.where(key(commit, TARBALL))} ({decimal(size)}, built "
-                  f"{metadata.get('created_at', '?')} in {duration_text(metadata.get('build_seconds'))})", metadata)
+    return Lookup(
+        True,
+        f"{store.where(key(commit, TARBALL))} ({decimal(size)}, built "
+        f"{metadata.get('created_at', '?')} in {duration_text(metadata.get('build_seconds'))})",
+        metadata,
+    )
 
 
 def read_metadata(store: Store, commit: str) -> dict | None:
@@ -144,8 +152,10 @@ def _incompatibility(metadata: dict, digest: str) -> str | None:
     if not isinstance(tarball, dict) or not tarball.get("sha256") or not isinstance(tarball.get("size"), int):
         return f"has a {METADATA} that records no tarball size and sha256"
     if metadata.get("build_digest") != digest:
-        return (f"was built from another build definition (campaign file {metadata.get('campaign_file')}, "
-                f"stage {metadata.get('build_stage')}, features {','.join(metadata.get('features', [])) or 'none'})")
+        return (
+            f"was built from another build definition (campaign file {metadata.get('campaign_file')}, "
+            f"stage {metadata.get('build_stage')}, features {','.join(metadata.get('features', [])) or 'none'})"
+        )
     if metadata.get("arch") != this_arch():
         return f"was built for {metadata.get('arch')}; this machine is {this_arch()}"
     return None
@@ -160,8 +170,9 @@ class Fetched:
     seconds: float
 
 
-def fetch(store: Store, commit: str, found: Lookup, checkout: Path, scratch: Path,
-          build_output: tuple[str, ...]) -> Fetched:
+def fetch(
+    store: Store, commit: str, found: Lookup, checkout: Path, scratch: Path, build_output: tuple[str, ...]
+) -> Fetched:
     """Download, verify and extract the prebuilt into checkout.
 
     PrebuiltRejected, with nothing extracted, when any check fails.
@@ -182,12 +193,12 @@ def fetch(store: Store, commit: str, found: Lookup, checkout: Path, scratch: Pat
         if recorded != {actual}:
             raise PrebuiltRejected(
                 f"{store.where(key(commit, TARBALL))} has sha256 {actual}, but {CHECKSUM} and {METADATA} say "
-                f"{' / '.join(sorted(recorded))}: it is corrupt or was replaced; it was not extracted")
+                f"{' / '.join(sorted(recorded))}: it is corrupt or was replaced; it was not extracted"
+            )
         members = extract(tarball, checkout, build_output)
     finally:
         tarball.unlink(missing_ok=True)
-    return Fetched(key(commit, TARBALL), tarball_record["size"], actual, members,
-                   time.monotonic() - started)
+    return Fetched(key(commit, TARBALL), tarball_record["size"], actual, members, time.monotonic() - started)
 
 
 @dataclass(frozen=True)
@@ -199,8 +210,10 @@ class ExtractionLimits:
 
     @classmethod
     def from_environment(cls) -> ExtractionLimits:
-        return cls(_positive_int(MAX_BYTES_VARIABLE, DEFAULT_MAX_BYTES),
-                   _positive_int(MAX_MEMBERS_VARIABLE, DEFAULT_MAX_MEMBERS))
+        return cls(
+            _positive_int(MAX_BYTES_VARIABLE, DEFAULT_MAX_BYTES),
+            _positive_int(MAX_MEMBERS_VARIABLE, DEFAULT_MAX_MEMBERS),
+        )
 
 
 def _positive_int(variable: str, default: int) -> int:
@@ -214,6 +227,7 @@ def _positive_int(variable: str, default: int) -> int:
 
 def pack(checkout: Path, build_output: tuple[str, ...], tarball: Path) -> int:
     """Pack build_output (relative to checkout) into a gzipped tarball; returns the number of members."""
+
     def portable(member: tarfile.TarInfo) -> tarfile.TarInfo:
         member.uid = member.gid = 0
         member.uname = member.gname = ""
@@ -225,8 +239,9 @@ def pack(checkout: Path, build_output: tuple[str, ...], tarball: Path) -> int:
         return len(archive.getmembers())
 
 
-def extract(tarball: Path, checkout: Path, build_output: tuple[str, ...],
-            limits: ExtractionLimits | None = None) -> int:
+def extract(
+    tarball: Path, checkout: Path, build_output: tuple[str, ...], limits: ExtractionLimits | None = None
+) -> int:
     """Extract into checkout, all or nothing; refuse members, or links, that lead outside build_output,
     and archives that expand beyond the limits (default: from the environment, else 20 GiB / 200 000 members).
 
@@ -249,8 +264,9 @@ def extract(tarball: Path, checkout: Path, build_output: tuple[str, ...],
     return len(members)
 
 
-def _checked_members(archive: tarfile.TarFile, build_output: tuple[str, ...],
-                     limits: ExtractionLimits) -> list[tarfile.TarInfo]:
+def _checked_members(
+    archive: tarfile.TarFile, build_output: tuple[str, ...], limits: ExtractionLimits
+) -> list[tarfile.TarInfo]:
     """Read the archive's headers one by one (nothing is written), stopping at the first member past a limit."""
     roots = [PurePosixPath(p) for p in build_output]
     total = 0
@@ -260,7 +276,8 @@ def _checked_members(archive: tarfile.TarFile, build_output: tuple[str, ...],
             raise PrebuiltRejected(
                 f"the prebuilt expands to more than {limits.max_members} members or {decimal(limits.max_bytes)} "
                 f"(at member {count}, {member.name}: {decimal(total)} so far); nothing was extracted. A real "
-                f"build that large: raise ${MAX_BYTES_VARIABLE} / ${MAX_MEMBERS_VARIABLE}")
+                f"build that large: raise ${MAX_BYTES_VARIABLE} / ${MAX_MEMBERS_VARIABLE}"
+            )
         _check_member(member, roots, build_output)
     return archive.getmembers()
 
@@ -275,8 +292,10 @@ def _check_member(member: tarfile.TarInfo, roots: list[PurePosixPath], build_out
         normal = PurePosixPath(posixpath.normpath(path))
         inside = not posixpath.isabs(path) and any(normal == root or root in normal.parents for root in roots)
         if not inside or ".." in PurePosixPath(member.name).parts:
-            raise PrebuiltRejected(f"the prebuilt's member {member.name} leads to {shown}, outside the declared "
-                                   f"build_output {', '.join(build_output)}; nothing was extracted")
+            raise PrebuiltRejected(
+                f"the prebuilt's member {member.name} leads to {shown}, outside the declared "
+                f"build_output {', '.join(build_output)}; nothing was extracted"
+            )
 
 
 def _move_into_place(staged: Path, dest: Path) -> None:

@@ -30,8 +30,10 @@ class Overlap:
             return f"allowed  {where}; ci_overlap: {self.why}"
         if not refused:
             return f"allowed  {where} (locally; the AWS target refuses it without ci_overlap)"
-        return (f"REFUSED  {where}: CI already runs unit tests on every pull request. Drop it from paid runs, "
-                f"or declare ci_overlap: \"<why CI cannot run this>\" on the stage (e.g. it needs AVX-512).")
+        return (
+            f"REFUSED  {where}: CI already runs unit tests on every pull request. Drop it from paid runs, "
+            f'or declare ci_overlap: "<why CI cannot run this>" on the stage (e.g. it needs AVX-512).'
+        )
 
 
 def find_overlaps(spec: CampaignSpec, runs: list[StageRun]) -> list[Overlap]:
@@ -59,7 +61,11 @@ def overlap_verdict(spec: CampaignSpec, runs: list[StageRun], target: str) -> Ve
     details = tuple(o.describe(spec.path.name, paid) for o in overlaps)
     if refused:
         names = ", ".join(o.stage for o in refused)
-        return Verdict("ci overlap", False, f"{len(refused)} stage(s) would re-run CI's unit tests on paid "
-                       f"machines: {names}", details)
+        return Verdict(
+            "ci overlap",
+            False,
+            f"{len(refused)} stage(s) would re-run CI's unit tests on paid machines: {names}",
+            details,
+        )
     where = f"on {target}" if paid else "locally"
     return Verdict("ci overlap", True, f"{len(overlaps)} stage(s) repeat CI's unit tests, allowed {where}", details)

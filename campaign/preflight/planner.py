@@ -18,8 +18,14 @@ from campaign.system.git import find_root, head_commit
 from campaign.system.host import HostFacts, read_host
 
 
-def make_plan(campaign_file: Path, selection_text: str | None, *, allow_dirty: bool,
-              target: str = "local", overrides: Mapping[str, Any] | None = None) -> tuple[Plan, Path]:
+def make_plan(
+    campaign_file: Path,
+    selection_text: str | None,
+    *,
+    allow_dirty: bool,
+    target: str = "local",
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[Plan, Path]:
     """Load, validate, expand and preflight (overrides: --var); returns the plan and the repository root."""
     spec = with_vars(load_campaign(campaign_file.resolve()), overrides or {})
     root = find_root(spec.path.parent)
@@ -27,8 +33,7 @@ def make_plan(campaign_file: Path, selection_text: str | None, *, allow_dirty: b
     runs = expand(spec, selection)
     host = read_host() if target == "local" else _instance_stand_in(runs)
     host_check = host_verdict(host, runs) if target == "local" else _instance_host_verdict(runs)
-    verdicts = [smoke_gate(spec, runs, root, allow_dirty=allow_dirty), host_check,
-                overlap_verdict(spec, runs, target)]
+    verdicts = [smoke_gate(spec, runs, root, allow_dirty=allow_dirty), host_check, overlap_verdict(spec, runs, target)]
     plan = build_plan(spec, selection, runs, target=target, commit=head_commit(root), host=host, verdicts=verdicts)
     return plan, root
 
@@ -54,8 +59,12 @@ def _instance_stand_in(runs: list[StageRun]) -> HostFacts:
 def _instance_host_verdict(runs: list[StageRun]) -> Verdict:
     wanted = sorted({flag for run in runs for flag in run.stage.requires.cpu_flags})
     flags = f"; required CPU flags ({', '.join(wanted)}) are checked there" if wanted else ""
-    return Verdict("host", True, f"the stages run on the instance, not on this machine{flags}: a stage whose "
-                   "requires: it lacks is skipped there, with the reason in the journal")
+    return Verdict(
+        "host",
+        True,
+        f"the stages run on the instance, not on this machine{flags}: a stage whose "
+        "requires: it lacks is skipped there, with the reason in the journal",
+    )
 
 
 def refusal_message(plan: Plan) -> str:

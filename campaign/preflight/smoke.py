@@ -16,8 +16,29 @@ from campaign.spec.model import PLACEHOLDER_WORK_DIR, CampaignSpec
 from campaign.system.git import RepoState, read_state
 
 # A command token with one of these endings, under a folder the repository has, names a repository file.
-SCRIPT_SUFFIXES = {".sh", ".bash", ".py", ".sql", ".rb", ".pl", ".r", ".jl", ".js", ".ts", ".yaml", ".yml",
-                   ".json", ".toml", ".cfg", ".ini", ".txt", ".csv", ".tsv", ".env", ".conf"}
+SCRIPT_SUFFIXES = {
+    ".sh",
+    ".bash",
+    ".py",
+    ".sql",
+    ".rb",
+    ".pl",
+    ".r",
+    ".jl",
+    ".js",
+    ".ts",
+    ".yaml",
+    ".yml",
+    ".json",
+    ".toml",
+    ".cfg",
+    ".ini",
+    ".txt",
+    ".csv",
+    ".tsv",
+    ".env",
+    ".conf",
+}
 
 
 @dataclass
@@ -65,8 +86,11 @@ def smoke_gate(spec: CampaignSpec, runs: list[StageRun], root: Path, *, allow_di
     else:
         summary = f"{len(problems)} referenced path(s) are not committed, so the clean checkout would lack them"
     fix = _fix_line(state, files)
-    details = tuple(problems) + ((fix,) if fix else ()) + (
-        "a local rehearsal of the working tree as it is: --allow-dirty (never for the AWS target)",)
+    details = (
+        tuple(problems)
+        + ((fix,) if fix else ())
+        + ("a local rehearsal of the working tree as it is: --allow-dirty (never for the AWS target)",)
+    )
     return Verdict("smoke gate", False, summary, details, overridden=allow_dirty and not refs.missing)
 
 
@@ -79,8 +103,10 @@ def _drop_built_paths(refs: References, state: RepoState) -> None:
 
 
 def _problems(refs: References, state: RepoState, files: dict[str, list[str]], root: Path) -> list[str]:
-    problems = [f"{path} (used by {_names(users)}): referenced but does not exist in {root}"
-                for path, users in sorted(refs.missing.items())]
+    problems = [
+        f"{path} (used by {_names(users)}): referenced but does not exist in {root}"
+        for path, users in sorted(refs.missing.items())
+    ]
     users_by_file: dict[str, set[str]] = {}  # each file once, with every stage that references it
     for path, under in files.items():
         for file in under:
@@ -100,7 +126,9 @@ def _fix_line(state: RepoState, files: dict[str, list[str]]) -> str:
     to_add = [p for p in to_add if not any(p.startswith(other.rstrip("/") + "/") for other in to_add)]
     ignored = any(state.problem_with(f) == "ignored by .gitignore" for p in to_add for f in files[p])
     force = " -f" if ignored else ""
-    return f"fix: git add{force} {' '.join(shlex.quote(p) for p in to_add)} && git commit -m 'Commit campaign stage files'"
+    return (
+        f"fix: git add{force} {' '.join(shlex.quote(p) for p in to_add)} && git commit -m 'Commit campaign stage files'"
+    )
 
 
 def _files_under(root: Path, path: str) -> list[str]:
@@ -131,7 +159,7 @@ def _path_like_tokens(command: str) -> list[str]:
     for token in tokens:
         value = token.split("=", 1)[1] if token.startswith("-") and "=" in token else token
         if value.startswith(PLACEHOLDER_WORK_DIR + "/"):
-            value = value[len(PLACEHOLDER_WORK_DIR) + 1:]
+            value = value[len(PLACEHOLDER_WORK_DIR) + 1 :]
         if value and not value.startswith(("/", "-", "~", "$")) and ("/" in value or _looks_like_file(value)):
             candidates.append(str(PurePosixPath(value)))
     return candidates

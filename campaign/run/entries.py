@@ -79,8 +79,12 @@ def entry_problem(entry: object) -> str | None:
 
 def is_artifact_record(value: object) -> bool:
     """An artifact as campaign records it: {key, size, sha256}."""
-    return isinstance(value, dict) and isinstance(value.get("key"), str) and \
-        isinstance(value.get("size"), int) and isinstance(value.get("sha256"), str)
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("key"), str)
+        and isinstance(value.get("size"), int)
+        and isinstance(value.get("sha256"), str)
+    )
 
 
 def parse_entry(document: dict[str, Any]) -> Entry:

@@ -40,11 +40,15 @@ def _check_agent_alive(store: Store, status: RunStatus) -> None:
     info, _ = held
     if holder_is_dead_here(info):
         status.state = DEAD
-        status.reason = f"its agent (pid {info.pid} on this machine) is gone, last heartbeat {info.heartbeat_at}; {resume}"
+        status.reason = (
+            f"its agent (pid {info.pid} on this machine) is gone, last heartbeat {info.heartbeat_at}; {resume}"
+        )
     elif info.age_s() > STALE_AFTER_S:
         status.state = DEAD
-        status.reason = f"dead since {info.heartbeat_at}: no heartbeat from {info.host} for {info.age_s():.0f}s; " \
-                        f"{resume} (--take-over)"
+        status.reason = (
+            f"dead since {info.heartbeat_at}: no heartbeat from {info.host} for {info.age_s():.0f}s; "
+            f"{resume} (--take-over)"
+        )
     else:
         status.reason = f"{info.describe()}"
 
@@ -52,22 +56,37 @@ def _check_agent_alive(store: Store, status: RunStatus) -> None:
 def status_dict(store: Store, run_id: str) -> dict:
     record = read_record(store, run_id)
     status = run_status(store, run_id)
-    return {"run": asdict(record), "state": status.state, "reason": status.reason,
-            "started_at": status.started_at, "ended_at": status.ended_at,
-            "stage_runs": [asdict(s) for s in status.stage_runs.values()]}
+    return {
+        "run": asdict(record),
+        "state": status.state,
+        "reason": status.reason,
+        "started_at": status.started_at,
+        "ended_at": status.ended_at,
+        "stage_runs": [asdict(s) for s in status.stage_runs.values()],
+    }
 
 
 def format_status(document: dict) -> str:
     run = document["run"]
-    lines = [f"run {run['run_id']}: {document['state']}" + (f" ({document['reason']})" if document["reason"] else ""),
-             f"  campaign {run['campaign']} · selection {run['selection']} · commit {(run['commit'] or '')[:12]}"
-             f"{' (dirty)' if run['dirty'] else ''} · target {run['target']} · store {run['store']}", ""]
+    lines = [
+        f"run {run['run_id']}: {document['state']}" + (f" ({document['reason']})" if document["reason"] else ""),
+        f"  campaign {run['campaign']} · selection {run['selection']} · commit {(run['commit'] or '')[:12]}"
+        f"{' (dirty)' if run['dirty'] else ''} · target {run['target']} · store {run['store']}",
+        "",
+    ]
     rows = [("stage run", "state", "attempts", "exit", "seconds", "log / reason")]
     for stage in document["stage_runs"]:
         detail = stage["reason"] if stage["state"] in ("failed", "skipped") and stage["reason"] else stage["log"] or ""
-        rows.append((stage["id"], stage["state"], str(stage["attempts"]),
-                     "" if stage["exit_code"] is None else str(stage["exit_code"]),
-                     "" if stage["duration_s"] is None else f"{stage['duration_s']:.1f}", detail))
+        rows.append(
+            (
+                stage["id"],
+                stage["state"],
+                str(stage["attempts"]),
+                "" if stage["exit_code"] is None else str(stage["exit_code"]),
+                "" if stage["duration_s"] is None else f"{stage['duration_s']:.1f}",
+                detail,
+            )
+        )
     lines += format_table(rows, indent="  ")
     return "\n".join(lines)
 
@@ -83,8 +102,11 @@ def stage_log(store: Store, run_id: str, stage_run: str | None) -> bytes:
         known = ", ".join(status.stage_runs) or "none yet"
         raise InputError(f"run {run_id} has no stage run '{stage_run}'. Its stage runs: {known}.")
     if not stage.log:
-        raise InputError(f"{stage_run} of run {run_id} has no log: it is {stage.state}"
-                         + (f" ({stage.reason})" if stage.reason else "") + ".")
+        raise InputError(
+            f"{stage_run} of run {run_id} has no log: it is {stage.state}"
+            + (f" ({stage.reason})" if stage.reason else "")
+            + "."
+        )
     return _get(store, RunKeys(run_id).under(stage.log), f"the log of {stage_run}")
 
 
@@ -92,8 +114,10 @@ def _get(store: Store, key: str, what: str) -> bytes:
     try:
         return store.get_bytes(key)
     except NotInStore:
-        raise InputError(f"{what} is not in the store yet ({store.where(key)}); logs are uploaded when "
-                         "each stage run ends. A running stage's log is in the run's local folder.") from None
+        raise InputError(
+            f"{what} is not in the store yet ({store.where(key)}); logs are uploaded when "
+            "each stage run ends. A running stage's log is in the run's local folder."
+        ) from None
 
 
 def list_runs(store: Store) -> list[dict]:
@@ -109,14 +133,30 @@ def list_runs(store: Store) -> list[dict]:
         except StoreError as err:  # damaged: say so on its row, list the others
             rows.append(_unreadable_row(run_id, "DAMAGED", str(err)))
             continue
-        rows.append({"run_id": run_id, "created_at": record.created_at, "commit": record.commit,
-                     "selection": record.selection, "target": record.target, "state": state, "problem": None})
+        rows.append(
+            {
+                "run_id": run_id,
+                "created_at": record.created_at,
+                "commit": record.commit,
+                "selection": record.selection,
+                "target": record.target,
+                "state": state,
+                "problem": None,
+            }
+        )
     return rows
 
 
 def _unreadable_row(run_id: str, state: str, problem: str | None) -> dict:
-    return {"run_id": run_id, "created_at": None, "commit": None, "selection": None, "target": None,
-            "state": state, "problem": problem}
+    return {
+        "run_id": run_id,
+        "created_at": None,
+        "commit": None,
+        "selection": None,
+        "target": None,
+        "state": state,
+        "problem": problem,
+    }
 
 
 @dataclass(frozen=True)
@@ -133,16 +173,20 @@ def verify_run(store: Store, run_id: str, *, deep: bool) -> Verified:
     try:
         data = store.get_bytes(key)
     except NotInStore:
-        raise StoreError(f"run {run_id} has no manifest ({store.where(key)}): "
-                         "it has not finished. `campaign status` shows where it stopped.") from None
+        raise StoreError(
+            f"run {run_id} has no manifest ({store.where(key)}): "
+            "it has not finished. `campaign status` shows where it stopped."
+        ) from None
     artifacts = read_manifest(data, store.where(key))
     gaps, mismatches = manifest_gaps(store, run_id, artifacts), verify_artifacts(store, artifacts, deep=deep)
     report = [f"run {run_id}:"] if gaps or mismatches else []
     if gaps:
         report += ["the manifest disagrees with the journal (shortened or edited):", *(f"  {g}" for g in gaps)]
     if mismatches:
-        report += [f"{len(mismatches)} of {len(artifacts)} artifacts do not match the manifest:",
-                   *(f"  {m}" for m in mismatches)]
+        report += [
+            f"{len(mismatches)} of {len(artifacts)} artifacts do not match the manifest:",
+            *(f"  {m}" for m in mismatches),
+        ]
     if report:
         raise StoreError("\n".join(report))
     return Verified(len(artifacts), sum(a.size for a in artifacts) if deep else 0)
@@ -156,13 +200,18 @@ def manifest_gaps(store: Store, run_id: str, artifacts: list) -> list[str]:
     except NotInStore:
         return [f"{store.where(key)} is missing, so the manifest cannot be checked against what the run stored"]
     listed = {a.key: a for a in artifacts}
-    gaps = [f"the journal recorded {store.where(a.key)} ({a.size} bytes, sha256 {a.sha256[:12]}…), but the "
-            "manifest " + ("does not list it" if a.key not in listed else "lists other bytes for it")
-            for a in artifacts_of_journal(entries) if listed.get(a.key) != a]
+    gaps = [
+        f"the journal recorded {store.where(a.key)} ({a.size} bytes, sha256 {a.sha256[:12]}…), but the "
+        "manifest " + ("does not list it" if a.key not in listed else "lists other bytes for it")
+        for a in artifacts_of_journal(entries)
+        if listed.get(a.key) != a
+    ]
     closed = [e for e in entries if e["kind"] == "run" and "artifact_count" in e]
     if closed and closed[-1]["artifact_count"] > len(listed):
-        gaps.append(f"the run ended with {closed[-1]['artifact_count']} artifacts in its manifest; "
-                    f"{store.where(RunKeys(run_id).manifest)} now lists {len(listed)}")
+        gaps.append(
+            f"the run ended with {closed[-1]['artifact_count']} artifacts in its manifest; "
+            f"{store.where(RunKeys(run_id).manifest)} now lists {len(listed)}"
+        )
     return gaps
 
 
@@ -173,8 +222,13 @@ def find_unfinished(store: Store, plan: Plan, *, target: str) -> str | None:
             record = read_record(store, run_id)
         except InputError:
             continue  # no run.json: nothing to resume from
-        same = (record.commit, record.campaign_digest, record.selection, record.target, record.dirty) == \
-            (plan.commit, plan.spec.digest, plan.selection_text, target, False)
+        same = (record.commit, record.campaign_digest, record.selection, record.target, record.dirty) == (
+            plan.commit,
+            plan.spec.digest,
+            plan.selection_text,
+            target,
+            False,
+        )
         if same and run_status(store, run_id).state != "succeeded":
             return run_id
     return None

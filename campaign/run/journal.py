@@ -132,8 +132,10 @@ def stored_journal(store: Store, key: str) -> bytes:
             return _read_stored(store, key)
         except _ChangedWhileRead:
             continue
-    raise StoreError(f"the journal {store.where(key)} changed under every one of {READ_ATTEMPTS} reads "
-                     "(its writer merges segments as it goes). Try again in a moment.")
+    raise StoreError(
+        f"the journal {store.where(key)} changed under every one of {READ_ATTEMPTS} reads "
+        "(its writer merges segments as it goes). Try again in a moment."
+    )
 
 
 class _ChangedWhileRead(Exception):
@@ -156,7 +158,7 @@ def _read_stored(store: Store, key: str) -> bytes:
             held = _complete_lines(store.get_bytes(segment))
         except NotInStore:
             raise _ChangedWhileRead() from None
-        lines += held[len(lines) - first:]
+        lines += held[len(lines) - first :]
     return b"".join(lines)
 
 
@@ -238,9 +240,11 @@ def read_entries(data: bytes, where: str = "the journal") -> list[dict]:
 
 
 def _damaged(where: str, line: int, problem: str) -> StoreError:
-    return StoreError(f"{where} is damaged: line {line} {problem}. Campaign wrote none of it; the journal is the "
-                      "run's record, so nothing reads past it. Restore the file from the other copy (the store's "
-                      "runs/<id>/journal.jsonl or the run folder's journal.jsonl), or start a new run.")
+    return StoreError(
+        f"{where} is damaged: line {line} {problem}. Campaign wrote none of it; the journal is the "
+        "run's record, so nothing reads past it. Restore the file from the other copy (the store's "
+        "runs/<id>/journal.jsonl or the run folder's journal.jsonl), or start a new run."
+    )
 
 
 @dataclass
@@ -273,8 +277,9 @@ def summarize(run_id: str, entries: list[dict]) -> RunStatus:
         if entry["kind"] == "run":
             _apply_run_entry(status, entry)
         elif entry["kind"] == "stage":
-            _apply_stage_entry(status.stage_runs.setdefault(entry["stage_run"], StageRunStatus(entry["stage_run"])),
-                               entry)
+            _apply_stage_entry(
+                status.stage_runs.setdefault(entry["stage_run"], StageRunStatus(entry["stage_run"])), entry
+            )
     return status
 
 

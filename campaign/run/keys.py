@@ -1,12 +1,12 @@
 """Every store key of a run, in one place: `RunKeys(run_id).journal`, `.log(name)`, `.output(path)`.
 
-    runs/<run-id>/run.json            the run record
-    runs/<run-id>/journal.jsonl       every state transition
-    runs/<run-id>/manifest.json       every artifact with size and sha256
-    runs/<run-id>/lease.json          who holds the run
-    runs/<run-id>/comparison.json     `campaign ab`: the comparison of its sides (and comparison.html)
-    runs/<run-id>/logs/<name>         stage logs, the runner's events, the instance's bootstrap log
-    runs/<run-id>/outputs/<path>      declared outputs, relative to the output dir
+runs/<run-id>/run.json            the run record
+runs/<run-id>/journal.jsonl       every state transition
+runs/<run-id>/manifest.json       every artifact with size and sha256
+runs/<run-id>/lease.json          who holds the run
+runs/<run-id>/comparison.json     `campaign ab`: the comparison of its sides (and comparison.html)
+runs/<run-id>/logs/<name>         stage logs, the runner's events, the instance's bootstrap log
+runs/<run-id>/outputs/<path>      declared outputs, relative to the output dir
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ BOOTSTRAP_LOG = "bootstrap.log"
 def check_run_id(run_id: str) -> str:
     """run_id itself when it can name a run (one folder name); InputError otherwise, before any key is built."""
     if not RUN_ID.match(run_id or "") or ".." in run_id:
-        raise InputError(f"{run_id!r} is not a run id. A run id looks like 20261122T181500Z-1a2b3c4-k3f9 (letters, "
-                         "digits, '-', '_', '.'; no '/'): the first line `campaign run` printed, or one "
-                         "`campaign runs` lists.")
+        raise InputError(
+            f"{run_id!r} is not a run id. A run id looks like 20261122T181500Z-1a2b3c4-k3f9 (letters, "
+            "digits, '-', '_', '.'; no '/'): the first line `campaign run` printed, or one "
+            "`campaign runs` lists."
+        )
     return run_id
 
 

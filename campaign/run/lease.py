@@ -68,8 +68,9 @@ def lease_key(run_id: str) -> str:
 class Lease:
     """Held by this process for one run; heartbeats from a daemon thread until released."""
 
-    def __init__(self, store: Store, run_id: str, *, heartbeat_s: float = HEARTBEAT_S,
-                 stale_after_s: float = STALE_AFTER_S):
+    def __init__(
+        self, store: Store, run_id: str, *, heartbeat_s: float = HEARTBEAT_S, stale_after_s: float = STALE_AFTER_S
+    ):
         self.store, self.run_id = store, run_id
         self.heartbeat_s, self.stale_after_s = heartbeat_s, stale_after_s
         self.agent = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
@@ -96,8 +97,9 @@ class Lease:
         try:
             self.tag = self.store.put_conditional(self._payload(), lease_key(self.run_id), expect=tag)
         except Conflict:
-            raise PreflightRefused(f"run {self.run_id}: another agent took the lease at the same moment; "
-                                   "`campaign status` shows which.") from None
+            raise PreflightRefused(
+                f"run {self.run_id}: another agent took the lease at the same moment; `campaign status` shows which."
+            ) from None
 
     def _refuse_unless_stale(self, info: LeaseInfo, take_over: bool) -> None:
         if holder_is_dead_here(info):
@@ -107,12 +109,14 @@ class Lease:
             raise PreflightRefused(
                 f"run {self.run_id} is held by another agent ({info.describe()}). Only one agent may run it. "
                 f"If that agent is dead, resume with --take-over once its heartbeat is older than "
-                f"{self.stale_after_s:.0f}s.")
+                f"{self.stale_after_s:.0f}s."
+            )
         if age < self.stale_after_s:
             raise PreflightRefused(
                 f"run {self.run_id}: --take-over refused, the lease is alive ({info.describe()}). "
                 f"A lease can be taken over once its heartbeat is older than {self.stale_after_s:.0f}s; "
-                "stop that agent first, or wait.")
+                "stop that agent first, or wait."
+            )
 
     def start_heartbeats(self) -> None:
         threading.Thread(target=self._beat_until_stopped, name="lease-heartbeat", daemon=True).start()
@@ -144,6 +148,12 @@ class Lease:
 
     def _payload(self) -> bytes:
         host, pid, _ = self.agent.split(":")
-        info = LeaseInfo(agent=self.agent, host=host, pid=int(pid), acquired_at=self.acquired_at,
-                         heartbeat_at=now_iso(), heartbeat_epoch=time.time())
+        info = LeaseInfo(
+            agent=self.agent,
+            host=host,
+            pid=int(pid),
+            acquired_at=self.acquired_at,
+            heartbeat_at=now_iso(),
+            heartbeat_epoch=time.time(),
+        )
         return json.dumps(asdict(info), sort_keys=True).encode()

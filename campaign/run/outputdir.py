@@ -19,9 +19,11 @@ def outside_problem(root: Path, outputs: list[str]) -> str | None:
     escaping = links_outside(root, [root / output for output in outputs])
     if not escaping:
         return None
-    return (f"its outputs lead outside the output dir {root} through symlinks: {'; '.join(escaping)}. campaign "
-            "never stores bytes from outside it (nothing of these was stored): write the files themselves "
-            "(cp, not ln -s)")
+    return (
+        f"its outputs lead outside the output dir {root} through symlinks: {'; '.join(escaping)}. campaign "
+        "never stores bytes from outside it (nothing of these was stored): write the files themselves "
+        "(cp, not ln -s)"
+    )
 
 
 def output_files(root: Path, outputs: list[str]) -> list[Path]:

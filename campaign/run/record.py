@@ -46,14 +46,34 @@ class RunRecord:
     order_seed: int | None = None  # `campaign ab`: the seed of the rounds' random order
 
     @classmethod
-    def new(cls, plan: Plan, root: Path, *, store: str, target: str, keep_going: bool = False,
-            sync_interval_s: float = 2.0, host: dict[str, Any] | None = None) -> RunRecord:
+    def new(
+        cls,
+        plan: Plan,
+        root: Path,
+        *,
+        store: str,
+        target: str,
+        keep_going: bool = False,
+        sync_interval_s: float = 2.0,
+        host: dict[str, Any] | None = None,
+    ) -> RunRecord:
         """The record of a new run of plan (planned in the repository at root)."""
-        return cls(run_id=new_run_id(plan.commit), campaign=plan.spec.name,
-                   campaign_file=plan.spec.path.relative_to(root).as_posix(), campaign_digest=plan.spec.digest,
-                   commit=plan.commit, dirty=plan.dirty, selection=plan.selection_text, target=target,
-                   store=store, created_at=now_iso(), keep_going=keep_going, sync_interval_s=sync_interval_s,
-                   vars=dict(plan.spec.vars), host=dict(host or {}))
+        return cls(
+            run_id=new_run_id(plan.commit),
+            campaign=plan.spec.name,
+            campaign_file=plan.spec.path.relative_to(root).as_posix(),
+            campaign_digest=plan.spec.digest,
+            commit=plan.commit,
+            dirty=plan.dirty,
+            selection=plan.selection_text,
+            target=target,
+            store=store,
+            created_at=now_iso(),
+            keep_going=keep_going,
+            sync_interval_s=sync_interval_s,
+            vars=dict(plan.spec.vars),
+            host=dict(host or {}),
+        )
 
     @property
     def keys(self) -> RunKeys:
@@ -107,9 +127,11 @@ def _record_problem(record: RunRecord, run_id: str) -> str | None:
 
 def damaged_object(where: str, problem: str) -> StoreError:
     """A store object that is not what campaign wrote: named, with what is wrong and what to do."""
-    return StoreError(f"{where} is damaged: {problem}. campaign cannot read the run without it; restore it from "
-                      "a copy (S3 versioning keeps earlier versions) or start a new run. `campaign runs` lists "
-                      "the other runs.")
+    return StoreError(
+        f"{where} is damaged: {problem}. campaign cannot read the run without it; restore it from "
+        "a copy (S3 versioning keeps earlier versions) or start a new run. `campaign runs` lists "
+        "the other runs."
+    )
 
 
 def _first_line(err: Exception) -> str:

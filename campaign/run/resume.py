@@ -51,8 +51,9 @@ def verify_done(past: PastRun, store: Store, outputs_dir: Path, checkout: Path) 
     return None
 
 
-def decide(past: dict[str, PastRun], store: Store, outputs_dir: Path,
-           checkout: Path) -> tuple[dict[str, str], dict[str, str]]:
+def decide(
+    past: dict[str, PastRun], store: Store, outputs_dir: Path, checkout: Path
+) -> tuple[dict[str, str], dict[str, str]]:
     """(done: stage run -> why it is trusted, redo: stage run -> why a succeeded run is re-run)."""
     done, redo = {}, {}
     for run_id, run in past.items():
@@ -63,8 +64,9 @@ def decide(past: dict[str, PastRun], store: Store, outputs_dir: Path,
             redo[run_id] = problem
         else:
             entry = run.entry
-            count = sum(len(recorded or []) for recorded in (entry.artifacts, entry.local_outputs,
-                                                              entry.checkout_outputs))
+            count = sum(
+                len(recorded or []) for recorded in (entry.artifacts, entry.local_outputs, entry.checkout_outputs)
+            )
             done[run_id] = f"done, verified ({count} recorded outputs and logs match)"
     return done, redo
 

@@ -18,11 +18,25 @@ from campaign.spec.validate import Problems, check_campaign
 from campaign.spec.yamlmarks import LocatedDict, load_located_yaml
 
 KINDS = ("build", "data", "bench", "validate", "test")
-CAMPAIGN_KEYS = {"name", "description", "scale_factors", "default_selection", "vars", "stages", "cluster",
-                 "services"}
+CAMPAIGN_KEYS = {"name", "description", "scale_factors", "default_selection", "vars", "stages", "cluster", "services"}
 STAGE_KEYS = {
-    "name", "description", "kind", "run", "per", "needs", "produces", "uses",
-    "incremental", "timeout", "retries", "requires", "upload", "features", "ci_overlap", "build_output", "on",
+    "name",
+    "description",
+    "kind",
+    "run",
+    "per",
+    "needs",
+    "produces",
+    "uses",
+    "incremental",
+    "timeout",
+    "retries",
+    "requires",
+    "upload",
+    "features",
+    "ci_overlap",
+    "build_output",
+    "on",
 }
 REQUIRES_KEYS = {"cpu_flags"}
 STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -50,15 +64,22 @@ def load_campaign(path: Path) -> CampaignSpec:
     if cluster is None:
         for stage in stages:
             if stage.on != "coordinator":
-                problems.add(stage.line, f"stage '{stage.name}': on: {stage.on} needs a cluster; add "
-                             "cluster: {nodes: N} or remove on.")
-    default_selection = str(document.get("default_selection") or
-                            (f"sf{scale_factors[0]}" if scale_factors else ""))
+                problems.add(
+                    stage.line,
+                    f"stage '{stage.name}': on: {stage.on} needs a cluster; add cluster: {{nodes: N}} or remove on.",
+                )
+    default_selection = str(document.get("default_selection") or (f"sf{scale_factors[0]}" if scale_factors else ""))
     problems.raise_if_any()
     spec = CampaignSpec(
-        name=name, path=path, scale_factors=scale_factors, default_selection=default_selection,
-        vars=dict(spec_vars), stages=tuple(stages), digest=hashlib.sha256(raw).hexdigest(),
-        cluster=cluster, services=services,
+        name=name,
+        path=path,
+        scale_factors=scale_factors,
+        default_selection=default_selection,
+        vars=dict(spec_vars),
+        stages=tuple(stages),
+        digest=hashlib.sha256(raw).hexdigest(),
+        cluster=cluster,
+        services=services,
     )
     check_campaign(spec, problems, default_selection_line=document.line_of("default_selection"))
     return spec
@@ -111,8 +132,11 @@ def _parse_stages(document: LocatedDict, problems: Problems) -> list[Stage]:
             continue
         stage = _parse_stage(on_key(entry), problems)
         if stage.name in first_line:
-            problems.add(entry.line_of("name"), f"stage '{stage.name}': the name is already used by the stage "
-                         f"at line {first_line[stage.name]}. Stage names must be unique; rename one.")
+            problems.add(
+                entry.line_of("name"),
+                f"stage '{stage.name}': the name is already used by the stage "
+                f"at line {first_line[stage.name]}. Stage names must be unique; rename one.",
+            )
             continue
         first_line[stage.name] = entry.line_of("name")
         stages.append(stage)
@@ -125,20 +149,16 @@ def _parse_stage(entry: LocatedDict, problems: Problems) -> Stage:
     where = f"stage '{name}'" if name else "a stage"
     _check_keys(entry, STAGE_KEYS, where, problems)
     if not STAGE_NAME.match(name):
-        problems.add(entry.line_of("name"), f"{where}: name is required: letters, digits, '-', '_' or '.', "
-                     "starting with a letter or digit (it names log files and store keys).")
-    kind = entry.get("kind")
-    if kind not in KINDS:
-        problems.add(entry.line_of("kind"), f"{where}: kind must be one of {', '.join(KINDS)}, not {kind!r}.")
-    on = entry.get("on", "coordinator")
-    if on not in ("coordinator", "all"):
-        problems.add(entry.line_of("on"), f"{where}: on is coordinator (the default) or all (every node of the "
-                     f"cluster, in parallel), not {on!r}.")
-    per = entry.get("per")
-    if per not in (None, "scale_factor"):
-        problems.add(entry.line_of("per"), f"{where}: per may only be 'scale_factor' (or left out), not {per!r}.")
+        problems.add(
+            entry.line_of("name"),
+            f"{where}: name is required: letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit (it names log files and store keys).",
+        )
+    kind, on, per = _check_choices(entry, where, problems)
     return Stage(
-        name=name, kind=str(kind), line=entry.line,
+        name=name,
+        kind=str(kind),
+        line=entry.line,
         run=_require_str(entry, "run", where, problems),
         per_sf=per == "scale_factor",
         needs=_str_list(entry, "needs", where, problems),
@@ -157,6 +177,23 @@ def _parse_stage(entry: LocatedDict, problems: Problems) -> Stage:
     )
 
 
+def _check_choices(entry: LocatedDict, where: str, problems: Problems) -> tuple[object, object, object]:
+    """kind, on and per, each checked against the values it may take."""
+    kind = entry.get("kind")
+    if kind not in KINDS:
+        problems.add(entry.line_of("kind"), f"{where}: kind must be one of {', '.join(KINDS)}, not {kind!r}.")
+    on = entry.get("on", "coordinator")
+    if on not in ("coordinator", "all"):
+        problems.add(
+            entry.line_of("on"),
+            f"{where}: on is coordinator (the default) or all (every node of the cluster, in parallel), not {on!r}.",
+        )
+    per = entry.get("per")
+    if per not in (None, "scale_factor"):
+        problems.add(entry.line_of("per"), f"{where}: per may only be 'scale_factor' (or left out), not {per!r}.")
+    return kind, on, per
+
+
 def _str_list(entry: LocatedDict, key: str, where: str, problems: Problems) -> tuple[str, ...]:
     value = entry.get(key, [])
     if isinstance(value, str):
@@ -167,8 +204,9 @@ def _str_list(entry: LocatedDict, key: str, where: str, problems: Problems) -> t
     return tuple(value)
 
 
-def _optional_str(entry: LocatedDict, key: str, where: str, problems: Problems,
-                  what: str = "a path string") -> str | None:
+def _optional_str(
+    entry: LocatedDict, key: str, where: str, problems: Problems, what: str = "a path string"
+) -> str | None:
     value = entry.get(key)
     if value is not None and (not isinstance(value, str) or not value.strip()):
         problems.add(entry.line_of(key), f"{where}: {key} must be {what}.")
@@ -180,27 +218,38 @@ def _parse_features(entry: LocatedDict, where: str, problems: Problems) -> tuple
     features = _str_list(entry, "features", where, problems)
     bad = [f for f in features if not FEATURE_NAME.match(f)]
     if bad:
-        problems.add(entry.line_of("features"), f"{where}: features {', '.join(map(repr, bad))} are not cargo "
-                     "feature names (letters, digits, '_', '-', '+', '.', or crate/feature).")
+        problems.add(
+            entry.line_of("features"),
+            f"{where}: features {', '.join(map(repr, bad))} are not cargo "
+            "feature names (letters, digits, '_', '-', '+', '.', or crate/feature).",
+        )
     return tuple(dict.fromkeys(features))
 
 
-def _parse_build_output(entry: LocatedDict, kind: object, per: object, where: str,
-                        problems: Problems) -> tuple[str, ...]:
+def _parse_build_output(
+    entry: LocatedDict, kind: object, per: object, where: str, problems: Problems
+) -> tuple[str, ...]:
     paths = _str_list(entry, "build_output", where, problems)
     if not paths:
         return ()
     line = entry.line_of("build_output")
     if kind != "build":
-        problems.add(line, f"{where}: build_output belongs on the stage of kind build (it is what "
-                     f"`campaign prebuild` packs); this stage is of kind {kind!r}.")
+        problems.add(
+            line,
+            f"{where}: build_output belongs on the stage of kind build (it is what "
+            f"`campaign prebuild` packs); this stage is of kind {kind!r}.",
+        )
     if per is not None:
-        problems.add(entry.line_of("per"),
-                     f"{where}: a stage with build_output builds once per commit; remove per: {per}.")
+        problems.add(
+            entry.line_of("per"), f"{where}: a stage with build_output builds once per commit; remove per: {per}."
+        )
     for path in paths:
         if not is_inside_output_dir(path):
-            problems.add(line, f"{where}: build_output {path!r} must be a relative path inside the checkout "
-                         "(e.g. target/release; no leading '/', no '..').")
+            problems.add(
+                line,
+                f"{where}: build_output {path!r} must be a relative path inside the checkout "
+                "(e.g. target/release; no leading '/', no '..').",
+            )
     return tuple(str(PurePosixPath(p)) for p in paths)
 
 
@@ -254,5 +303,3 @@ def _parse_requires(entry: LocatedDict, where: str, problems: Problems) -> Requi
     _check_keys(value, REQUIRES_KEYS, f"{where}: requires", problems)
     flags = _str_list(value, "cpu_flags", f"{where}: requires", problems)
     return Requirements(cpu_flags=tuple(f.lower() for f in flags))
-
-

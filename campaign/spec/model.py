@@ -84,17 +84,25 @@ class CampaignSpec:
         return next((s for s in self.stages if s.build_output), None)
 
 
-def template_context(spec: CampaignSpec, *, stage: str, sf: str | None,
-                     run_id: str, output_dir: str, work_dir: str) -> dict:
+def template_context(
+    spec: CampaignSpec, *, stage: str, sf: str | None, run_id: str, output_dir: str, work_dir: str
+) -> dict:
     """What a stage's `run`, `produces` and `incremental` templates may use.
 
     `needs[NAME].produces` lists what the needed stage NAME produces and `needs[NAME].incremental` its
     incremental file (or none), absolute under output_dir, at the same scale factor; a stage without
     `per: scale_factor` has no single SF, so it sees no per-SF stage there.
     """
-    context = {"campaign": spec.name, "stage": stage, "run_id": run_id,
-               "output_dir": output_dir, "work_dir": work_dir, "vars": spec.vars,
-               "features": ",".join(spec.features), "cargo_build": spec.cargo_build}
+    context = {
+        "campaign": spec.name,
+        "stage": stage,
+        "run_id": run_id,
+        "output_dir": output_dir,
+        "work_dir": work_dir,
+        "vars": spec.vars,
+        "features": ",".join(spec.features),
+        "cargo_build": spec.cargo_build,
+    }
     if sf is not None:
         context["sf"] = sf
     context["needs"] = NeedsContext(spec, spec.stage(stage), context)
@@ -117,8 +125,10 @@ class NeedsContext(Mapping[str, dict[str, Any]]):
         own = {**context, "stage": name}
         if not needed.per_sf:
             own.pop("sf", None)
-        return {"produces": [_under(context["output_dir"], render(p, own)) for p in needed.produces],
-                "incremental": needed.incremental and _under(context["output_dir"], render(needed.incremental, own))}
+        return {
+            "produces": [_under(context["output_dir"], render(p, own)) for p in needed.produces],
+            "incremental": needed.incremental and _under(context["output_dir"], render(needed.incremental, own)),
+        }
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)

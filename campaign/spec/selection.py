@@ -16,14 +16,18 @@ def parse_selection(text: str, spec: CampaignSpec) -> tuple[str, ...]:
     allowed = ", ".join(f"sf{sf}" for sf in spec.scale_factors)
     items = [item.strip() for item in text.split(",")]
     if not text.strip() or any(not item for item in items):
-        raise InputError(f"selection '{text}' has an empty item. Write scale factors like sf1,sf10 "
-                         f"(allowed in {spec.path.name}: {allowed}).")
+        raise InputError(
+            f"selection '{text}' has an empty item. Write scale factors like sf1,sf10 "
+            f"(allowed in {spec.path.name}: {allowed})."
+        )
     selected: list[str] = []
     for item in items:
         sf = _parse_item(item, allowed)
         if sf not in spec.scale_factors:
-            raise InputError(f"selection '{text}': {item} is not a scale factor of campaign '{spec.name}'. "
-                             f"Allowed: {allowed} (scale_factors in {spec.path.name}).")
+            raise InputError(
+                f"selection '{text}': {item} is not a scale factor of campaign '{spec.name}'. "
+                f"Allowed: {allowed} (scale_factors in {spec.path.name})."
+            )
         if sf in selected:
             raise InputError(f"selection '{text}': sf{sf} is selected twice. Name each scale factor once.")
         selected.append(sf)

@@ -14,8 +14,7 @@ import jinja2.meta
 import jinja2.nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-_ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
-                                     keep_trailing_newline=True)
+_ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
 class TemplateProblem(Exception):
@@ -64,8 +63,10 @@ def render(source: str, context: dict) -> str:
         available = ", ".join(sorted(context)) or "none"
         raise TemplateProblem(f"{err.message} (available: {available})") from None
     except jinja2.exceptions.SecurityError as err:
-        raise TemplateProblem(f"unsafe template: {err}. Templates may only use the names campaign gives "
-                              "them (and their plain values), not Python internals") from None
+        raise TemplateProblem(
+            f"unsafe template: {err}. Templates may only use the names campaign gives "
+            "them (and their plain values), not Python internals"
+        ) from None
 
 
 def names_in(source: str) -> frozenset[str]:

@@ -61,8 +61,11 @@ def _check_references(spec: CampaignSpec, problems: Problems, default_selection_
     for stage in spec.stages:
         for need in stage.needs:
             if need not in known:
-                problems.add(stage.line, f"stage '{stage.name}': needs '{need}', which is not a stage of this "
-                             f"campaign. Known stages: {', '.join(sorted(known))}.")
+                problems.add(
+                    stage.line,
+                    f"stage '{stage.name}': needs '{need}', which is not a stage of this "
+                    f"campaign. Known stages: {', '.join(sorted(known))}.",
+                )
     if problems.items:
         return
     try:
@@ -70,8 +73,10 @@ def _check_references(spec: CampaignSpec, problems: Problems, default_selection_
     except graphlib.CycleError as err:
         cycle = err.args[1]
         first = spec.stage(cycle[0])
-        problems.add(first.line, f"stage '{first.name}': needs form a cycle: {' -> '.join(reversed(cycle))}. "
-                     "Remove one of these needs.")
+        problems.add(
+            first.line,
+            f"stage '{first.name}': needs form a cycle: {' -> '.join(reversed(cycle))}. Remove one of these needs.",
+        )
     try:
         parse_selection(spec.default_selection, spec)
     except InputError as err:
@@ -82,23 +87,32 @@ def _check_build(spec: CampaignSpec, problems: Problems) -> None:
     """One build stage packs the prebuilt, declared features are built by it, nothing else compiles."""
     builders = [s for s in spec.stages if s.build_output]
     for extra in builders[1:]:
-        problems.add(extra.line, f"stage '{extra.name}': only one stage may declare build_output (the commit's "
-                     f"prebuilt build); '{builders[0].name}' at line {builders[0].line} already does. Build "
-                     "everything in that one stage.")
+        problems.add(
+            extra.line,
+            f"stage '{extra.name}': only one stage may declare build_output (the commit's "
+            f"prebuilt build); '{builders[0].name}' at line {builders[0].line} already does. Build "
+            "everything in that one stage.",
+        )
     wanting = [s for s in spec.stages if s.features]
     uses_union = any(s.kind == "build" and names_in(s.run) & BUILD_TEMPLATE_NAMES for s in spec.stages)
     if wanting and not uses_union:
         names = ", ".join(f"{s.name} ({', '.join(s.features)})" for s in wanting)
-        problems.add(wanting[0].line, f"stages declare cargo features that no build stage builds: {names}. "
-                     "Put {{ cargo_build }} in the run of your kind: build stage (or pass --features "
-                     "'{{ features }}' to your own cargo build).")
+        problems.add(
+            wanting[0].line,
+            f"stages declare cargo features that no build stage builds: {names}. "
+            "Put {{ cargo_build }} in the run of your kind: build stage (or pass --features "
+            "'{{ features }}' to your own cargo build).",
+        )
     for stage in spec.stages:
         compiling = compiles(stage.run) if stage.kind != "build" else None
         if compiling:
-            problems.add(stage.line, f"stage '{stage.name}': its run compiles ({compiling}), so every boot would "
-                         "compile again, per stage. Declare the cargo features it needs (features: [...]), "
-                         "let the build stage build them once ({{ cargo_build }}), and run the built binary, "
-                         "e.g. target/release/<name>.")
+            problems.add(
+                stage.line,
+                f"stage '{stage.name}': its run compiles ({compiling}), so every boot would "
+                "compile again, per stage. Declare the cargo features it needs (features: [...]), "
+                "let the build stage build them once ({{ cargo_build }}), and run the built binary, "
+                "e.g. target/release/<name>.",
+            )
 
 
 def _check_templates(spec: CampaignSpec, problems: Problems) -> None:
@@ -115,20 +129,28 @@ def _check_templates(spec: CampaignSpec, problems: Problems) -> None:
             if label == "run":
                 continue
             if not is_inside_output_dir(rendered[0]):
-                problems.add(stage.line, f"{where}: {label} {source!r} must be a relative path inside the "
-                             "output dir (no leading '/', no '..').")
+                problems.add(
+                    stage.line,
+                    f"{where}: {label} {source!r} must be a relative path inside the "
+                    "output dir (no leading '/', no '..').",
+                )
             if stage.per_sf and rendered[0] == rendered[1]:
-                problems.add(stage.line, f"{where}: {label} {source!r} does not contain the scale factor, so "
-                             "every SF would write the same path (SF10 would overwrite SF1). "
-                             "Put {{ sf }} in it, e.g. results/sf{{ sf }}/...")
+                problems.add(
+                    stage.line,
+                    f"{where}: {label} {source!r} does not contain the scale factor, so "
+                    "every SF would write the same path (SF10 would overwrite SF1). "
+                    "Put {{ sf }} in it, e.g. results/sf{{ sf }}/...",
+                )
 
 
 def _hint(stage: Stage, source: str, err: TemplateProblem) -> str:
     if "needs" in names_in(source):
         listed = ", ".join(stage.needs) or "none"
-        return (f" needs[NAME] names a stage this stage needs (its needs: {listed}), e.g. "
-                "{{ needs['NAME'].produces[0] }}; a stage without 'per: scale_factor' cannot name a per-SF "
-                "stage's outputs.")
+        return (
+            f" needs[NAME] names a stage this stage needs (its needs: {listed}), e.g. "
+            "{{ needs['NAME'].produces[0] }}; a stage without 'per: scale_factor' cannot name a per-SF "
+            "stage's outputs."
+        )
     if "'sf'" in str(err):
         return " Stages without 'per: scale_factor' have no sf."
     return ""
@@ -142,11 +164,14 @@ def _stage_templates(stage: Stage) -> list[tuple[str, str]]:
 
 
 def _probe_context(spec: CampaignSpec, stage: Stage, sf: str | None) -> dict:
-    return template_context(spec, stage=stage.name, sf=sf,
-                            run_id=PLACEHOLDER_RUN_ID, output_dir=PLACEHOLDER_OUTPUT_DIR,
-                            work_dir=PLACEHOLDER_WORK_DIR)
-
-
+    return template_context(
+        spec,
+        stage=stage.name,
+        sf=sf,
+        run_id=PLACEHOLDER_RUN_ID,
+        output_dir=PLACEHOLDER_OUTPUT_DIR,
+        work_dir=PLACEHOLDER_WORK_DIR,
+    )
 
 
 def check_output_collisions(spec: CampaignSpec) -> None:

@@ -49,9 +49,11 @@ def _check_expanded_size(root: yaml.Node, path: str) -> None:
     for node in _post_order(root, path):
         sizes[id(node)] = min(1 + sum(sizes[id(child)] for child in _children(node)), MAX_EXPANDED_NODES + 1)
     if sizes[id(root)] > MAX_EXPANDED_NODES:
-        raise InputError(f"{path}: expands to more than {MAX_EXPANDED_NODES} values once its YAML aliases (*name) "
-                         "are expanded; campaign refuses it rather than run out of memory. Use fewer or "
-                         "smaller aliases.")
+        raise InputError(
+            f"{path}: expands to more than {MAX_EXPANDED_NODES} values once its YAML aliases (*name) "
+            "are expanded; campaign refuses it rather than run out of memory. Use fewer or "
+            "smaller aliases."
+        )
 
 
 def _post_order(root: yaml.Node, path: str) -> list[yaml.Node]:
@@ -66,8 +68,10 @@ def _post_order(root: yaml.Node, path: str) -> list[yaml.Node]:
         if state.get(id(node)) == "done":
             continue
         if state.get(id(node)) == "open":
-            raise InputError(f"{path}:{node.start_mark.line + 1}: a YAML alias refers to a value that contains "
-                             "it (a recursive structure). Write the value out instead.")
+            raise InputError(
+                f"{path}:{node.start_mark.line + 1}: a YAML alias refers to a value that contains "
+                "it (a recursive structure). Write the value out instead."
+            )
         state[id(node)] = "open"
         stack.append((node, True))
         stack.extend((child, False) for child in _children(node) if state.get(id(child)) != "done")
@@ -116,8 +120,10 @@ def load_located_yaml(path: Path) -> tuple[object, bytes]:
         hint = _template_quoting_hint(raw, mark)
         raise InputError(f"{where}: not valid YAML: {err.problem or err}. Fix the syntax there.{hint}") from None
     except RecursionError:
-        raise InputError(f"{path}: nested too deeply to be a campaign file (lists or mappings inside each "
-                         "other thousands of levels down). Flatten it.") from None
+        raise InputError(
+            f"{path}: nested too deeply to be a campaign file (lists or mappings inside each "
+            "other thousands of levels down). Flatten it."
+        ) from None
     finally:
         loader.dispose()
 
@@ -133,13 +139,16 @@ def _read_campaign_bytes(path: Path) -> bytes:
             "or run from the repository that has campaign.yaml."
         ) from None
     except IsADirectoryError:
-        raise InputError(f"campaign file {path} is a folder. -f takes the campaign file itself, "
-                         f"e.g. -f {path / 'campaign.yaml'}.") from None
+        raise InputError(
+            f"campaign file {path} is a folder. -f takes the campaign file itself, e.g. -f {path / 'campaign.yaml'}."
+        ) from None
     except OSError as err:
         raise InputError(f"campaign file {path} cannot be read: {err.strerror}.") from None
     if len(raw) > MAX_DOCUMENT_BYTES:
-        raise InputError(f"campaign file {path} is larger than {MAX_DOCUMENT_BYTES // 1024} KiB; a campaign file "
-                         "declares stages, it does not hold data. Put data in files the stages read.")
+        raise InputError(
+            f"campaign file {path} is larger than {MAX_DOCUMENT_BYTES // 1024} KiB; a campaign file "
+            "declares stages, it does not hold data. Put data in files the stages read."
+        )
     return raw
 
 
@@ -147,9 +156,11 @@ def _utf8_text(path: Path, raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = raw[:err.start].count(b"\n") + 1
-        raise InputError(f"{path}:{line}: not UTF-8 (byte 0x{raw[err.start]:02x} at offset {err.start}). "
-                         "Save the campaign file as UTF-8.") from None
+        line = raw[: err.start].count(b"\n") + 1
+        raise InputError(
+            f"{path}:{line}: not UTF-8 (byte 0x{raw[err.start]:02x} at offset {err.start}). "
+            "Save the campaign file as UTF-8."
+        ) from None
 
 
 def _template_quoting_hint(raw: bytes, mark: yaml.Mark | None) -> str:
@@ -157,7 +168,7 @@ def _template_quoting_hint(raw: bytes, mark: yaml.Mark | None) -> str:
     if mark is None:
         return ""
     lines = raw.decode("utf-8", "replace").splitlines()
-    nearby = lines[max(0, mark.line - 1): mark.line + 1]
+    nearby = lines[max(0, mark.line - 1) : mark.line + 1]
     if any("{{" in line for line in nearby):
         return ' Values containing {{ }} must be quoted, e.g. produces: ["results/sf{{ sf }}/out.json"].'
     return ""

@@ -24,12 +24,16 @@ def check_store_address(text: str) -> None:
     if text.startswith("s3://"):
         bucket = text.removeprefix("s3://").partition("/")[0]
         if not _BUCKET.match(bucket):
-            raise InputError(f"{text!r} is not an S3 store address: write s3://BUCKET or s3://BUCKET/PREFIX. "
-                             "BUCKET is S3's bucket name: 3-63 lower-case letters, digits, '.' or '-'.")
+            raise InputError(
+                f"{text!r} is not an S3 store address: write s3://BUCKET or s3://BUCKET/PREFIX. "
+                "BUCKET is S3's bucket name: 3-63 lower-case letters, digits, '.' or '-'."
+            )
         return
     if _URL_LIKE.match(text):
-        raise InputError(f"store {text!r} is neither a local folder nor an S3 address; campaign would have made a "
-                         f"folder named like a URL. Accepted: {ACCEPTED_FORMS}.")
+        raise InputError(
+            f"store {text!r} is neither a local folder nor an S3 address; campaign would have made a "
+            f"folder named like a URL. Accepted: {ACCEPTED_FORMS}."
+        )
 
 
 def open_store(url: str | Path) -> Store:

@@ -79,10 +79,7 @@ class Store(abc.ABC):
         if stored.size != artifact.size:
             return f"{self.where(artifact.key)} is {stored.size} bytes, the manifest says {artifact.size}"
         if stored.sha256 != artifact.sha256:
-            return (
-                f"{self.where(artifact.key)} has sha256 {stored.sha256}, "
-                f"the manifest says {artifact.sha256}"
-            )
+            return f"{self.where(artifact.key)} has sha256 {stored.sha256}, the manifest says {artifact.sha256}"
         return None
 
     @abc.abstractmethod

@@ -166,9 +166,7 @@ class LocalStore(Store):
         try:
             path.unlink(missing_ok=True)
         except OSError as error:
-            raise StoreError(
-                f"cannot delete {path}: {error.strerror or error}; delete it by hand."
-            ) from error
+            raise StoreError(f"cannot delete {path}: {error.strerror or error}; delete it by hand.") from error
 
     def _refuse_walk_error(self, error: OSError) -> None:
         if not isinstance(error, (FileNotFoundError, NotADirectoryError)):  # those: nothing there

@@ -101,9 +101,7 @@ class S3Store(Store):
         with file:
             before = os.fstat(file.fileno())
             large = before.st_size >= self.settings.multipart_threshold
-            digest, checksum = (self._upload_parts if large else self._upload_small_file)(
-                file, Path(path), key
-            )
+            digest, checksum = (self._upload_parts if large else self._upload_small_file)(file, Path(path), key)
             with self._deleted_on_failure(key):
                 files.refuse_if_changed(path, before, os.fstat(file.fileno()), dest=self.where(key))
                 self._check_written(key, digest, checksum)
@@ -122,8 +120,9 @@ class S3Store(Store):
         condition = {"IfMatch": expect} if expect else {"IfNoneMatch": "*"}
         try:
             with self._errors("write conditionally", key):
-                response = self._client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data,
-                                                   ChecksumAlgorithm="SHA256", **condition)
+                response = self._client.put_object(
+                    Bucket=self.bucket, Key=self._full(key), Body=data, ChecksumAlgorithm="SHA256", **condition
+                )
         except StoreError as error:
             cause = error.__cause__
             conflict = isinstance(cause, ClientError) and s3_errors.error_code(cause) in CONFLICT_CODES
@@ -221,8 +220,15 @@ class S3Store(Store):
             hashed = s3_parts.hash_parts(file.fileno(), size, part_size)
         metadata = {SHA256_METADATA: hashed.digest.sha256, COMPOSITE_METADATA: hashed.composite}
         with self._errors("upload", key):
-            s3_parts.upload_parts(self._client, self.bucket, self._full(key), file.fileno(), hashed,
-                                  metadata=metadata, concurrency=self.settings.max_concurrency)
+            s3_parts.upload_parts(
+                self._client,
+                self.bucket,
+                self._full(key),
+                file.fileno(),
+                hashed,
+                metadata=metadata,
+                concurrency=self.settings.max_concurrency,
+            )
         return hashed.digest, hashed.composite
 
     def _put_object(self, body: bytes | BinaryIO, key: str, digest: files.Digest) -> str:
@@ -327,8 +333,14 @@ class S3Store(Store):
             raise self._explain(error, operation, self.where(key)) from error
 
     def _explain(self, error: Exception, operation: str, where: str) -> StoreError:
-        return s3_errors.explain(error, f"cannot {operation} {where}", where, bucket=self.bucket,
-                                 endpoint=self._client.meta.endpoint_url, attempts=self.settings.max_attempts)
+        return s3_errors.explain(
+            error,
+            f"cannot {operation} {where}",
+            where,
+            bucket=self.bucket,
+            endpoint=self._client.meta.endpoint_url,
+            attempts=self.settings.max_attempts,
+        )
 
 
 class _InterruptedBodyError(Exception):

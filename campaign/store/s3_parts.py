@@ -51,18 +51,19 @@ def hash_parts(fd: int, size: int, part_size: int) -> HashedParts:
     return HashedParts(Digest(size, whole.hexdigest()), part_size, tuple(part_digests))
 
 
-def upload_parts(client: Any, bucket: str, key: str, fd: int, hashed: HashedParts, *, metadata: dict[str, str],
-                 concurrency: int) -> None:
+def upload_parts(
+    client: Any, bucket: str, key: str, fd: int, hashed: HashedParts, *, metadata: dict[str, str], concurrency: int
+) -> None:
     """Create the multipart upload, send the parts (max concurrency at once), complete it.
 
     Anything that fails (a part refused, Ctrl-C) aborts the upload, so no part lingers in the bucket.
     """
-    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256",
-                                               Metadata=metadata)["UploadId"]
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256", Metadata=metadata)[
+        "UploadId"
+    ]
     try:
         parts = _send_parts(client, bucket, key, upload_id, fd, hashed, concurrency)
-        client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
-                                         MultipartUpload={"Parts": parts})
+        client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
     except BaseException as failure:
         try:
             client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
@@ -71,14 +72,21 @@ def upload_parts(client: Any, bucket: str, key: str, fd: int, hashed: HashedPart
         raise
 
 
-def _send_parts(client: Any, bucket: str, key: str, upload_id: str, fd: int, hashed: HashedParts,
-                concurrency: int) -> list[dict]:
+def _send_parts(
+    client: Any, bucket: str, key: str, upload_id: str, fd: int, hashed: HashedParts, concurrency: int
+) -> list[dict]:
     def send(index: int) -> dict:
         offset = index * hashed.part_size
         length = min(hashed.part_size, hashed.digest.size - offset)
         checksum = base64_text(hashed.part_digests[index])
-        response = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=index + 1,
-                                      Body=read_range(fd, offset, length), ChecksumSHA256=checksum)
+        response = client.upload_part(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=index + 1,
+            Body=read_range(fd, offset, length),
+            ChecksumSHA256=checksum,
+        )
         return {"PartNumber": index + 1, "ETag": response["ETag"], "ChecksumSHA256": checksum}
 
     pool = ThreadPoolExecutor(concurrency, thread_name_prefix="part-upload")

@@ -19,10 +19,15 @@ def prepare_checkout(repo_root: Path, commit: str | None, dest: Path, *, dirty: 
     if commit is None:
         raise PreflightRefused(f"{repo_root} has no commit yet; commit the campaign (git add … && git commit) first.")
     if dest.exists():
-        raise PreflightRefused(f"{dest} already exists; a run never reuses a work folder. Remove it or start a new run.")
+        raise PreflightRefused(
+            f"{dest} already exists; a run never reuses a work folder. Remove it or start a new run."
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(repo_root), str(dest)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["git", "clone", "--quiet", "--shared", "--no-checkout", str(repo_root), str(dest)],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         raise PreflightRefused(f"could not clone {repo_root} into {dest}: {result.stderr.strip()}")
     git(dest, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit)

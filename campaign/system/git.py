@@ -52,8 +52,7 @@ def has_commit(root: Path, commit: str) -> bool:
 
 
 def find_root(start: Path) -> Path:
-    result = subprocess.run(["git", "-C", str(start), "rev-parse", "--show-toplevel"],
-                            capture_output=True, text=True)
+    result = subprocess.run(["git", "-C", str(start), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
     if result.returncode != 0:
         raise PreflightRefused(
             f"{start} is not inside a git repository. campaign runs the committed state of a repository "
@@ -63,8 +62,9 @@ def find_root(start: Path) -> Path:
 
 
 def head_commit(root: Path) -> str | None:
-    result = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"], capture_output=True, text=True
+    )
     return result.stdout.strip() or None
 
 
@@ -73,8 +73,9 @@ def read_state(root: Path, paths: list[str]) -> RepoState:
     spec = ["--", *paths] if paths else ["--", "."]
     tracked = git(root, "ls-files", "-z", *spec).split("\0")
     status = git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=matching", *spec)
-    return RepoState(root=root, head=head_commit(root), tracked=frozenset(p for p in tracked if p),
-                     changes=_parse_porcelain(status))
+    return RepoState(
+        root=root, head=head_commit(root), tracked=frozenset(p for p in tracked if p), changes=_parse_porcelain(status)
+    )
 
 
 def _parse_porcelain(text: str) -> dict[str, str]:

@@ -36,8 +36,23 @@ def read_host(cpuinfo: Path = Path("/proc/cpuinfo")) -> HostFacts:
 
 
 # The CPU flags a benchmark reader cares about (vector width, crypto, …); the full list is long.
-NOTABLE_FLAGS = ("sse4_2", "avx", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "amx_tile", "aes",
-                 "sha_ni", "bmi2", "neon", "asimd", "sve", "sve2")
+NOTABLE_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "amx_tile",
+    "aes",
+    "sha_ni",
+    "bmi2",
+    "neon",
+    "asimd",
+    "sve",
+    "sve2",
+)
 DMI = Path("/sys/devices/virtual/dmi/id")
 IMDS = "http://169.254.169.254"
 
@@ -48,9 +63,14 @@ def fingerprint(cpuinfo: Path = Path("/proc/cpuinfo"), dmi: Path = DMI) -> dict[
     facts = read_host(cpuinfo)
     uname = platform.uname()
     found: dict[str, object] = {
-        "cpu_model": facts.cpu_model, "cores": facts.cores, "arch": uname.machine,
+        "cpu_model": facts.cpu_model,
+        "cores": facts.cores,
+        "arch": uname.machine,
         "cpu_flags": sorted(flag for flag in NOTABLE_FLAGS if flag in facts.cpu_flags),
-        "memory_gb": _memory_gb(), "kernel": uname.release, "os": _os_name(), "python": platform.python_version(),
+        "memory_gb": _memory_gb(),
+        "kernel": uname.release,
+        "os": _os_name(),
+        "python": platform.python_version(),
     }
     if on_ec2(dmi):
         found.update(ec2_identity())
@@ -92,14 +112,16 @@ def ec2_identity(timeout_s: float = 1.0) -> dict[str, object]:
     import urllib.request
 
     try:
-        token_request = urllib.request.Request(f"{IMDS}/latest/api/token", method="PUT",
-                                               headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+        token_request = urllib.request.Request(
+            f"{IMDS}/latest/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}
+        )
         with urllib.request.urlopen(token_request, timeout=timeout_s) as response:
             token = response.read().decode()
         found: dict[str, object] = {}
         for field, path in (("instance_type", "instance-type"), ("ami_id", "ami-id")):
-            request = urllib.request.Request(f"{IMDS}/latest/meta-data/{path}",
-                                             headers={"X-aws-ec2-metadata-token": token})
+            request = urllib.request.Request(
+                f"{IMDS}/latest/meta-data/{path}", headers={"X-aws-ec2-metadata-token": token}
+            )
             with urllib.request.urlopen(request, timeout=timeout_s) as response:
                 found[field] = response.read().decode()
         return found

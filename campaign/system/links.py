@@ -19,8 +19,12 @@ def is_inside(path: Path, root: Path) -> bool:
 
 def links_outside(root: Path, outputs: list[Path]) -> list[str]:
     """'path -> where it leads' for each output, or entry inside an output folder, that leads outside root."""
-    return [f"{path.relative_to(root).as_posix()} -> {_target(path)}"
-            for output in outputs for path in _entries(output) if not is_inside(path, root)]
+    return [
+        f"{path.relative_to(root).as_posix()} -> {_target(path)}"
+        for output in outputs
+        for path in _entries(output)
+        if not is_inside(path, root)
+    ]
 
 
 def _entries(output: Path) -> list[Path]:

@@ -27,8 +27,9 @@ class ProcessResult:
     duration_s: float
 
 
-def run_logged(command: str, *, cwd: Path, env: dict[str, str], log_path: Path,
-               timeout_s: float | None) -> ProcessResult:
+def run_logged(
+    command: str, *, cwd: Path, env: dict[str, str], log_path: Path, timeout_s: float | None
+) -> ProcessResult:
     """Run command under bash (pipefail on), all output appended to log_path.
 
     When the main process exits, whatever it left running in its process group is stopped (and the log
@@ -38,8 +39,13 @@ def run_logged(command: str, *, cwd: Path, env: dict[str, str], log_path: Path,
     started = time.monotonic()
     with open(log_path, "ab", buffering=0) as log:
         process = subprocess.Popen(
-            ["bash", "-o", "pipefail", "-c", command], cwd=cwd, env=env,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            ["bash", "-o", "pipefail", "-c", command],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         watchdog = start_watchdog(process.pid)
         try:
@@ -63,8 +69,11 @@ def _stop_leftovers(pgid: int, log: BinaryIO) -> None:
     left = live_members(pgid)
     if not left:
         return
-    _note(log, f"campaign: the stage's main process exited, but {len(left)} process(es) it started were still "
-               f"running (pid {', '.join(map(str, left))}); stopping them before its outputs are checked")
+    _note(
+        log,
+        f"campaign: the stage's main process exited, but {len(left)} process(es) it started were still "
+        f"running (pid {', '.join(map(str, left))}); stopping them before its outputs are checked",
+    )
     _signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + GRACE_S
     while live_members(pgid) and time.monotonic() < deadline:
@@ -91,8 +100,12 @@ def live_members(pgid: int) -> list[int]:
 
 def start_watchdog(pgid: int) -> subprocess.Popen:
     """A small process, in a session of its own, that stops group pgid if this process dies (kill -9)."""
-    return subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(pgid), str(GRACE_S)],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(pgid), str(GRACE_S)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _stop_watchdog(watchdog: subprocess.Popen) -> None:

@@ -33,8 +33,9 @@ def configure_events(json_path: Path, *, quiet: bool = False) -> structlog.typin
         processors.append(_drop)
     else:
         processors += [_for_people, structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
-    structlog.configure(processors=processors, logger_factory=lambda *args: _CurrentStderr(),
-                        cache_logger_on_first_use=False)
+    structlog.configure(
+        processors=processors, logger_factory=lambda *args: _CurrentStderr(), cache_logger_on_first_use=False
+    )
     return structlog.get_logger("campaign")
 
 

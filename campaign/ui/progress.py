@@ -38,9 +38,14 @@ class TerminalProgress(NoProgress):
         # Imported here, for terminals only: rich's live display costs ~40 ms of every start-up otherwise.
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self.display = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                TextColumn("{task.completed}/{task.total} stage runs"), TimeElapsedColumn(),
-                                transient=True)
+        self.display = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} stage runs"),
+            TimeElapsedColumn(),
+            transient=True,
+        )
         self.task: TaskID | None = None
         self.running = False  # between stage_started and stage_ended: only then does an end advance the bar
         self.watch: threading.Event | None = None

@@ -92,19 +92,40 @@ def parse_args(argv: list[str]) -> BenchSettings:
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--engines", default="all", help="comma-separated, or all (default)")
     parser.add_argument("--queries", default="all", help="comma-separated (q01,q03), or all (default)")
-    parser.add_argument("--queries-dir", type=Path, default=None,
-                        help="default: stages/tpch/queries (of each side's checkout, with --side)")
-    parser.add_argument("--side", action="append", default=[], metavar="NAME=CHECKOUT",
-                        help="an A/B side (repeatable; default: CAMPAIGN_SIDES): its queries come from "
-                             "CHECKOUT/stages/tpch/queries, and the executions run in interleaved rounds")
-    parser.add_argument("--order", choices=("query-major", "rounds"), default="query-major",
-                        help="a plain run's order: each query's iterations back to back (default), or rounds "
-                             "of every item in a random order (always rounds with --side)")
-    parser.add_argument("--order-seed", type=int, default=int(os.environ.get("CAMPAIGN_ORDER_SEED") or 0),
-                        help="the seed of the rounds' random order (default: CAMPAIGN_ORDER_SEED, else 0)")
-    parser.add_argument("--resume", action="store_true", default=os.environ.get("CAMPAIGN_RESUME") == "1",
-                        help="continue an existing results file: skip the items it records (default: "
-                             "on when the runner sets CAMPAIGN_RESUME=1)")
+    parser.add_argument(
+        "--queries-dir",
+        type=Path,
+        default=None,
+        help="default: stages/tpch/queries (of each side's checkout, with --side)",
+    )
+    parser.add_argument(
+        "--side",
+        action="append",
+        default=[],
+        metavar="NAME=CHECKOUT",
+        help="an A/B side (repeatable; default: CAMPAIGN_SIDES): its queries come from "
+        "CHECKOUT/stages/tpch/queries, and the executions run in interleaved rounds",
+    )
+    parser.add_argument(
+        "--order",
+        choices=("query-major", "rounds"),
+        default="query-major",
+        help="a plain run's order: each query's iterations back to back (default), or rounds "
+        "of every item in a random order (always rounds with --side)",
+    )
+    parser.add_argument(
+        "--order-seed",
+        type=int,
+        default=int(os.environ.get("CAMPAIGN_ORDER_SEED") or 0),
+        help="the seed of the rounds' random order (default: CAMPAIGN_ORDER_SEED, else 0)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        default=os.environ.get("CAMPAIGN_RESUME") == "1",
+        help="continue an existing results file: skip the items it records (default: "
+        "on when the runner sets CAMPAIGN_RESUME=1)",
+    )
     args = parser.parse_args(argv)
     if args.iterations < 1:
         parser.error(f"--iterations must be at least 1, got {args.iterations}")
@@ -154,8 +175,10 @@ def query_dirs(settings: BenchSettings) -> dict[str, Path]:
     """Where each side's query files are ('' names the only side of a plain run)."""
     if not settings.sides:
         return {"": settings.queries_dir}
-    return {name: path if path == settings.queries_dir else path / "stages" / "tpch" / "queries"
-            for name, path in settings.sides}
+    return {
+        name: path if path == settings.queries_dir else path / "stages" / "tpch" / "queries"
+        for name, path in settings.sides
+    }
 
 
 def load_query_texts(settings: BenchSettings) -> dict[tuple[str, str], str]:
@@ -352,8 +375,7 @@ def describe(record: dict, iterations: int) -> str:
     return f"{head} {record['rows']:>7} {rows}  {verdict}{tail}"
 
 
-def execute_item(engine, query: str, sql: str, iteration: int, side: str, *, settings, context, log,
-                 validator) -> bool:
+def execute_item(engine, query: str, sql: str, iteration: int, side: str, *, settings, context, log, validator) -> bool:
     """One recorded execution (the cold one when iteration is 0); False when it failed."""
     record = make_record(context, engine, query, iteration, side)
     record["cold"] = rounds.make_cold() if iteration == 0 else False
@@ -383,9 +405,9 @@ def run_items(settings, texts: dict, opened: list, *, context, log, validator) -
     done, failed = log.done()
     started: set[tuple[str, str, str]] = set()
     side_names = tuple(name for name, _ in settings.sides)
-    for iteration, side, name, query in rounds.schedule(settings.queries, settings.engines, side_names,
-                                                         settings.iterations, settings.order_seed,
-                                                         rounds=settings.rounds):
+    for iteration, side, name, query in rounds.schedule(
+        settings.queries, settings.engines, side_names, settings.iterations, settings.order_seed, rounds=settings.rounds
+    ):
         item = (side, name, query)
         if item in failed or (*item, iteration) in done:
             continue
@@ -395,8 +417,9 @@ def run_items(settings, texts: dict, opened: list, *, context, log, validator) -
             who = f"{name}@{side}" if side else name
             print(f"{query} {who:<10} resume warm-up (not recorded)", flush=True)
         started.add(item)
-        if not execute_item(by_name[name], query, sql, iteration, side, settings=settings, context=context,
-                            log=log, validator=validator):
+        if not execute_item(
+            by_name[name], query, sql, iteration, side, settings=settings, context=context, log=log, validator=validator
+        ):
             failed.add(item)
 
 
@@ -454,8 +477,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"TPC-H SF {settings.sf}: {len(settings.queries)} queries x {', '.join(settings.engines)}, "
         f"1 cold run + {settings.iterations} iterations"
-        + (f", sides {', '.join(n for n, _ in settings.sides)} in rounds (seed {settings.order_seed})"
-           if settings.sides else "")
+        + (
+            f", sides {', '.join(n for n, _ in settings.sides)} in rounds (seed {settings.order_seed})"
+            if settings.sides
+            else ""
+        )
         + "; answers checked against "
         + (f"the reference in {reference}" if reference else "each other (no reference for this SF)"),
         flush=True,
@@ -480,8 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     write_html_report([settings.results], html_path, title=f"TPC-H SF {settings.sf}, run {settings.run_id}")
     code = exit_code_for(records)
     outcome = "FAILED: some query failed or gave a wrong answer" if code else "all answers ok"
-    print(f"tpch-bench: {outcome}; results {settings.results}, report {settings.report} and {html_path}",
-          flush=True)
+    print(f"tpch-bench: {outcome}; results {settings.results}, report {settings.report} and {html_path}", flush=True)
     return code
 
 

@@ -41,11 +41,7 @@ def check_data_dir(data_dir: Path) -> None:
             f"TPC-H data directory {data_dir} does not exist. Run the tpch-generate stage for this "
             "scale factor first (bash stages/tpch/generate.sh SF DIR), or fix --data-dir."
         )
-    missing = [
-        str(path)
-        for path in table_paths(data_dir).values()
-        if not path.is_file() or path.stat().st_size == 0
-    ]
+    missing = [str(path) for path in table_paths(data_dir).values() if not path.is_file() or path.stat().st_size == 0]
     if missing:
         raise DataNotFound(
             f"TPC-H data directory {data_dir} is incomplete; missing or empty: {', '.join(missing)}. "
@@ -63,9 +59,7 @@ class DuckDBEngine:
         self._connection = duckdb.connect(database=":memory:")
         for table, path in table_paths(data_dir).items():
             literal = str(path).replace("'", "''")
-            self._connection.execute(
-                f"create view {table} as select * from read_parquet('{literal}')"
-            )
+            self._connection.execute(f"create view {table} as select * from read_parquet('{literal}')")
 
     def run(self, sql: str):
         # The relation API hands Arrow over without the extra copy a DB-API cursor makes.
@@ -110,10 +104,15 @@ class SparkEngine:
         self.version = importlib.metadata.version("pyspark")
         builder = SparkSession.builder.master(master).appName("campaign-tpch")
         settings = {
-            "spark.driver.host": coordinator, "spark.driver.bindAddress": coordinator,
-            "spark.driver.memory": "512m", "spark.executor.memory": "512m", "spark.executor.cores": "1",
-            "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
-            "spark.sql.shuffle.partitions": "4", "spark.sql.execution.arrow.pyspark.enabled": "true",
+            "spark.driver.host": coordinator,
+            "spark.driver.bindAddress": coordinator,
+            "spark.driver.memory": "512m",
+            "spark.executor.memory": "512m",
+            "spark.executor.cores": "1",
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.sql.shuffle.partitions": "4",
+            "spark.sql.execution.arrow.pyspark.enabled": "true",
             "spark.sql.session.timeZone": "UTC",
         }
         for key, value in settings.items():

@@ -138,8 +138,13 @@ def header_lines(records: list[dict]) -> list[str]:
     first = records[0]
     versions = unique_in_order(f"{r['engine']} {r['engine_version']}" for r in records)
     cold = unique_in_order(str(r.get("cold")) for r in records if is_cold(r))
-    cold_text = ("page cache dropped before it" if cold == ["True"] else
-                 "lukewarm: the page cache could not be dropped" if cold else "not recorded as cold")
+    cold_text = (
+        "page cache dropped before it"
+        if cold == ["True"]
+        else "lukewarm: the page cache could not be dropped"
+        if cold
+        else "not recorded as cold"
+    )
     iterations = max(r["iteration"] for r in records)
     run_ids = ", ".join(unique_in_order(r["run_id"] for r in records))
     started = min(r["started_at"] for r in records)
@@ -171,9 +176,11 @@ def query_row(records: list[dict], query: str, engines: list[str]) -> tuple[str,
     for engine in engines:
         times = measured_times(records, query, engine)
         medians[engine] = median_of(times)
-        cells += [format_ms(medians[engine])] + [
-            format_ms(pick(times)) if times else "—" for pick in (min, max)
-        ] + [cv_cell(times), cold_cell(records, query, engine)]
+        cells += (
+            [format_ms(medians[engine])]
+            + [format_ms(pick(times)) if times else "—" for pick in (min, max)]
+            + [cv_cell(times), cold_cell(records, query, engine)]
+        )
     if len(engines) == 2:
         cells.append(format_ratio(medians[engines[0]], medians[engines[1]]))
     cells.append(query_validity([r for r in records if r["query"] == query]))

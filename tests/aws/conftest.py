@@ -17,8 +17,9 @@ def pushed_repo(tmp_path: Path) -> tuple[Path, Path]:
     """(repo, bare remote): the toy campaign committed and pushed to origin (a local bare repository)."""
     remote = tmp_path / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-    repo = make_repo(tmp_path / "repo", {"campaign.yaml": TOY_CAMPAIGN, "scripts/gen.sh": GEN_SH,
-                                         "scripts/bench.py": BENCH_PY})
+    repo = make_repo(
+        tmp_path / "repo", {"campaign.yaml": TOY_CAMPAIGN, "scripts/gen.sh": GEN_SH, "scripts/bench.py": BENCH_PY}
+    )
     git(repo, "remote", "add", "origin", str(remote))
     git(repo, "push", "-q", "-u", "origin", "main")
     return repo, remote
@@ -44,8 +45,12 @@ def tf_moto_session(s3_server: str, tmp_path_factory: pytest.TempPathFactory):
     mirror = mirror_or_skip()
     home = tmp_path_factory.mktemp("tf-moto")
     (home / "plugin-cache").mkdir()
-    return TfMoto(endpoint=s3_server, cli_config=write_cli_config(home / "cli.tfrc", mirror),
-                  plugin_cache=home / "plugin-cache", mirror=mirror)
+    return TfMoto(
+        endpoint=s3_server,
+        cli_config=write_cli_config(home / "cli.tfrc", mirror),
+        plugin_cache=home / "plugin-cache",
+        mirror=mirror,
+    )
 
 
 @pytest.fixture

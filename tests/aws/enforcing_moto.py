@@ -33,8 +33,10 @@ def _wait_listening(port: int, process: subprocess.Popen, timeout_s: float = 60)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"the IAM-enforcing moto server exited {process.returncode}: "
-                                 f"{process.stdout.read().decode(errors='replace')[-2000:]}")
+            raise AssertionError(
+                f"the IAM-enforcing moto server exited {process.returncode}: "
+                f"{process.stdout.read().decode(errors='replace')[-2000:]}"
+            )
         with socket.socket() as client:
             if client.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -46,8 +48,12 @@ def _wait_listening(port: int, process: subprocess.Popen, timeout_s: float = 60)
 def enforcing_moto(*, free_requests: int) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(free_requests)}
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         _wait_listening(port, process)
         yield f"http://127.0.0.1:{port}"

@@ -38,9 +38,16 @@ def rehearsal_params(params: UserdataParams, root: Path) -> UserdataParams:
         root.mkdir(parents=True, exist_ok=True)
         shutdown.write_text(f'#!/bin/bash\nprintf "%s\\n" "$*" >> {root / "shutdown.calls"}\n')
         shutdown.chmod(0o755)
-    return replace(params, bench_user=getpass.getuser(), work_root=str(root / params.run_id), install_spec="",
-                   campaign_command=(sys.executable, "-m", "campaign.cli"), system_setup=False,
-                   shutdown_command=str(shutdown), run_json_wait_s=120)
+    return replace(
+        params,
+        bench_user=getpass.getuser(),
+        work_root=str(root / params.run_id),
+        install_spec="",
+        campaign_command=(sys.executable, "-m", "campaign.cli"),
+        system_setup=False,
+        shutdown_command=str(shutdown),
+        run_json_wait_s=120,
+    )
 
 
 class InstancePlayer:
@@ -113,5 +120,11 @@ class InstancePlayer:
         script.write_bytes(base64.b64decode(answer["UserData"]["Value"]))
         env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
         with open(self.root / f"{instance_id}.console.log", "wb") as console:
-            return subprocess.Popen(["bash", str(script)], cwd=self.root, env=env, stdout=console,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            return subprocess.Popen(
+                ["bash", str(script)],
+                cwd=self.root,
+                env=env,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )

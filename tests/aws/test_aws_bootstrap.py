@@ -36,24 +36,38 @@ def start_instance_stand_in(tmp_path: Path, *, repo, remote, store_url: str, sel
     shutdown.write_text(f'#!/bin/bash\nprintf "%s\\n" "$*" >> {calls}\n')
     shutdown.chmod(0o755)
     params = UserdataParams(
-        run_id=run_id, campaign=record.campaign, commit=record.commit, repo_url=str(remote), store_url=store_url,
-        region="us-east-1", watchdog_minutes=90, bench_user=getpass.getuser(), work_root=str(tmp_path / "instance"),
-        install_spec="", campaign_command=(sys.executable, "-m", "campaign.cli"), system_setup=False,
-        machine_control=True, shutdown_command=str(shutdown), run_json_wait_s=30)
+        run_id=run_id,
+        campaign=record.campaign,
+        commit=record.commit,
+        repo_url=str(remote),
+        store_url=store_url,
+        region="us-east-1",
+        watchdog_minutes=90,
+        bench_user=getpass.getuser(),
+        work_root=str(tmp_path / "instance"),
+        install_spec="",
+        campaign_command=(sys.executable, "-m", "campaign.cli"),
+        system_setup=False,
+        machine_control=True,
+        shutdown_command=str(shutdown),
+        run_json_wait_s=30,
+    )
     script = tmp_path / "userdata.sh"
     script.write_text(render_userdata(params))
     assert "shutdown-stand-in" in script.read_text() and "\nshutdown " not in script.read_text()
     env = {**__import__("os").environ, "PATH": f"{VENV_BIN}:{__import__('os').environ['PATH']}"}
-    process = subprocess.Popen(["bash", str(script)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        ["bash", str(script)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     return plan, record, store, process, calls
 
 
 def test_the_bootstrap_runs_the_agent_and_the_watcher_sees_it_finish(s3_bucket, pushed_repo, tmp_path: Path):
     repo, remote = pushed_repo
     store_url = f"s3://{s3_bucket}/campaigns"
-    plan, record, store, process, calls = start_instance_stand_in(tmp_path, repo=repo, remote=remote,
-                                                                  store_url=store_url, selection="sf0.01,sf1")
+    plan, record, store, process, calls = start_instance_stand_in(
+        tmp_path, repo=repo, remote=remote, store_url=store_url, selection="sf0.01,sf1"
+    )
     lines: list[str] = []
     watcher = JournalWatcher(store, record.run_id, incremental=incremental_keys(plan, record))
     result = watcher.watch(deadline_s=180, interval_s=0.2, display=LineDisplay(lines.append))
@@ -86,7 +100,8 @@ def test_a_bootstrap_that_fails_records_it_and_the_watcher_reports_failure(s3_bu
     repo, _ = pushed_repo
     store_url = f"s3://{s3_bucket}/campaigns"
     _plan, record, store, process, calls = start_instance_stand_in(
-        tmp_path, repo=repo, remote=tmp_path / "no-such-remote.git", store_url=store_url, selection="sf0.01")
+        tmp_path, repo=repo, remote=tmp_path / "no-such-remote.git", store_url=store_url, selection="sf0.01"
+    )
     result = JournalWatcher(store, record.run_id).watch(deadline_s=60, interval_s=0.2, display=LineDisplay(print))
     output, _ = process.communicate(timeout=60)
     assert process.returncode != 0

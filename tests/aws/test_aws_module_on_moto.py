@@ -24,8 +24,14 @@ TOKEN_PARAMETER = "/campaign/test-repo-token"
 
 
 def variables(run_id: str, settings: AwsSettings, *, create_bucket: bool = False) -> dict:
-    return infra.module_variables(settings, run_id=run_id, campaign="toy", commit="c" * 40,
-                                  user_data="#!/bin/bash\necho instance\n", create_bucket=create_bucket)
+    return infra.module_variables(
+        settings,
+        run_id=run_id,
+        campaign="toy",
+        commit="c" * 40,
+        user_data="#!/bin/bash\necho instance\n",
+        create_bucket=create_bucket,
+    )
 
 
 def private_subnet(ec2) -> tuple[str, str]:
@@ -48,17 +54,40 @@ def applied(tf_moto_session, tmp_path_factory):
         base = AwsSettings(bucket=bucket, prefix="campaigns", instance_type="t3.micro")
         # Three applies cover the five cases: each costs about a minute of CPU on two cores.
         variants = {
-            "spot-state-backend": (variables("run-state", AwsSettings(
-                bucket=bucket, prefix="campaigns", spot=True, instance_type="t3.micro", imds_hop_limit=2,
-                repo_token_parameter=TOKEN_PARAMETER)), f"s3://{state_bucket}/tfstate"),
+            "spot-state-backend": (
+                variables(
+                    "run-state",
+                    AwsSettings(
+                        bucket=bucket,
+                        prefix="campaigns",
+                        spot=True,
+                        instance_type="t3.micro",
+                        imds_hop_limit=2,
+                        repo_token_parameter=TOKEN_PARAMETER,
+                    ),
+                ),
+                f"s3://{state_bucket}/tfstate",
+            ),
             "existing-bucket": (variables("run-existing", base), None),
-            "subnet": (variables("run-subnet", AwsSettings(bucket=created, prefix="campaigns",
-                                                           instance_type="t3.micro", subnet_id=subnet),
-                                 create_bucket=True), None),
+            "subnet": (
+                variables(
+                    "run-subnet",
+                    AwsSettings(bucket=created, prefix="campaigns", instance_type="t3.micro", subnet_id=subnet),
+                    create_bucket=True,
+                ),
+                None,
+            ),
         }
         done = apply_in_parallel(harness, tmp_path_factory.mktemp("module-on-moto"), variants)
-        yield {"runs": done, "bucket": bucket, "state_bucket": state_bucket, "created_bucket": created, "vpc": vpc, "subnet": subnet,
-               "harness": harness}
+        yield {
+            "runs": done,
+            "bucket": bucket,
+            "state_bucket": state_bucket,
+            "created_bucket": created,
+            "vpc": vpc,
+            "subnet": subnet,
+            "harness": harness,
+        }
         destroy_in_parallel([run for run in done.values() if run.runner.state_list()])  # after a failure
 
 
@@ -123,8 +152,10 @@ def test_a_spot_run_requests_a_spot_instance(applied):
 def role_policies(harness, run_id: str) -> dict[str, dict]:
     iam = harness.client("iam")
     (role,) = [entry.split(" ", 1)[1] for entry in harness.tagged(run_id) if entry.startswith("role ")]
-    return {name: iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
-            for name in iam.list_role_policies(RoleName=role)["PolicyNames"]}
+    return {
+        name: iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        for name in iam.list_role_policies(RoleName=role)["PolicyNames"]
+    }
 
 
 def test_the_repo_token_parameter_alone_is_readable_and_only_when_set(applied):
@@ -184,19 +215,24 @@ def test_the_instance_role_lets_the_agent_use_its_prefix_and_nothing_else(applie
     from campaign.store.s3 import S3Settings, S3Store
     from tests.aws.enforcing_moto import enforcing_moto, user_with_policy
 
-    (policy,) = [doc for name, doc in role_policies(applied["harness"], "run-existing").items()
-                 if name.startswith("run-prefix-")]
+    (policy,) = [
+        doc for name, doc in role_policies(applied["harness"], "run-existing").items() if name.startswith("run-prefix-")
+    ]
     bucket, mine = applied["bucket"], "runs/run-existing"
     with enforcing_moto(free_requests=6) as endpoint:
         setup = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
         setup.create_bucket(Bucket=bucket)
         setup.put_object(Bucket=bucket, Key="campaigns/prebuilt/abc/target.json", Body=b"{}")
         setup.put_object(Bucket=bucket, Key="campaigns/runs/other-run/run.json", Body=b"{}")
-        for name, value in {**user_with_policy(endpoint, "instance", json.dumps(policy)),
-                            "AWS_ENDPOINT_URL": endpoint}.items():
+        for name, value in {
+            **user_with_policy(endpoint, "instance", json.dumps(policy)),
+            "AWS_ENDPOINT_URL": endpoint,
+        }.items():
             monkeypatch.setenv(name, value)
-        store = S3Store.from_url(f"s3://{bucket}/campaigns", settings=S3Settings(
-            multipart_threshold=5 * 1024 * 1024, part_size=5 * 1024 * 1024, max_attempts=1))
+        store = S3Store.from_url(
+            f"s3://{bucket}/campaigns",
+            settings=S3Settings(multipart_threshold=5 * 1024 * 1024, part_size=5 * 1024 * 1024, max_attempts=1),
+        )
         agent_operations_succeed(store, mine, tmp_path)
         everything_else_is_denied(store)
 
@@ -235,8 +271,10 @@ def test_a_created_bucket_refuses_plain_http_by_policy(applied):
     (statement,) = policy["Statement"]
     assert statement["Effect"] == "Deny" and statement["Principal"] in ("*", {"AWS": "*"})
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    assert sorted(statement["Resource"]) == [f"arn:aws:s3:::{applied['created_bucket']}",
-                                            f"arn:aws:s3:::{applied['created_bucket']}/*"]
+    assert sorted(statement["Resource"]) == [
+        f"arn:aws:s3:::{applied['created_bucket']}",
+        f"arn:aws:s3:::{applied['created_bucket']}/*",
+    ]
     assert "aws_s3_bucket_policy.results[0]" in applied["runs"]["subnet"].runner.state_list()
 
 

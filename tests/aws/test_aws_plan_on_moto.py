@@ -61,18 +61,23 @@ def test_an_old_terraform_is_refused_with_the_version_needed(planned_repo, tmp_p
     code = main(["plan", "sf0.01", "--target", "aws"])
     text = capsys.readouterr().out
     assert code == 3, text
-    assert ("FAIL terraform: terraform 1.9.8 is too old: terraform/versions.tf needs Terraform >= 1.11 "
-            "(https://developer.hashicorp.com/terraform/install)") in text
+    assert (
+        "FAIL terraform: terraform 1.9.8 is too old: terraform/versions.tf needs Terraform >= 1.11 "
+        "(https://developer.hashicorp.com/terraform/install)"
+    ) in text
 
 
-@pytest.mark.parametrize(("url", "clean"), [
-    ("https://oauth2:TOKEN@github.com/o/r.git", "https://github.com/o/r.git"),
-    ("https://TOKEN@github.com/o/r.git", "https://github.com/o/r.git"),
-    ("http://user:p%40ss@git.example.com:8080/o/r", "http://git.example.com:8080/o/r"),
-    ("https://github.com/o/r.git", "https://github.com/o/r.git"),
-    ("https://github.com/o/r@v1.git", "https://github.com/o/r@v1.git"),  # an @ in the path is no credential
-    ("/srv/git/r.git", "/srv/git/r.git"),
-])
+@pytest.mark.parametrize(
+    ("url", "clean"),
+    [
+        ("https://oauth2:TOKEN@github.com/o/r.git", "https://github.com/o/r.git"),
+        ("https://TOKEN@github.com/o/r.git", "https://github.com/o/r.git"),
+        ("http://user:p%40ss@git.example.com:8080/o/r", "http://git.example.com:8080/o/r"),
+        ("https://github.com/o/r.git", "https://github.com/o/r.git"),
+        ("https://github.com/o/r@v1.git", "https://github.com/o/r@v1.git"),  # an @ in the path is no credential
+        ("/srv/git/r.git", "/srv/git/r.git"),
+    ],
+)
 def test_credentials_are_cut_from_urls(url, clean):
     assert checks.without_credentials(url) == clean
 
@@ -84,15 +89,17 @@ def test_a_configured_repo_url_loses_its_credential_too(pushed_repo):
     assert not checks.had_credentials(repo, None)
 
 
-@pytest.mark.parametrize(("line", "refusal"), [
-    ('prefix = "camp*"', "prefix 'camp*' may hold only letters"),
-    ('prefix = "a//b"', "prefix 'a//b' may hold only letters"),
-    ('prefix = "${aws:username}"', "prefix '${aws:username}' may hold only letters"),
-    ("imds_hop_limit = 0", "imds_hop_limit 0 must be between 1 and 64"),
-    ('repo_token_parameter = "arn:aws:ssm:*"', "repo_token_parameter 'arn:aws:ssm:*' is not an SSM parameter name"),
-])
-def test_settings_refuse_what_would_widen_the_role_before_terraform_sees_it(tmp_path: Path, monkeypatch, line,
-                                                                             refusal):
+@pytest.mark.parametrize(
+    ("line", "refusal"),
+    [
+        ('prefix = "camp*"', "prefix 'camp*' may hold only letters"),
+        ('prefix = "a//b"', "prefix 'a//b' may hold only letters"),
+        ('prefix = "${aws:username}"', "prefix '${aws:username}' may hold only letters"),
+        ("imds_hop_limit = 0", "imds_hop_limit 0 must be between 1 and 64"),
+        ('repo_token_parameter = "arn:aws:ssm:*"', "repo_token_parameter 'arn:aws:ssm:*' is not an SSM parameter name"),
+    ],
+)
+def test_settings_refuse_what_would_widen_the_role_before_terraform_sees_it(tmp_path: Path, monkeypatch, line, refusal):
     from campaign.errors import InputError
     from campaign.targets.aws.settings import load_settings
 

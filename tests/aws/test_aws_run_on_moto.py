@@ -48,18 +48,20 @@ def aws_repo(pushed_repo, tf_moto, tmp_path: Path, monkeypatch, capsys):
     repo, _ = pushed_repo
     bucket = f"campaign-e2e-{uuid.uuid4().hex[:10]}"
     config = tmp_path / "config.toml"
-    config.write_text(f'[aws]\nbucket = "{bucket}"\nprefix = "campaigns"\ninstance_type = "t3.micro"\n'
-                      "poll_interval_s = 0.2\nmax_hours = 0.1\n")
+    config.write_text(
+        f'[aws]\nbucket = "{bucket}"\nprefix = "campaigns"\ninstance_type = "t3.micro"\n'
+        "poll_interval_s = 0.2\nmax_hours = 0.1\n"
+    )
     monkeypatch.setenv("CAMPAIGN_CONFIG", str(config))
     monkeypatch.chdir(repo)
     tf_moto.override_workspaces(monkeypatch)
     original = target.userdata_params
-    monkeypatch.setattr(target, "userdata_params", lambda *args: rehearsal_params(original(*args),
-                                                                                  tmp_path / "instances"))
+    monkeypatch.setattr(
+        target, "userdata_params", lambda *args: rehearsal_params(original(*args), tmp_path / "instances")
+    )
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     with InstancePlayer(tf_moto, tmp_path / "instances") as player:
-        yield {"repo": repo, "bucket": bucket, "harness": tf_moto, "player": player,
-               "campaign": Campaign(capsys)}
+        yield {"repo": repo, "bucket": bucket, "harness": tf_moto, "player": player, "campaign": Campaign(capsys)}
     signal.signal(signal.SIGINT, previous)
 
 
@@ -108,8 +110,9 @@ def assert_no_secret_anywhere(aws_repo, run_id: str, output: str) -> None:
     for path in files:
         assert SECRET.encode() not in path.read_bytes(), path
     s3 = aws_repo["harness"].client("s3")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=aws_repo["bucket"], Prefix=f"campaigns/runs/{run_id}/")
-            ["Contents"]]
+    keys = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=aws_repo["bucket"], Prefix=f"campaigns/runs/{run_id}/")["Contents"]
+    ]
     assert {f"campaigns/runs/{run_id}/run.json", f"campaigns/runs/{run_id}/logs/bootstrap.log"} <= set(keys)
     for key in keys:
         assert SECRET.encode() not in s3.get_object(Bucket=aws_repo["bucket"], Key=key)["Body"].read(), key

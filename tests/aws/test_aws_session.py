@@ -37,13 +37,34 @@ def make_session(tmp_path: Path, repo: Path, remote: Path, bucket: str, lines: l
     shutdown = tmp_path / "shutdown-stand-in"  # records its calls: `-h now` is the instance's last act
     shutdown.write_text(f'#!/bin/bash\necho "$*" >> {tmp_path / "shutdown-calls"}\n')
     shutdown.chmod(0o755)
-    script = user_data or render_userdata(UserdataParams(
-        run_id=record.run_id, campaign=record.campaign, commit=record.commit, repo_url=str(remote),
-        store_url=record.store, region=settings.region, watchdog_minutes=settings.watchdog_minutes,
-        bench_user=getpass.getuser(), work_root=str(tmp_path / "instance"), install_spec="",
-        campaign_command=(sys.executable, "-m", "campaign.cli"), system_setup=False, shutdown_command=str(shutdown)))
-    return RunSession(record=record, plan=plan, settings=settings, auth=Auth(settings), state_dir=tmp_path / "state",
-                      user_data=script, create_bucket=False, out=lines.append, module_dir=STAND_IN)
+    script = user_data or render_userdata(
+        UserdataParams(
+            run_id=record.run_id,
+            campaign=record.campaign,
+            commit=record.commit,
+            repo_url=str(remote),
+            store_url=record.store,
+            region=settings.region,
+            watchdog_minutes=settings.watchdog_minutes,
+            bench_user=getpass.getuser(),
+            work_root=str(tmp_path / "instance"),
+            install_spec="",
+            campaign_command=(sys.executable, "-m", "campaign.cli"),
+            system_setup=False,
+            shutdown_command=str(shutdown),
+        )
+    )
+    return RunSession(
+        record=record,
+        plan=plan,
+        settings=settings,
+        auth=Auth(settings),
+        state_dir=tmp_path / "state",
+        user_data=script,
+        create_bucket=False,
+        out=lines.append,
+        module_dir=STAND_IN,
+    )
 
 
 def wait_for_power_off(tmp_path: Path, timeout_s: float = 60) -> None:
@@ -70,7 +91,8 @@ def test_a_session_provisions_watches_collects_and_destroys(s3_bucket, pushed_re
     assert f"destroyed: nothing of run {run_id} is left running" in lines
     collected = tmp_path / "state/runs" / run_id / "outputs/results/sf0.01/toy.jsonl"
     assert collected.read_bytes() == open_store(session.record.store).get_bytes(
-        RunKeys(run_id).output("results/sf0.01/toy.jsonl"))
+        RunKeys(run_id).output("results/sf0.01/toy.jsonl")
+    )
     assert TerraformRunner(workspace_dir(tmp_path / "state", run_id)).state_list() == []
 
 
@@ -86,8 +108,9 @@ def test_ctrl_c_while_watching_still_destroys(s3_bucket, pushed_repo, tmp_path: 
     lines: list[str] = []
     session = make_session(tmp_path, repo, remote, s3_bucket, lines, user_data="#!/bin/bash\nsleep 3\n")
     # Ctrl-C once the watch has begun (not after a fixed delay: a loaded machine may still be planning).
-    watching = threading.Thread(target=interrupt_when, args=(lambda: any("watching" in line for line in lines),),
-                                daemon=True)
+    watching = threading.Thread(
+        target=interrupt_when, args=(lambda: any("watching" in line for line in lines),), daemon=True
+    )
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         watching.start()

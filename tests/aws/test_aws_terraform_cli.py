@@ -23,8 +23,9 @@ MODULES = {"run": REPO_ROOT / "terraform", "github-oidc": REPO_ROOT / "terraform
 
 
 def terraform(workdir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(["terraform", *args, "-no-color"], cwd=workdir, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        ["terraform", *args, "-no-color"], cwd=workdir, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def copy_module(source: Path, dest: Path) -> Path:
@@ -37,9 +38,14 @@ def copy_module(source: Path, dest: Path) -> Path:
 
 def what_campaign_passes() -> dict:
     settings = AwsSettings(bucket="campaign-123456789012-us-east-1")
-    return infra.module_variables(settings, run_id="20261122T181500Z-1a2b3c4-k3f9", campaign="tpch",
-                                  commit="0123456789abcdef0123456789abcdef01234567",
-                                  user_data="#!/bin/bash\nset -euo pipefail\n", create_bucket=False)
+    return infra.module_variables(
+        settings,
+        run_id="20261122T181500Z-1a2b3c4-k3f9",
+        campaign="tpch",
+        commit="0123456789abcdef0123456789abcdef01234567",
+        user_data="#!/bin/bash\nset -euo pipefail\n",
+        create_bucket=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +85,11 @@ def test_a_removed_validation_fails_terraform_test(initialized, tf_moto_session,
     end = variables.index("}\n", variables.index("error_message", start)) + 2
     (workdir / "variables.tf").write_text(variables[:start] + variables[end:])
     tests = (workdir / "tests" / "variables.tftest.hcl").read_text()
-    header = tests[:tests.index('run "what_campaign_passes_plans"')]  # the mocked provider
+    header = tests[: tests.index('run "what_campaign_passes_plans"')]  # the mocked provider
     start = tests.index('run "refuses_a_prefix_with_a_leading_slash"')
-    (workdir / "tests" / "prefix.tftest.hcl").write_text(header + tests[start:tests.index("\nrun ", start + 1)])
+    (workdir / "tests" / "prefix.tftest.hcl").write_text(header + tests[start : tests.index("\nrun ", start + 1)])
     with tf_moto_session.activated():
         result = terraform(workdir, "test", "-filter=tests/prefix.tftest.hcl")
     assert result.returncode != 0
-    assert "refuses_a_prefix_with_a_leading_slash\"... fail" in result.stdout, result.stdout
+    assert 'refuses_a_prefix_with_a_leading_slash"... fail' in result.stdout, result.stdout
     assert "The checkable object, var.prefix, was expected to report an error but did" in result.stderr

@@ -44,15 +44,22 @@ def resource(kind: str, name: str) -> dict:
 
 
 def test_terraform_fmt_is_clean():
-    result = subprocess.run(["terraform", "fmt", "-check", "-diff", "-recursive", str(MODULE)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["terraform", "fmt", "-check", "-diff", "-recursive", str(MODULE)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_variables_are_exactly_what_the_python_side_passes_and_all_documented():
     declared = blocks(parse("variables.tf"), "variable")
-    passed = infra.module_variables(AwsSettings(bucket="b"), run_id="r", campaign="c", commit="0" * 40,
-                                    user_data="#!/bin/bash\n", create_bucket=False)
+    passed = infra.module_variables(
+        AwsSettings(bucket="b"),
+        run_id="r",
+        campaign="c",
+        commit="0" * 40,
+        user_data="#!/bin/bash\n",
+        create_bucket=False,
+    )
     assert set(passed) == set(declared)
     for name, body in declared.items():
         assert body.get("description"), f"variable {name} has no description"
@@ -80,8 +87,10 @@ def test_instance_properties():
     assert "key_name" not in instance, "no SSH keys: access is SSM only"
     assert "spot" in json.dumps(instance["dynamic"])
     ami = blocks(parse("main.tf"), "data")["aws_ssm_parameter"]["al2023"]
-    assert "/aws/service/ami-amazon-linux-latest/al2023" in blocks(parse("variables.tf"), "variable")[
-        "ami_ssm_parameter_prefix"]["default"]
+    assert (
+        "/aws/service/ami-amazon-linux-latest/al2023"
+        in blocks(parse("variables.tf"), "variable")["ami_ssm_parameter_prefix"]["default"]
+    )
     assert "ami_ssm_parameter_prefix" in ami["name"]
 
 
@@ -106,18 +115,37 @@ def test_the_bucket_is_versioned_encrypted_and_private_and_python_keeps_it():
     sse = resource("aws_s3_bucket_server_side_encryption_configuration", "results")
     assert sse["rule"][0]["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "AES256"
     block = resource("aws_s3_bucket_public_access_block", "results")
-    assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
-                                          "restrict_public_buckets"))
+    assert all(
+        block[k] is True
+        for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
     bucket_resources = [f"{kind}.results[0]" for kind in blocks(parse("bucket.tf"), "resource")]
     assert sorted(infra.bucket_addresses(bucket_resources + ["aws_instance.runner[0]"])) == sorted(bucket_resources)
 
 
 def test_checkov_passes_with_reasoned_skips_only():
     if not CHECKOV.exists():
-        pytest.fail(f"checkov is not installed at {CHECKOV}: `make {CHECKOV.relative_to(REPO_ROOT)}` installs it "
-                    "in its own venv (its pins clash with ours)")
-    result = subprocess.run([str(CHECKOV), "-d", str(MODULE), "--framework", "terraform", "--quiet", "--compact",
-                             "--skip-download", "-o", "json"], capture_output=True, text=True, timeout=300)
+        pytest.fail(
+            f"checkov is not installed at {CHECKOV}: `make {CHECKOV.relative_to(REPO_ROOT)}` installs it "
+            "in its own venv (its pins clash with ours)"
+        )
+    result = subprocess.run(
+        [
+            str(CHECKOV),
+            "-d",
+            str(MODULE),
+            "--framework",
+            "terraform",
+            "--quiet",
+            "--compact",
+            "--skip-download",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     report = json.loads(result.stdout)
     assert report["summary"]["parsing_errors"] == 0
     assert report["summary"]["failed"] == 0, json.dumps(report["results"].get("failed_checks"), indent=1)[:4000]
@@ -161,13 +189,18 @@ def expand(template: str, values: dict) -> str:
     def value(match):
         assert match.group(1) in values, f"unexpected reference ${{{match.group(1)}}} in {template!r}"
         return values[match.group(1)]
+
     return re.sub(r"\$\{([^}]+)\}", value, template)
 
 
 def references(key_prefix: str) -> dict:
     """What the policy's templates refer to; key_prefix stands for main.tf's conditional (tested below)."""
-    values = {"data.aws_partition.current.partition": "aws", "var.bucket": BUCKET, "var.run_id": RUN_ID,
-              "local.key_prefix": key_prefix}
+    values = {
+        "data.aws_partition.current.partition": "aws",
+        "var.bucket": BUCKET,
+        "var.run_id": RUN_ID,
+        "local.key_prefix": key_prefix,
+    }
     declared = locals_()
     for name in ("run_prefix", "prebuilt_prefix"):
         values[f"local.{name}"] = expand(declared[name], values)
@@ -190,10 +223,16 @@ def allowed(action: str, resource: str, key_prefix: str, s3_prefix: str | None =
         conditions = body.get("condition", [])
         for condition in conditions:
             assert condition["variable"] == "s3:prefix" and condition["test"] in ("StringLike", "StringEquals"), (
-                f"the test's evaluator does not know condition {condition}")
-        if all(s3_prefix is not None and any(
+                f"the test's evaluator does not know condition {condition}"
+            )
+        if all(
+            s3_prefix is not None
+            and any(
                 iam_like(expand(v, values), s3_prefix) if c["test"] == "StringLike" else expand(v, values) == s3_prefix
-                for v in c["values"]) for c in conditions):
+                for v in c["values"]
+            )
+            for c in conditions
+        ):
             return True
     return False
 
@@ -248,10 +287,14 @@ def test_the_prebuilt_statements_are_read_only_and_the_write_statement_is_the_ru
     listing = statement("ListPrebuilt")
     assert listing["actions"] == ["s3:ListBucket"]
     assert listing["resources"] == [bucket_arn]
-    assert listing["condition"] == [{"test": "StringLike", "variable": "s3:prefix",
-                                     "values": ["${local.prebuilt_prefix}*"]}]
-    writes = [s for s in run_prefix_statements()
-              if any(iam_like(pattern, action) for pattern in s["actions"] for action in WRITE_ACTIONS)]
+    assert listing["condition"] == [
+        {"test": "StringLike", "variable": "s3:prefix", "values": ["${local.prebuilt_prefix}*"]}
+    ]
+    writes = [
+        s
+        for s in run_prefix_statements()
+        if any(iam_like(pattern, action) for pattern in s["actions"] for action in WRITE_ACTIONS)
+    ]
     assert [s["sid"] for s in writes] == ["RunObjects"]
     assert statement("RunObjects")["resources"] == [f"{bucket_arn}/${{local.run_prefix}}*"]
     for body in run_prefix_statements():

@@ -15,7 +15,7 @@ import pytest
 from campaign.targets.aws.tf import LOG_FILE, TerraformFailed, TerraformRunner
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tf_data"
-USER_DATA = "#!/bin/bash\nset -euo pipefail\necho \"${HOME}\" {{ not jinja }}\n"
+USER_DATA = '#!/bin/bash\nset -euo pipefail\necho "${HOME}" {{ not jinja }}\n'
 
 
 def workspace(tmp_path: Path, **variables) -> Path:
@@ -84,8 +84,8 @@ def test_a_signal_during_apply_lets_terraform_finish_then_interrupts(tmp_path: P
     """SIGTERM to this process mid-apply: the apply completes and saves its state, then KeyboardInterrupt."""
     workdir = workspace(tmp_path)
     (workdir / "slow.tf").write_text(
-        'resource "terraform_data" "slow" {\n'
-        '  provisioner "local-exec" {\n    command = "sleep 2"\n  }\n}\n')
+        'resource "terraform_data" "slow" {\n  provisioner "local-exec" {\n    command = "sleep 2"\n  }\n}\n'
+    )
     runner = TerraformRunner(workdir)
     runner.init()
     runner.plan()

@@ -14,19 +14,32 @@ from campaign.targets.aws.userdata import TEMPLATE_DIR, UserdataParams, render_u
 
 from .conftest import REPO_ROOT
 
-PARAMS = UserdataParams(run_id="20261122T181500Z-1a2b3c4-k3f9", campaign="tpch", commit="a" * 40,
-                        repo_url="https://github.com/example/bench.git", store_url="s3://results/campaigns",
-                        region="eu-west-1", watchdog_minutes=480)
+PARAMS = UserdataParams(
+    run_id="20261122T181500Z-1a2b3c4-k3f9",
+    campaign="tpch",
+    commit="a" * 40,
+    repo_url="https://github.com/example/bench.git",
+    store_url="s3://results/campaigns",
+    region="eu-west-1",
+    watchdog_minutes=480,
+)
 SHELLCHECK = Path(sys.executable).parent / "shellcheck"
 
 
 def variants() -> list[UserdataParams]:
     from dataclasses import replace
 
-    return [PARAMS,
-            replace(PARAMS, system_setup=False, machine_control=False, install_spec="",
-                    campaign_command=("/usr/bin/python3", "-m", "campaign.cli")),
-            replace(PARAMS, repo_url="https://example.com/it's a repo", store_url="s3://b/p q")]
+    return [
+        PARAMS,
+        replace(
+            PARAMS,
+            system_setup=False,
+            machine_control=False,
+            install_spec="",
+            campaign_command=("/usr/bin/python3", "-m", "campaign.cli"),
+        ),
+        replace(PARAMS, repo_url="https://example.com/it's a repo", store_url="s3://b/p q"),
+    ]
 
 
 @pytest.mark.parametrize("params", variants(), ids=["instance", "rehearsal", "odd-quoting"])
@@ -35,8 +48,9 @@ def test_rendered_userdata_passes_bash_n_and_shellcheck(tmp_path: Path, params: 
     script.write_text(render_userdata(params))
     syntax = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert syntax.returncode == 0, syntax.stderr
-    lint = subprocess.run([str(SHELLCHECK), "--shell=bash", "--severity=style", str(script)],
-                          capture_output=True, text=True)
+    lint = subprocess.run(
+        [str(SHELLCHECK), "--shell=bash", "--severity=style", str(script)], capture_output=True, text=True
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
@@ -66,10 +80,15 @@ def test_strict_shape_set_euo_pipefail_once_never_toggled():
 
 def test_the_log_belongs_to_the_bench_user_before_any_tee():
     lines = render_userdata(PARAMS).splitlines()
-    owned = next(i for i, line in enumerate(lines) if line.startswith('install -o "${BENCH_USER}"') and '"${LOG}"' in line)
+    owned = next(
+        i for i, line in enumerate(lines) if line.startswith('install -o "${BENCH_USER}"') and '"${LOG}"' in line
+    )
     user_made = next(i for i, line in enumerate(lines) if "useradd" in line)
-    first_tee_use = next(i for i, line in enumerate(lines) if re.search(r"\btee\b", line) and "log()" not in line
-                         and not line.lstrip().startswith("#"))
+    first_tee_use = next(
+        i
+        for i, line in enumerate(lines)
+        if re.search(r"\btee\b", line) and "log()" not in line and not line.lstrip().startswith("#")
+    )
     first_log_call = next(i for i, line in enumerate(lines) if re.match(r"\s*log \"", line))
     assert user_made < owned < first_tee_use and owned < first_log_call
 
@@ -109,12 +128,19 @@ def test_templates_are_strict_about_unknown_names(tmp_path: Path):
 
 def test_show_userdata_prints_the_script_without_credentials(pushed_repo, tmp_path: Path):
     repo, remote = pushed_repo
-    result = subprocess.run([sys.executable, "-m", "campaign.cli", "plan", "--target", "aws", "--show-userdata"],
-                            cwd=repo, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "campaign.cli", "plan", "--target", "aws", "--show-userdata"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("#!/bin/bash\n")
     assert f"readonly REPO_URL={remote}" in result.stdout
-    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     assert f"readonly COMMIT={commit}" in result.stdout
     script = tmp_path / "shown.sh"
     script.write_text(result.stdout)

@@ -25,8 +25,10 @@ RECORD = 'printf "%s\\n" "$(basename "$0")" "$@" "--" >> "$SANDBOX_CALLS"\n'
 
 def hostile(name: str) -> str:
     """A value that runs `touch pwned-<name>-N` in the script's folder if the shell ever evaluates it."""
-    return (f"v$(touch pwned-{name}-1)`touch pwned-{name}-2`'\";touch pwned-{name}-3;\n"
-            f"touch pwned-{name}-4 #${{IFS}}$((1))|| touch pwned-{name}-5 & \\")
+    return (
+        f"v$(touch pwned-{name}-1)`touch pwned-{name}-2`'\";touch pwned-{name}-3;\n"
+        f"touch pwned-{name}-4 #${{IFS}}$((1))|| touch pwned-{name}-5 & \\"
+    )
 
 
 def write_stub(folder: Path, name: str, body: str = "") -> None:
@@ -42,15 +44,26 @@ def sandbox(tmp_path: Path, commit: str, missing_packages: str = "") -> dict[str
     for name in STUBS:
         write_stub(stubs, name)
     (tmp_path / "commit").write_text(commit)
-    write_stub(stubs, "git", f'[ "$1" = init ] && mkdir -p "$3/.git"\n'
-               f'[ "$3" = rev-parse ] && cat {tmp_path / "commit"}\nexit 0\n')
+    write_stub(
+        stubs,
+        "git",
+        f'[ "$1" = init ] && mkdir -p "$3/.git"\n[ "$3" = rev-parse ] && cat {tmp_path / "commit"}\nexit 0\n',
+    )
     write_stub(stubs, "rpm", 'for m in $SANDBOX_MISSING; do [ "$m" = "$2" ] && exit 1; done\nexit 0\n')
     write_stub(stubs, "recorder")  # the venv's pip and campaign
-    write_stub(stubs, "python3.11", f'mkdir -p "$3/bin"\ncp {stubs}/recorder "$3/bin/pip"\n'
-               f'cp {stubs}/recorder "$3/bin/campaign"\n')
+    write_stub(
+        stubs,
+        "python3.11",
+        f'mkdir -p "$3/bin"\ncp {stubs}/recorder "$3/bin/pip"\ncp {stubs}/recorder "$3/bin/campaign"\n',
+    )
     write_stub(stubs, "shutdown-stand-in")
-    return {"PATH": f"{stubs}:/usr/bin:/bin", "HOME": str(tmp_path), "SANDBOX_CALLS": str(tmp_path / "calls"),
-            "SANDBOX_MISSING": missing_packages, "LANG": "C.UTF-8"}
+    return {
+        "PATH": f"{stubs}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SANDBOX_CALLS": str(tmp_path / "calls"),
+        "SANDBOX_MISSING": missing_packages,
+        "LANG": "C.UTF-8",
+    }
 
 
 def run_userdata(tmp_path: Path, params: UserdataParams, env: dict) -> subprocess.CompletedProcess:
@@ -60,23 +73,49 @@ def run_userdata(tmp_path: Path, params: UserdataParams, env: dict) -> subproces
 
 
 def base_params(tmp_path: Path, **values) -> UserdataParams:
-    return UserdataParams(run_id="r1", campaign="tpch", commit="a" * 40, repo_url="https://example.com/r.git",
-                          store_url="s3://bucket/prefix", region="eu-west-1", watchdog_minutes=60,
-                          bench_user=getpass.getuser(), work_root=str(tmp_path / "instance"),
-                          shutdown_command=str(tmp_path / "stubs" / "shutdown-stand-in"),
-                          profile_script=str(tmp_path / "profile.d-campaign.sh"), **values)
+    return UserdataParams(
+        run_id="r1",
+        campaign="tpch",
+        commit="a" * 40,
+        repo_url="https://example.com/r.git",
+        store_url="s3://bucket/prefix",
+        region="eu-west-1",
+        watchdog_minutes=60,
+        bench_user=getpass.getuser(),
+        work_root=str(tmp_path / "instance"),
+        shutdown_command=str(tmp_path / "stubs" / "shutdown-stand-in"),
+        profile_script=str(tmp_path / "profile.d-campaign.sh"),
+        **values,
+    )
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_hostile_values_in_every_setting_never_execute(tmp_path: Path):
-    values = {name: hostile(name) for name in ("run_id", "campaign", "commit", "repo_url", "store_url", "region",
-                                               "install_spec", "repo_token_parameter")}
+    values = {
+        name: hostile(name)
+        for name in (
+            "run_id",
+            "campaign",
+            "commit",
+            "repo_url",
+            "store_url",
+            "region",
+            "install_spec",
+            "repo_token_parameter",
+        )
+    }
     work_root = tmp_path / f"w{hostile('work_root').replace('/', '_')}"
-    params = replace(base_params(tmp_path, install_spec=values["install_spec"],
-                                 repo_token_parameter=values["repo_token_parameter"]),
-                     run_id=values["run_id"], campaign=values["campaign"], commit=values["commit"],
-                     repo_url=values["repo_url"], store_url=values["store_url"], region=values["region"],
-                     work_root=str(work_root), watchdog_minutes=hostile("watchdog"))  # type: ignore[arg-type]
+    params = replace(
+        base_params(tmp_path, install_spec=values["install_spec"], repo_token_parameter=values["repo_token_parameter"]),
+        run_id=values["run_id"],
+        campaign=values["campaign"],
+        commit=values["commit"],
+        repo_url=values["repo_url"],
+        store_url=values["store_url"],
+        region=values["region"],
+        work_root=str(work_root),
+        watchdog_minutes=hostile("watchdog"),
+    )  # type: ignore[arg-type]
     result = run_userdata(tmp_path, params, sandbox(tmp_path, values["commit"]))
     pwned = sorted(path.name for path in tmp_path.rglob("pwned-*"))
     assert pwned == [], f"injected commands ran: {pwned}\n{result.stdout}{result.stderr}"

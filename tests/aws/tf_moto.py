@@ -42,8 +42,13 @@ import pytest
 PROVIDER = "registry.terraform.io/hashicorp/aws"
 MIRROR_ENV = "CAMPAIGN_TF_PROVIDER_MIRROR"
 DOWNLOAD_ENV = "CAMPAIGN_TF_ALLOW_DOWNLOAD"
-USUAL_MIRRORS = ("/opt/tf-plugins", "~/.terraform.d/plugins", "~/.local/share/terraform/plugins",
-                 "/usr/local/share/terraform/plugins", "/usr/share/terraform/plugins")
+USUAL_MIRRORS = (
+    "/opt/tf-plugins",
+    "~/.terraform.d/plugins",
+    "~/.local/share/terraform/plugins",
+    "/usr/local/share/terraform/plugins",
+    "/usr/share/terraform/plugins",
+)
 OVERRIDE_FILE = "moto_override.tf"
 MODULE = Path(__file__).resolve().parents[2] / "terraform"
 # What the module creates, by the services that hold it (each must point at moto).
@@ -67,8 +72,10 @@ def mirror_or_skip() -> Path | None:
     mirror = find_mirror()
     if mirror is None and os.environ.get(DOWNLOAD_ENV) != "1":
         where = os.environ.get(MIRROR_ENV) or ", ".join(USUAL_MIRRORS)
-        pytest.skip(f"no filesystem mirror of {PROVIDER} in {where}: set {MIRROR_ENV} to one "
-                    f"(`terraform providers mirror DIR`), or {DOWNLOAD_ENV}=1 to let Terraform download it")
+        pytest.skip(
+            f"no filesystem mirror of {PROVIDER} in {where}: set {MIRROR_ENV} to one "
+            f"(`terraform providers mirror DIR`), or {DOWNLOAD_ENV}=1 to let Terraform download it"
+        )
     return mirror
 
 
@@ -79,29 +86,34 @@ def write_cli_config(path: Path, mirror: Path | None) -> Path:
         return path
     path.write_text(
         "provider_installation {\n"
-        f"  filesystem_mirror {{\n    path    = {json.dumps(str(mirror))}\n    include = [\"{PROVIDER}\"]\n  }}\n"
-        f"  direct {{\n    exclude = [\"{PROVIDER}\"]\n  }}\n"
-        "}\n")
+        f'  filesystem_mirror {{\n    path    = {json.dumps(str(mirror))}\n    include = ["{PROVIDER}"]\n  }}\n'
+        f'  direct {{\n    exclude = ["{PROVIDER}"]\n  }}\n'
+        "}\n"
+    )
     return path
 
 
 def provider_override(endpoint: str) -> str:
     endpoints = "\n".join(f"    {service} = {json.dumps(endpoint)}" for service in SERVICES)
-    return ("# Written by tests/aws/tf_moto.py: the AWS provider talks to moto on 127.0.0.1. Test-only.\n"
-            'provider "aws" {\n'
-            "  access_key                  = \"testing\"\n  secret_key                  = \"testing\"\n"
-            "  skip_credentials_validation = true\n  skip_requesting_account_id  = true\n"
-            "  skip_metadata_api_check     = true\n  s3_use_path_style           = true\n"
-            f"  endpoints {{\n{endpoints}\n  }}\n}}\n")
+    return (
+        "# Written by tests/aws/tf_moto.py: the AWS provider talks to moto on 127.0.0.1. Test-only.\n"
+        'provider "aws" {\n'
+        '  access_key                  = "testing"\n  secret_key                  = "testing"\n'
+        "  skip_credentials_validation = true\n  skip_requesting_account_id  = true\n"
+        "  skip_metadata_api_check     = true\n  s3_use_path_style           = true\n"
+        f"  endpoints {{\n{endpoints}\n  }}\n}}\n"
+    )
 
 
 def backend_override(endpoint: str) -> str:
     """The S3 backend (state_backend) on moto: an override's backend block replaces the original."""
-    return ('terraform {\n  backend "s3" {\n'
-            f"    endpoints                   = {{ s3 = {json.dumps(endpoint)} }}\n"
-            "    use_path_style              = true\n    skip_credentials_validation = true\n"
-            "    skip_requesting_account_id  = true\n    skip_metadata_api_check     = true\n"
-            "    skip_region_validation      = true\n  }\n}\n")
+    return (
+        'terraform {\n  backend "s3" {\n'
+        f"    endpoints                   = {{ s3 = {json.dumps(endpoint)} }}\n"
+        "    use_path_style              = true\n    skip_credentials_validation = true\n"
+        "    skip_requesting_account_id  = true\n    skip_metadata_api_check     = true\n"
+        "    skip_region_validation      = true\n  }\n}\n"
+    )
 
 
 # Left out of buckets that campaign's own runs create on moto (test_aws_module_on_moto.py applies both):
@@ -109,9 +121,11 @@ def backend_override(endpoint: str) -> str:
 #   (aws:SecureTransport) as matched, so that Deny would refuse every request, over HTTPS or not;
 # - the lifecycle rules: moto returns them in a shape the provider does not recognise as its own, and
 #   the provider polls about a minute for them to settle.
-WITHOUT_BUCKET_EXTRAS = ("\n# moto: no TLS-only policy, no lifecycle rules here (see tests/aws/tf_moto.py).\n"
-                         'resource "aws_s3_bucket_policy" "results" {\n  count = 0\n}\n'
-                         'resource "aws_s3_bucket_lifecycle_configuration" "results" {\n  count = 0\n}\n')
+WITHOUT_BUCKET_EXTRAS = (
+    "\n# moto: no TLS-only policy, no lifecycle rules here (see tests/aws/tf_moto.py).\n"
+    'resource "aws_s3_bucket_policy" "results" {\n  count = 0\n}\n'
+    'resource "aws_s3_bucket_lifecycle_configuration" "results" {\n  count = 0\n}\n'
+)
 
 
 def write_override(workdir: Path, endpoint: str, *, bucket_extras: bool = True) -> Path:
@@ -142,8 +156,13 @@ class TfMoto:
         """An unpacked mirror is linked into each workspace, never copied: no cache is needed then. A
         download (no mirror) fills one cache for the session instead of one copy per init."""
         cache = {} if self.mirror else {"TF_PLUGIN_CACHE_DIR": str(self.plugin_cache)}
-        return {"TF_CLI_CONFIG_FILE": str(self.cli_config), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1",
-                "AWS_ENDPOINT_URL": self.endpoint, **cache}
+        return {
+            "TF_CLI_CONFIG_FILE": str(self.cli_config),
+            "TF_IN_AUTOMATION": "1",
+            "CHECKPOINT_DISABLE": "1",
+            "AWS_ENDPOINT_URL": self.endpoint,
+            **cache,
+        }
 
     @contextmanager
     def activated(self):
@@ -153,8 +172,9 @@ class TfMoto:
                 env.setenv(name, value)
             yield self
 
-    def workspace(self, workdir: Path, variables: dict, *, state_backend: str | None = None,
-                  module_dir: Path = MODULE) -> tuple[Path, dict | None]:
+    def workspace(
+        self, workdir: Path, variables: dict, *, state_backend: str | None = None, module_dir: Path = MODULE
+    ) -> tuple[Path, dict | None]:
         """campaign's own prepare_workspace, then the moto override: (workdir, backend config for init)."""
         from campaign.targets.aws import infra
 
@@ -193,12 +213,18 @@ class TfMoto:
         found = [f"instance {i}" for i in _instances(ec2, run_id)]
         groups = ec2.describe_security_groups(Filters=[{"Name": f"tag:{RUN_TAG}", "Values": [run_id]}])
         found += [f"security group {g['GroupId']}" for g in groups["SecurityGroups"]]
-        roles = [r["RoleName"] for r in iam.list_roles()["Roles"] if _tag(iam.list_role_tags(RoleName=r["RoleName"])
-                                                                           ["Tags"]) == run_id]
+        roles = [
+            r["RoleName"]
+            for r in iam.list_roles()["Roles"]
+            if _tag(iam.list_role_tags(RoleName=r["RoleName"])["Tags"]) == run_id
+        ]
         found += [f"role {name}" for name in roles]
         profiles = iam.list_instance_profiles()["InstanceProfiles"]
-        found += [f"instance profile {p['InstanceProfileName']}" for p in profiles
-                  if any(role["RoleName"] in roles for role in p["Roles"]) or _tag(p.get("Tags", [])) == run_id]
+        found += [
+            f"instance profile {p['InstanceProfileName']}"
+            for p in profiles
+            if any(role["RoleName"] in roles for role in p["Roles"]) or _tag(p.get("Tags", [])) == run_id
+        ]
         return found
 
 
@@ -230,8 +256,9 @@ class Applied:
         self.runner.destroy()
 
 
-def apply_module(harness: TfMoto, workdir: Path, name: str, variables: dict, *,
-                 state_backend: str | None = None) -> Applied:
+def apply_module(
+    harness: TfMoto, workdir: Path, name: str, variables: dict, *, state_backend: str | None = None
+) -> Applied:
     """init, plan and apply terraform/ in workdir (campaign's own workspace layout) against moto."""
     workdir, backend = harness.workspace(workdir, variables, state_backend=state_backend)
     runner = harness.runner(workdir)
@@ -247,8 +274,10 @@ def apply_in_parallel(harness: TfMoto, root: Path, variants: dict[str, tuple[dic
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=len(variants)) as pool:
-        futures = {name: pool.submit(apply_module, harness, root / name, name, variables, state_backend=backend)
-                   for name, (variables, backend) in variants.items()}
+        futures = {
+            name: pool.submit(apply_module, harness, root / name, name, variables, state_backend=backend)
+            for name, (variables, backend) in variants.items()
+        }
         return {name: future.result() for name, future in futures.items()}
 
 

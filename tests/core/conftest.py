@@ -79,11 +79,18 @@ def make_repo(root: Path, files: dict[str, str], *, commit: bool = True) -> Path
 
 @pytest.fixture
 def toy_repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "repo", {"campaign.yaml": TOY_CAMPAIGN, "scripts/gen.sh": GEN_SH,
-                                         "scripts/bench.py": BENCH_PY})
+    return make_repo(
+        tmp_path / "repo", {"campaign.yaml": TOY_CAMPAIGN, "scripts/gen.sh": GEN_SH, "scripts/bench.py": BENCH_PY}
+    )
 
 
 def run_cli(repo: Path, *args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     """The real `campaign` command in a subprocess, as a user runs it, from the repository."""
-    return subprocess.run([sys.executable, "-m", "campaign.cli", *args], cwd=repo, capture_output=True,
-                          text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "campaign.cli", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )

@@ -27,8 +27,14 @@ MAX_FUNCTION_LINES = 40
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     """lint-imports with the project's contracts (pyproject.toml), on the `campaign` package under root."""
-    return subprocess.run([str(LINT_IMPORTS), "--config", str(root / "pyproject.toml"), "--no-cache"], cwd=root,
-                          capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(root), "PATH": ""})
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(root / "pyproject.toml"), "--no-cache"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(root), "PATH": ""},
+    )
 
 
 def test_the_import_contracts_hold():
@@ -66,16 +72,21 @@ def python_files() -> list[Path]:
 def test_module_and_its_functions_are_small(path: Path):
     source = path.read_text()
     assert source.count("\n") <= MAX_MODULE_LINES, f"{path} has more than {MAX_MODULE_LINES} lines: split it"
-    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines, line {node.lineno})"
-            for node in ast.walk(ast.parse(source))
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines, line {node.lineno})"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
     assert not long, f"{path}: functions over {MAX_FUNCTION_LINES} lines: {', '.join(long)}"
 
 
 def test_only_the_aws_target_makes_ec2_ssm_or_sts_clients():
     pattern = re.compile(r"""client\(\s*["'](ec2|ssm|sts|iam|service-quotas|pricing)["']""")
-    outside = [f"{path.relative_to(REPO_ROOT)}: {match.group(0)}" for path in python_files()
-               if "targets/aws" not in path.as_posix()
-               for match in pattern.finditer(path.read_text())]
+    outside = [
+        f"{path.relative_to(REPO_ROOT)}: {match.group(0)}"
+        for path in python_files()
+        if "targets/aws" not in path.as_posix()
+        for match in pattern.finditer(path.read_text())
+    ]
     assert not outside, "AWS service clients outside campaign/targets/aws: " + "; ".join(outside)

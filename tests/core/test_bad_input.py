@@ -52,19 +52,31 @@ def test_an_oversized_campaign_file_is_refused(tmp_path: Path):
 def test_plan_and_run_refuse_bad_campaign_files_with_exit_2(toy_repo: Path):
     (toy_repo / "bomb.yaml").write_text(alias_bomb(7))
     (toy_repo / "latin1.yaml").write_bytes(b"name: t\nscale_factors: [1]\n# caf\xe9\n" + STAGES.encode())
-    for args, expected in [(("plan", "-f", "bomb.yaml"), "bomb.yaml: expands to more than"),
-                           (("run", "-f", "bomb.yaml"), "bomb.yaml: expands to more than"),
-                           (("plan", "-f", "latin1.yaml"), "latin1.yaml:3: not UTF-8 (byte 0xe9"),
-                           (("plan", "-f", "scripts"), "repo/scripts is a folder. -f takes the campaign file "
-                                                       "itself, e.g. -f ")]:
+    for args, expected in [
+        (("plan", "-f", "bomb.yaml"), "bomb.yaml: expands to more than"),
+        (("run", "-f", "bomb.yaml"), "bomb.yaml: expands to more than"),
+        (("plan", "-f", "latin1.yaml"), "latin1.yaml:3: not UTF-8 (byte 0xe9"),
+        (("plan", "-f", "scripts"), "repo/scripts is a folder. -f takes the campaign file itself, e.g. -f "),
+    ]:
         result = run_cli(toy_repo, *args)
         assert (result.returncode, "Traceback" in result.stderr) == (2, False), result.stderr
         assert expected in result.stderr
 
 
-@pytest.mark.parametrize("args", [("status", "../../etc"), ("status", ""), ("logs", "../x"), ("verify", "/etc"),
-                                  ("resume", ".."), ("plan", "--resume", "../a"), ("down", "a/b"),
-                                  ("agent", "../a", "--store", "s"), ("logs", "r/../../x", "gen")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status", "../../etc"),
+        ("status", ""),
+        ("logs", "../x"),
+        ("verify", "/etc"),
+        ("resume", ".."),
+        ("plan", "--resume", "../a"),
+        ("down", "a/b"),
+        ("agent", "../a", "--store", "s"),
+        ("logs", "r/../../x", "gen"),
+    ],
+)
 def test_a_run_id_that_is_not_one_folder_name_is_bad_input(toy_repo: Path, args: tuple[str, ...]):
     result = run_cli(toy_repo, *args)
     assert result.returncode == 2, result.stderr

@@ -38,8 +38,10 @@ def line_of_stage(path: Path, name: str) -> int:
 
 def scenario_repo(tmp_path: Path, scenario: str) -> Path:
     """A committed git repository holding the scenario file (and tests/, which `pytest tests/` references)."""
-    return make_repo(tmp_path / "repo", {scenario: (SCENARIOS / scenario).read_text(),
-                                         "tests/test_unit.py": "def test_one():\n    assert True\n"})
+    return make_repo(
+        tmp_path / "repo",
+        {scenario: (SCENARIOS / scenario).read_text(), "tests/test_unit.py": "def test_one():\n    assert True\n"},
+    )
 
 
 def verdict(plan, check: str):
@@ -73,9 +75,11 @@ def test_a_stage_running_cargo_test_makes_the_build_compile_the_test_binaries_to
 
 def test_a_build_without_features_passes_no_features_flag(tmp_path: Path):
     path = tmp_path / "plain.yaml"
-    path.write_text('name: plain\nscale_factors: [1]\nstages:\n'
-                    '  - {name: build, kind: build, run: "{{ cargo_build }}", build_output: [target/release]}\n'
-                    '  - {name: bench, kind: bench, needs: [build], run: target/release/bench}\n')
+    path.write_text(
+        "name: plain\nscale_factors: [1]\nstages:\n"
+        '  - {name: build, kind: build, run: "{{ cargo_build }}", build_output: [target/release]}\n'
+        "  - {name: bench, kind: bench, needs: [build], run: target/release/bench}\n"
+    )
     spec = load_campaign(path)
     assert spec.features == ()
     assert rendered_commands(spec)["build"] == "cargo build --release --workspace --locked"
@@ -93,12 +97,15 @@ def test_plan_json_shows_the_build_command_inputs_and_each_stage_features(tmp_pa
 # --- what compiles, what runs unit tests --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command, found", [
-    ("cargo run --release --bin bench", "cargo run"),
-    ("cargo +nightly build --release", "cargo +nightly build"),
-    ("cargo bench", "cargo bench"),
-    ("cd crates/x && cargo   build", "cargo build"),
-])
+@pytest.mark.parametrize(
+    "command, found",
+    [
+        ("cargo run --release --bin bench", "cargo run"),
+        ("cargo +nightly build --release", "cargo +nightly build"),
+        ("cargo bench", "cargo bench"),
+        ("cd crates/x && cargo   build", "cargo build"),
+    ],
+)
 def test_compiles_detects_cargo_subcommands_that_compile(command: str, found: str):
     assert build.compiles(command) == found
 
@@ -108,30 +115,36 @@ def test_compiles_ignores_commands_that_do_not_compile(command: str):
     assert build.compiles(command) is None
 
 
-@pytest.mark.parametrize("command, runner", [
-    ("cargo test", "cargo test"),
-    ("cargo test --release -- --nocapture", "cargo test"),
-    ("cargo nextest run", "cargo test"),
-    ("pytest", "pytest"),
-    ("pytest tests/", "pytest"),
-    ("python -m pytest -q", "pytest"),
-    ("python3.11 -m pytest", "pytest"),
-    ("go test ./...", "go test"),
-    ("cd build && ctest --output-on-failure", "ctest"),
-    ("npm test", "npm test"),
-    ("target/release/bench; cargo test", "cargo test"),
-])
+@pytest.mark.parametrize(
+    "command, runner",
+    [
+        ("cargo test", "cargo test"),
+        ("cargo test --release -- --nocapture", "cargo test"),
+        ("cargo nextest run", "cargo test"),
+        ("pytest", "pytest"),
+        ("pytest tests/", "pytest"),
+        ("python -m pytest -q", "pytest"),
+        ("python3.11 -m pytest", "pytest"),
+        ("go test ./...", "go test"),
+        ("cd build && ctest --output-on-failure", "ctest"),
+        ("npm test", "npm test"),
+        ("target/release/bench; cargo test", "cargo test"),
+    ],
+)
 def test_test_runner_detects_unit_test_runners(command: str, runner: str):
     assert build.test_runner(command) == runner
 
 
-@pytest.mark.parametrize("command", [
-    "cargo test --no-run",
-    "cargo test --no-run --release --workspace --locked",
-    "cargo build && target/release/x",
-    "target/release/bench --sf 10",
-    "python scripts/bench.py",
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cargo test --no-run",
+        "cargo test --no-run --release --workspace --locked",
+        "cargo build && target/release/x",
+        "target/release/bench --sf 10",
+        "python scripts/bench.py",
+    ],
+)
 def test_test_runner_ignores_commands_that_run_no_unit_tests(command: str):
     assert build.test_runner(command) is None
 
@@ -176,8 +189,10 @@ def test_overlapping_stages_without_ci_overlap_are_refused_on_aws(tmp_path: Path
         assert detail.startswith(f"REFUSED  {name} (ci_overlap.yaml:{line_of_stage(path, name)}) {what}: ")
         assert 'ci_overlap: "<why CI cannot run this>"' in detail
     avx = details["avx-tests"]
-    assert avx == (f"allowed  avx-tests (ci_overlap.yaml:{line_of_stage(path, 'avx-tests')}) runs cargo test; "
-                   "ci_overlap: needs AVX-512 hardware")
+    assert avx == (
+        f"allowed  avx-tests (ci_overlap.yaml:{line_of_stage(path, 'avx-tests')}) runs cargo test; "
+        "ci_overlap: needs AVX-512 hardware"
+    )
     assert not any("bench" in detail.split()[1] for detail in found.details)
 
 
@@ -205,8 +220,14 @@ def test_cli_plan_json_shows_the_overlap_verdicts_and_exits_0_locally(tmp_path: 
     repo = scenario_repo(tmp_path, "ci_overlap.yaml")
     env = {key: value for key, value in os.environ.items() if key not in ("CAMPAIGN_STORE", "CAMPAIGN_HOME")}
     env["CAMPAIGN_HOME"] = str(tmp_path / "home")
-    result = subprocess.run([str(CAMPAIGN_BIN), "plan", "-f", "ci_overlap.yaml", "--json"], cwd=repo,
-                            capture_output=True, text=True, timeout=120, env=env)
+    result = subprocess.run(
+        [str(CAMPAIGN_BIN), "plan", "-f", "ci_overlap.yaml", "--json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     document = json.loads(result.stdout)
     assert document["target"] == "local" and document["refused"] is False

@@ -14,8 +14,13 @@ from campaign.store.local import LocalStore
 
 from .conftest import run_cli
 
-COMMANDS = (("status", "{run}"), ("logs", "{run}", "gen[sf0.01]"), ("verify", "{run}"), ("plan", "--resume", "{run}"),
-            ("resume", "{run}"))
+COMMANDS = (
+    ("status", "{run}"),
+    ("logs", "{run}", "gen[sf0.01]"),
+    ("verify", "{run}"),
+    ("plan", "--resume", "{run}"),
+    ("resume", "{run}"),
+)
 
 
 @pytest.fixture
@@ -70,8 +75,9 @@ def test_a_journal_entry_of_the_wrong_shape_is_named(finished):
     repo, run_id = finished
     path = in_store(repo, run_id, "journal.jsonl")
     path.write_bytes(path.read_bytes() + b'{"kind": "stage", "state": "succeeded", "ts": "x"}\n{"kind": "run"}\n')
-    assert_names_damage(run_cli(repo, "status", run_id), "journal.jsonl is damaged: line",
-                        "is a stage entry without its stage_run")
+    assert_names_damage(
+        run_cli(repo, "status", run_id), "journal.jsonl is damaged: line", "is a stage entry without its stage_run"
+    )
 
 
 def test_runs_lists_the_other_runs_and_marks_the_damaged_one(finished):
@@ -97,8 +103,12 @@ def test_verify_refuses_an_emptied_manifest_and_a_deleted_output(finished):
     damage(repo, run_id, "manifest.json", json.dumps({"run_id": run_id, "artifacts": []}).encode())
     in_store(repo, run_id, "outputs/results/sf0.01/toy.jsonl").unlink()
     result = run_cli(repo, "verify", run_id)
-    assert_names_damage(result, f"the journal recorded {in_store(repo, run_id, 'outputs/results/sf0.01/toy.jsonl')}",
-                        "but the manifest does not list it", "the run ended with")
+    assert_names_damage(
+        result,
+        f"the journal recorded {in_store(repo, run_id, 'outputs/results/sf0.01/toy.jsonl')}",
+        "but the manifest does not list it",
+        "the run ended with",
+    )
 
 
 def test_verify_refuses_a_manifest_that_lost_one_artifact(finished):
@@ -117,8 +127,15 @@ def test_verify_deep_says_what_it_re_read(finished):
     assert f"re-read and hashed {count} objects, " in deep.stdout and "re-read and hashed" not in shallow.stdout
 
 
-@pytest.mark.parametrize("content", [b"[1, 2]", b'{"format": 1, "tarball": "x"}', b'{"format": 1, "features": 7}',
-                                     b'{"format": 1, "tarball": {"sha256": ["a"], "size": 1}}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"[1, 2]",
+        b'{"format": 1, "tarball": "x"}',
+        b'{"format": 1, "features": 7}',
+        b'{"format": 1, "tarball": {"sha256": ["a"], "size": 1}}',
+    ],
+)
 def test_a_prebuilt_target_json_of_the_wrong_shape_means_build_here(tmp_path: Path, content: bytes):
     spec = load_campaign(Path(__file__).parent / "scenarios/build/no_overlap.yaml")
     store = LocalStore(tmp_path / "store")
@@ -135,5 +152,6 @@ def test_a_run_json_with_fields_of_the_wrong_type_is_named(finished):
     record = json.loads(in_store(repo, run_id, "run.json").read_bytes())
     damage(repo, run_id, "run.json", json.dumps({**record, "selection": ["sf1"], "store": None}).encode())
     for command in (("status", run_id), ("resume", run_id)):
-        assert_names_damage(run_cli(repo, *command), f"runs/{run_id}/run.json is damaged: its selection, store are "
-                            "not text")
+        assert_names_damage(
+            run_cli(repo, *command), f"runs/{run_id}/run.json is damaged: its selection, store are not text"
+        )

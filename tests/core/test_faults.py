@@ -25,8 +25,16 @@ from .conftest import REPO_ROOT, git, make_repo, run_cli
 SEED = int(os.environ.get("CAMPAIGN_FAULT_SEED", "20261122"))
 TRIALS = 30
 # Crash points inside the agent (CAMPAIGN_FAULT=site:n) and how often each is reached in one run.
-CRASH_SITES = {"journal.append": 6, "journal.torn": 6, "journal.mirror": 6, "journal.compact": 2, "upload": 5,
-               "sync": 1, "stage.start": 2, "stage.end": 2}
+CRASH_SITES = {
+    "journal.append": 6,
+    "journal.torn": 6,
+    "journal.mirror": 6,
+    "journal.compact": 2,
+    "upload": 5,
+    "sync": 1,
+    "stage.start": 2,
+    "stage.end": 2,
+}
 BENCH_RECORDS = 22 * 2 * 2  # 22 queries x 2 engines x (warm-up + 1 iteration)
 
 
@@ -79,9 +87,14 @@ def uninterrupted(tpch_repo: Path) -> list[tuple]:
 
 
 def start_run(repo: Path, **env: str) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([sys.executable, "-m", "campaign.cli", "run", "sf0.01", "--sync-interval", "0.2"],
-                               cwd=repo,
-                               env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "campaign.cli", "run", "sf0.01", "--sync-interval", "0.2"],
+        cwd=repo,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     first = process.stdout.readline().strip()
     assert first.startswith("run: "), process.stderr.read()
     return process, first.removeprefix("run: ")
@@ -122,8 +135,11 @@ def inject(repo: Path, kind: str, value: int) -> str:
     return run_id
 
 
-@pytest.mark.parametrize("trial, fault", list(enumerate(fault_plan(SEED))),
-                         ids=[f"seed{SEED}-{i:02d}-{k}:{v}" for i, (k, v) in enumerate(fault_plan(SEED))])
+@pytest.mark.parametrize(
+    "trial, fault",
+    list(enumerate(fault_plan(SEED))),
+    ids=[f"seed{SEED}-{i:02d}-{k}:{v}" for i, (k, v) in enumerate(fault_plan(SEED))],
+)
 def test_kill_9_then_resume_gives_exactly_the_uninterrupted_records(tpch_repo, uninterrupted, trial, fault):
     kind, value = fault
     where = f"(seed {SEED}, trial {trial}: {kind}:{value})"

@@ -24,16 +24,22 @@ def tpch():
     return load_campaign(REPO_ROOT / "campaign.yaml")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("sf0", "selection item 'sf0': the scale factor '0' must be greater than 0"),
-    ("sfx", "selection item 'sfx': the scale factor 'x' is not a number"),
-    ("sf-1", "selection item 'sf-1': the scale factor '-1' must be greater than 0"),
-    ("sf2", "selection 'sf2': sf2 is not a scale factor of campaign 'tpch'. Allowed: sf0.01, sf0.1, sf1, sf10, sf100"),
-    ("sf1,sf1.0", "selection 'sf1,sf1.0': sf1 is selected twice"),
-    ("1", "selection item '1' must start with 'sf'"),
-    ("sf1,,sf10", "selection 'sf1,,sf10' has an empty item"),
-    ("", "has an empty item"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("sf0", "selection item 'sf0': the scale factor '0' must be greater than 0"),
+        ("sfx", "selection item 'sfx': the scale factor 'x' is not a number"),
+        ("sf-1", "selection item 'sf-1': the scale factor '-1' must be greater than 0"),
+        (
+            "sf2",
+            "selection 'sf2': sf2 is not a scale factor of campaign 'tpch'. Allowed: sf0.01, sf0.1, sf1, sf10, sf100",
+        ),
+        ("sf1,sf1.0", "selection 'sf1,sf1.0': sf1 is selected twice"),
+        ("1", "selection item '1' must start with 'sf'"),
+        ("sf1,,sf10", "selection 'sf1,,sf10' has an empty item"),
+        ("", "has an empty item"),
+    ],
+)
 def test_bad_selection_is_refused_with_the_reason(tpch, text, message):
     with pytest.raises(InputError) as refused:
         parse_selection(text, tpch)
@@ -78,6 +84,8 @@ def test_a_global_stage_needs_every_selected_sf_and_runs_last(toy):
 def test_commands_are_rendered_with_the_sf_and_vars(toy):
     report = expand(toy, ("1",))[-1]
     bench = expand(toy, ("1",))[1]
-    assert bench.command(toy, run_id="R", output_dir="/o", work_dir="/w") == \
-        "python scripts/bench.py /o/data/sf1 /o/results/sf1/toy.jsonl"
+    assert (
+        bench.command(toy, run_id="R", output_dir="/o", work_dir="/w")
+        == "python scripts/bench.py /o/data/sf1 /o/results/sf1/toy.jsonl"
+    )
     assert "hello $CAMPAIGN_RUN_ID" in report.command(toy, run_id="R", output_dir="/o", work_dir="/w")

@@ -86,10 +86,18 @@ def store_prebuilt(store: LocalStore, spec, commit: str, checkout: Path, scratch
     artifact = store.put_file(tarball, prebuilt.key(commit, prebuilt.TARBALL))
     store.put_bytes(prebuilt.checksum_line(artifact.sha256), prebuilt.key(commit, prebuilt.CHECKSUM))
     metadata = {
-        "format": prebuilt.FORMAT, "commit": commit, "campaign": spec.name, "campaign_file": spec.path.name,
-        "build_stage": stage.name, "build_digest": prebuilt.build_digest(spec, stage),
-        "build_output": list(stage.build_output), "features": list(spec.features), "arch": prebuilt.this_arch(),
-        "created_at": "2024-05-01T12:00:00Z", "build_seconds": 754.2, "tarball": artifact.to_dict(),
+        "format": prebuilt.FORMAT,
+        "commit": commit,
+        "campaign": spec.name,
+        "campaign_file": spec.path.name,
+        "build_stage": stage.name,
+        "build_digest": prebuilt.build_digest(spec, stage),
+        "build_output": list(stage.build_output),
+        "features": list(spec.features),
+        "arch": prebuilt.this_arch(),
+        "created_at": "2024-05-01T12:00:00Z",
+        "build_seconds": 754.2,
+        "tarball": artifact.to_dict(),
         **overrides,
     }
     store.put_bytes(json.dumps(metadata).encode(), prebuilt.key(commit, prebuilt.METADATA))
@@ -127,8 +135,9 @@ def test_pack_of_several_outputs_restores_each(tmp_path: Path):
     assert files_under(fresh) == {**FILES, "bin/tool": b"tool"}
 
 
-@pytest.mark.parametrize("outside", ["src/main.rs", "../evil", "/tmp/absolute-evil", "target/releases/x",
-                                     "target/debug/x"])
+@pytest.mark.parametrize(
+    "outside", ["src/main.rs", "../evil", "/tmp/absolute-evil", "target/releases/x", "target/debug/x"]
+)
 def test_extract_refuses_a_member_outside_build_output_and_writes_nothing(tmp_path: Path, outside: str):
     tarball = handmade_tarball(tmp_path / "t.tar.gz", [("target/release/ok", b"fine"), (outside, b"evil")])
     checkout = tmp_path / "area" / "checkout"
@@ -239,8 +248,9 @@ def test_lookup_refuses_a_prebuilt_for_another_arch_naming_both(store: LocalStor
 
 
 def test_lookup_refuses_another_format(store: LocalStore, spec, tmp_path: Path):
-    store_prebuilt(store, spec, COMMIT, write_build(tmp_path / "built"), tmp_path / "scratch",
-                   format=prebuilt.FORMAT + 1)
+    store_prebuilt(
+        store, spec, COMMIT, write_build(tmp_path / "built"), tmp_path / "scratch", format=prebuilt.FORMAT + 1
+    )
     found = prebuilt.lookup(store, spec, COMMIT)
     assert not found.usable and "format" in found.reason
 
@@ -381,8 +391,10 @@ def test_with_build_source_uses_the_lookup_it_is_given(repo: Path, spec):
 
 
 def test_a_plan_without_a_build_stage_has_no_build_source(tmp_path: Path, store: LocalStore):
-    repo = make_repo(tmp_path / "repo", {"campaign.yaml": "name: plain\nscale_factors: [1]\nstages:\n"
-                                                          "  - {name: data, kind: data, run: 'true'}\n"})
+    repo = make_repo(
+        tmp_path / "repo",
+        {"campaign.yaml": "name: plain\nscale_factors: [1]\nstages:\n  - {name: data, kind: data, run: 'true'}\n"},
+    )
     plan, _ = make_plan(repo / "campaign.yaml", None, allow_dirty=False)
     shown = add_build_source(plan, store.url)
     assert shown == plan

@@ -42,8 +42,11 @@ def test_a_tarball_that_expands_past_the_size_limit_is_refused_before_writing(tm
     checkout = tmp_path / "area" / "checkout"
     checkout.mkdir(parents=True)
     limits = prebuilt.ExtractionLimits(max_bytes=1_000_000, max_members=100)
-    with pytest.raises(prebuilt.PrebuiltRejected, match=r"expands to more than 100 members or 1.0 MB \(at member "
-                                                        r"2, target/release/b: 1.2 MB so far\); nothing was extracted"):
+    with pytest.raises(
+        prebuilt.PrebuiltRejected,
+        match=r"expands to more than 100 members or 1.0 MB \(at member "
+        r"2, target/release/b: 1.2 MB so far\); nothing was extracted",
+    ):
         prebuilt.extract(tarball, checkout, OUTPUT, limits)
     assert files_in(tmp_path / "area") == ["checkout"]
 

@@ -43,10 +43,20 @@ def test_the_readme_campaign_runs_as_printed(tmp_path: Path):
     repo = make_repo(tmp_path / "repo", {})
     commands = write_printed_files(repo)
     assert sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*.*") if ".git" not in p.parts) == [
-        ".gitignore", "my-campaign.yaml", "my/bench_sums.py", "my/make_numbers.py"]
+        ".gitignore",
+        "my-campaign.yaml",
+        "my/bench_sums.py",
+        "my/make_numbers.py",
+    ]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(commands)], cwd=repo, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "\n".join(commands)],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     run_id = result.stdout.splitlines()[0].removeprefix("run: ")
     outputs = repo / ".campaign/store/runs" / run_id / "outputs/results"

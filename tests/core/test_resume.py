@@ -16,7 +16,8 @@ from .test_run_local import alive, final_states, journal, started
 FLAKY_BENCH = BENCH_PY.replace(
     "data, results = sys.argv[1], sys.argv[2]",
     "data, results = sys.argv[1], sys.argv[2]\n"
-    "if not os.path.exists(os.environ['TOY_FAIL_UNTIL']): sys.exit('not yet')")
+    "if not os.path.exists(os.environ['TOY_FAIL_UNTIL']): sys.exit('not yet')",
+)
 # A bench that follows the incremental contract: with CAMPAIGN_RESUME=1 it skips recorded queries.
 # After q1 it waits for the file $TOY_RELEASE, so a test can act while the stage runs.
 WAITING_BENCH = """\
@@ -39,9 +40,11 @@ with open(results, "a") as out:
 print("bench done")
 """
 
+
 def toy(tmp_path: Path, bench: str = BENCH_PY) -> Path:
-    return make_repo(tmp_path / "repo", {"campaign.yaml": TOY_CAMPAIGN, "scripts/gen.sh": GEN_SH,
-                                         "scripts/bench.py": bench})
+    return make_repo(
+        tmp_path / "repo", {"campaign.yaml": TOY_CAMPAIGN, "scripts/gen.sh": GEN_SH, "scripts/bench.py": bench}
+    )
 
 
 def env_with(**values: str) -> dict:
@@ -70,8 +73,7 @@ def test_resume_keeps_verified_stage_runs_and_runs_the_rest(tmp_path: Path):
     entries = journal(repo / ".campaign/store", run_id)
     running = [(e["stage_run"], e["attempt"]) for e in entries if e.get("state") == "running"]
     assert running == [("gen[sf0.01]", 1), ("bench[sf0.01]", 1), ("bench[sf0.01]", 2), ("report", 1)]
-    assert final_states(entries) == {"gen[sf0.01]": "succeeded", "bench[sf0.01]": "succeeded",
-                                     "report": "succeeded"}
+    assert final_states(entries) == {"gen[sf0.01]": "succeeded", "bench[sf0.01]": "succeeded", "report": "succeeded"}
     assert entries[-1]["state"] == "succeeded"
     verified = run_cli(repo, "verify", run_id, "--deep")
     assert verified.returncode == 0, verified.stderr
@@ -100,9 +102,14 @@ def test_a_done_stage_whose_stored_output_no_longer_verifies_runs_again(tmp_path
 
 
 def start_waiting_run(repo: Path, release: Path, *args: str, **env: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "campaign.cli", "run", *args], cwd=repo,
-                            env=env_with(TOY_RELEASE=str(release), **env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "campaign.cli", "run", *args],
+        cwd=repo,
+        env=env_with(TOY_RELEASE=str(release), **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(path: Path, timeout: float = 60) -> None:
@@ -202,9 +209,18 @@ def test_take_over_needs_a_stale_heartbeat_from_another_machine(tmp_path: Path):
 
     def fake_lease(age_s: float) -> None:  # an agent on another machine: cannot be checked from here
         now = time.time()
-        lease.write_text(json.dumps({"agent": "elsewhere:4242:abc", "host": "elsewhere", "pid": 4242,
-                                     "acquired_at": "2026-01-01T00:00:00+00:00",
-                                     "heartbeat_at": "2026-01-01T00:00:00+00:00", "heartbeat_epoch": now - age_s}))
+        lease.write_text(
+            json.dumps(
+                {
+                    "agent": "elsewhere:4242:abc",
+                    "host": "elsewhere",
+                    "pid": 4242,
+                    "acquired_at": "2026-01-01T00:00:00+00:00",
+                    "heartbeat_at": "2026-01-01T00:00:00+00:00",
+                    "heartbeat_epoch": now - age_s,
+                }
+            )
+        )
 
     fixed.touch()
     fake_lease(30)
@@ -220,9 +236,12 @@ def test_take_over_needs_a_stale_heartbeat_from_another_machine(tmp_path: Path):
 
 
 def test_a_changed_local_only_output_makes_its_stage_run_again(tmp_path: Path):
-    campaign = TOY_CAMPAIGN.replace('    produces: ["data/sf{{ sf }}"]\n', '    produces: ["data/sf{{ sf }}"]\n    upload: false\n')
-    repo = make_repo(tmp_path / "repo", {"campaign.yaml": campaign, "scripts/gen.sh": GEN_SH,
-                                         "scripts/bench.py": FLAKY_BENCH})
+    campaign = TOY_CAMPAIGN.replace(
+        '    produces: ["data/sf{{ sf }}"]\n', '    produces: ["data/sf{{ sf }}"]\n    upload: false\n'
+    )
+    repo = make_repo(
+        tmp_path / "repo", {"campaign.yaml": campaign, "scripts/gen.sh": GEN_SH, "scripts/bench.py": FLAKY_BENCH}
+    )
     fixed = tmp_path / "fixed"
     env = env_with(TOY_FAIL_UNTIL=str(fixed))
     run_id = started(run_cli(repo, "run", env=env))

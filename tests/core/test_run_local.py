@@ -50,8 +50,13 @@ def test_a_run_executes_in_order_stores_everything_and_verifies(toy_repo: Path):
     run = store / "runs" / run_id
 
     entries = journal(store, run_id)
-    assert [e["stage_run"] for e in entries if e.get("state") == "running"] == \
-        ["gen[sf0.01]", "bench[sf0.01]", "gen[sf1]", "bench[sf1]", "report"]
+    assert [e["stage_run"] for e in entries if e.get("state") == "running"] == [
+        "gen[sf0.01]",
+        "bench[sf0.01]",
+        "gen[sf1]",
+        "bench[sf1]",
+        "report",
+    ]
     assert entries[-1]["kind"] == "run" and entries[-1]["state"] == "succeeded"
     assert [e["seq"] for e in entries] == list(range(len(entries)))
 
@@ -73,7 +78,9 @@ def test_a_run_executes_in_order_stores_everything_and_verifies(toy_repo: Path):
     assert verified.returncode == 0, verified.stderr
     assert f"verified: {len(keys)} artifacts of run {run_id} match the manifest" in verified.stdout
     local = toy_repo / ".campaign/runs" / run_id / "outputs"
-    assert f"results (stored in {run / 'outputs'}/):\n" in result.stdout and f"  {local / 'report.txt'}\n" in result.stdout
+    assert (
+        f"results (stored in {run / 'outputs'}/):\n" in result.stdout and f"  {local / 'report.txt'}\n" in result.stdout
+    )
     assert f"  {local / 'results/sf1/toy.jsonl'}\n" in result.stdout and "local copy" not in result.stdout
 
 
@@ -84,8 +91,11 @@ def test_status_logs_and_runs_read_the_store(toy_repo: Path):
     assert f"run {run_id}: succeeded" in status.stdout
     assert "bench[sf0.01]  succeeded  1" in status.stdout
     document = json.loads(run_cli(toy_repo, "status", run_id, "--json").stdout)
-    assert {s["id"]: s["state"] for s in document["stage_runs"]} == \
-        {"gen[sf0.01]": "succeeded", "bench[sf0.01]": "succeeded", "report": "succeeded"}
+    assert {s["id"]: s["state"] for s in document["stage_runs"]} == {
+        "gen[sf0.01]": "succeeded",
+        "bench[sf0.01]": "succeeded",
+        "report": "succeeded",
+    }
 
     log = run_cli(toy_repo, "logs", run_id, "bench[sf0.01]")
     assert log.returncode == 0 and "bench done" in log.stdout
@@ -125,8 +135,9 @@ def test_exit_0_without_the_declared_output_is_a_failure(tmp_path: Path):
 
 
 def test_a_timeout_kills_the_whole_process_group(tmp_path: Path):
-    campaign = TOY_CAMPAIGN.replace("    produces: [\"data/sf{{ sf }}\"]\n",
-                                    "    produces: [\"data/sf{{ sf }}\"]\n    timeout: 2s\n", 1)
+    campaign = TOY_CAMPAIGN.replace(
+        '    produces: ["data/sf{{ sf }}"]\n', '    produces: ["data/sf{{ sf }}"]\n    timeout: 2s\n', 1
+    )
     pid_file = tmp_path / "grandchild.pid"
     slow = f"#!/usr/bin/env bash\nsleep 300 &\necho $! > {pid_file}\nwait\n"
     repo = repo_with(tmp_path, campaign, gen_sh=slow)
@@ -139,17 +150,23 @@ def test_a_timeout_kills_the_whole_process_group(tmp_path: Path):
 
 
 def test_keep_going_runs_independent_stage_runs_after_a_failure(tmp_path: Path):
-    failing_for_sf1 = BENCH_PY.replace("data, results = sys.argv[1], sys.argv[2]",
-                                       "data, results = sys.argv[1], sys.argv[2]\n"
-                                       "if os.environ['CAMPAIGN_SF'] == '1': sys.exit(3)")
+    failing_for_sf1 = BENCH_PY.replace(
+        "data, results = sys.argv[1], sys.argv[2]",
+        "data, results = sys.argv[1], sys.argv[2]\nif os.environ['CAMPAIGN_SF'] == '1': sys.exit(3)",
+    )
     repo = repo_with(tmp_path, TOY_CAMPAIGN, bench_py=failing_for_sf1)
     stopped = final_states(journal(repo / ".campaign/store", started(run_cli(repo, "run", "sf1,sf10"))))
     assert stopped["bench[sf1]"] == "failed" and stopped["gen[sf10]"] == "skipped"
     result = run_cli(repo, "run", "sf1,sf10", "--keep-going")
     assert result.returncode == 4
     states = final_states(journal(repo / ".campaign/store", started(result)))
-    assert states == {"gen[sf1]": "succeeded", "bench[sf1]": "failed", "gen[sf10]": "succeeded",
-                      "bench[sf10]": "succeeded", "report": "skipped"}
+    assert states == {
+        "gen[sf1]": "succeeded",
+        "bench[sf1]": "failed",
+        "gen[sf10]": "succeeded",
+        "bench[sf10]": "succeeded",
+        "report": "skipped",
+    }
 
 
 def test_a_stage_whose_cpu_flag_is_missing_is_skipped_with_the_reason(tmp_path: Path):
@@ -168,10 +185,12 @@ def test_a_stage_whose_cpu_flag_is_missing_is_skipped_with_the_reason(tmp_path: 
 
 def test_retries_give_each_attempt_its_own_log(tmp_path: Path):
     campaign = TOY_CAMPAIGN.replace("    needs: [gen]\n", "    needs: [gen]\n    retries: 1\n")
-    flaky = BENCH_PY.replace("data, results = sys.argv[1], sys.argv[2]",
-                             "data, results = sys.argv[1], sys.argv[2]\n"
-                             "marker = os.path.join(data, 'tried')\n"
-                             "if not os.path.exists(marker):\n    open(marker, 'w').close(); sys.exit('flaky first try')")
+    flaky = BENCH_PY.replace(
+        "data, results = sys.argv[1], sys.argv[2]",
+        "data, results = sys.argv[1], sys.argv[2]\n"
+        "marker = os.path.join(data, 'tried')\n"
+        "if not os.path.exists(marker):\n    open(marker, 'w').close(); sys.exit('flaky first try')",
+    )
     repo = repo_with(tmp_path, campaign, bench_py=flaky)
     result = run_cli(repo, "run")
     assert result.returncode == 0, result.stderr
@@ -179,8 +198,11 @@ def test_retries_give_each_attempt_its_own_log(tmp_path: Path):
     logs = repo / ".campaign/store/runs" / run_id / "logs"
     assert "flaky first try" in (logs / "bench[sf0.01].log").read_text()
     assert "bench done" in (logs / "bench[sf0.01].attempt2.log").read_text()
-    attempts = [e["attempt"] for e in journal(repo / ".campaign/store", run_id)
-                if e.get("stage_run") == "bench[sf0.01]" and e["state"] in ("failed", "succeeded")]
+    attempts = [
+        e["attempt"]
+        for e in journal(repo / ".campaign/store", run_id)
+        if e.get("stage_run") == "bench[sf0.01]" and e["state"] in ("failed", "succeeded")
+    ]
     assert attempts == [1, 2]
 
 
@@ -214,8 +236,13 @@ def test_an_interrupt_stops_the_stage_records_interrupted_and_exits_130(tmp_path
     pid_file = tmp_path / "stage.pid"
     slow = f"#!/usr/bin/env bash\necho $$ > {pid_file}\nsleep 300\n"
     repo = repo_with(tmp_path, TOY_CAMPAIGN, gen_sh=slow)
-    process = subprocess.Popen([sys.executable, "-m", "campaign.cli", "run"], cwd=repo,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "campaign.cli", "run"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not pid_file.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -245,7 +272,7 @@ def test_a_journal_that_cannot_grow_is_a_store_error_naming_it(tmp_path: Path):
         "resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))\n"
         f"path = Path({str(tmp_path / 'journal.jsonl')!r})\n"
         "for n in range(100):\n"
-        "    append_line(path, '{\"seq\": %d, \"padding\": \"%s\"}' % (n, 'x' * 40))\n"
+        '    append_line(path, \'{"seq": %d, "padding": "%s"}\' % (n, \'x\' * 40))\n'
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode != 0
@@ -255,9 +282,11 @@ def test_a_journal_that_cannot_grow_is_a_store_error_naming_it(tmp_path: Path):
 
 
 def test_a_first_stage_writes_into_its_output_folders_without_creating_them(tmp_path: Path):
-    campaign = ("name: first\nscale_factors: [1]\nstages:\n  - name: hello\n    kind: data\n"
-                "    run: echo x > \"$CAMPAIGN_OUTPUT_DIR/out.txt\" && echo y > {{ output_dir }}/deep/er/y.txt\n"
-                "    produces: [out.txt, deep/er/y.txt]\n")
+    campaign = (
+        "name: first\nscale_factors: [1]\nstages:\n  - name: hello\n    kind: data\n"
+        '    run: echo x > "$CAMPAIGN_OUTPUT_DIR/out.txt" && echo y > {{ output_dir }}/deep/er/y.txt\n'
+        "    produces: [out.txt, deep/er/y.txt]\n"
+    )
     repo = make_repo(tmp_path / "repo", {"campaign.yaml": campaign})
     result = run_cli(repo, "run")
     assert result.returncode == 0, result.stderr

@@ -53,9 +53,12 @@ def test_resuming_after_committing_a_fix_says_the_run_continues_its_own_commit(t
     assert failed.returncode == 4
     run_id = started(failed)
     run_commit = git(repo, "rev-parse", "HEAD").strip()
-    (repo / "scripts/gen.sh").write_text("#!/usr/bin/env bash\nmkdir -p \"$2\"\necho ok > \"$2/table.txt\"\n")
+    (repo / "scripts/gen.sh").write_text('#!/usr/bin/env bash\nmkdir -p "$2"\necho ok > "$2/table.txt"\n')
     git(repo, "commit", "-qam", "fix gen")
     result = run_cli(repo, "resume", run_id)
-    assert re.search(rf"continues its own commit {run_commit[:12]}; HEAD is now \w{{12}}, and commits made since "
-                     r"the run started \(a fix, say\) are NOT in it. To run HEAD instead, start a new run: "
-                     r"`campaign run sf0.01`", result.stderr), result.stderr
+    assert re.search(
+        rf"continues its own commit {run_commit[:12]}; HEAD is now \w{{12}}, and commits made since "
+        r"the run started \(a fix, say\) are NOT in it. To run HEAD instead, start a new run: "
+        r"`campaign run sf0.01`",
+        result.stderr,
+    ), result.stderr

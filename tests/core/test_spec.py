@@ -12,8 +12,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def expectations(path: Path) -> list[str]:
-    return [line.split("expect:", 1)[1].strip() for line in path.read_text().splitlines()
-            if line.startswith("# expect:")]
+    return [
+        line.split("expect:", 1)[1].strip() for line in path.read_text().splitlines() if line.startswith("# expect:")
+    ]
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
@@ -44,9 +45,11 @@ def test_default_campaign_loads_with_its_stages_and_scale_factors():
 
 def test_durations_and_scale_factor_spellings_are_normalised(tmp_path: Path):
     path = tmp_path / "c.yaml"
-    path.write_text("name: t\nscale_factors: [1.0, 0.010, 10]\nstages:\n"
-                    "  - {name: a, kind: data, run: 'true', timeout: 1h30m}\n"
-                    "  - {name: b, kind: data, run: 'true', timeout: 45}\n")
+    path.write_text(
+        "name: t\nscale_factors: [1.0, 0.010, 10]\nstages:\n"
+        "  - {name: a, kind: data, run: 'true', timeout: 1h30m}\n"
+        "  - {name: b, kind: data, run: 'true', timeout: 45}\n"
+    )
     spec = load_campaign(path)
     assert spec.scale_factors == ("1", "0.01", "10")
     assert spec.stage("a").timeout_s == 5400.0

@@ -18,8 +18,10 @@ from .test_run_local import alive, journal, started
 
 
 def one_stage(run: str, produces: str = "[out.txt]", extra: str = "") -> str:
-    return (f"name: t\nscale_factors: [1]\nstages:\n  - name: s\n    kind: data\n    run: '{run}'\n"
-            f"    produces: {produces}\n{extra}")
+    return (
+        f"name: t\nscale_factors: [1]\nstages:\n  - name: s\n    kind: data\n    run: '{run}'\n"
+        f"    produces: {produces}\n{extra}"
+    )
 
 
 def secret_file(tmp_path: Path) -> Path:
@@ -56,7 +58,9 @@ def test_a_symlink_inside_a_declared_folder_is_refused_and_not_stored(tmp_path: 
 def test_an_incremental_file_linked_outside_is_never_uploaded(tmp_path: Path):
     secret = secret_file(tmp_path)
     run = f"ln -s {secret} {{{{ output_dir }}}}/r.jsonl && sleep 0.5"
-    repo = make_repo(tmp_path / "repo", {"campaign.yaml": one_stage(run, produces="[]", extra="    incremental: r.jsonl\n")})
+    repo = make_repo(
+        tmp_path / "repo", {"campaign.yaml": one_stage(run, produces="[]", extra="    incremental: r.jsonl\n")}
+    )
     result = run_cli(repo, "run", "--sync-interval", "0.1")
     assert result.returncode == 4 and "r.jsonl -> " in result.stderr, result.stderr
     assert stored_files(repo, started(result)) == []
@@ -85,8 +89,10 @@ def test_links_that_stay_inside_the_output_dir_are_fine(tmp_path: Path):
 
 def test_what_a_stage_leaves_running_is_stopped_before_its_outputs_are_stored(tmp_path: Path):
     pid_file = tmp_path / "child.pid"
-    run = (f"(sleep 1.5; echo late >> {{{{ output_dir }}}}/out.txt) & echo $! > {pid_file}; "
-           "echo early > {{ output_dir }}/out.txt")
+    run = (
+        f"(sleep 1.5; echo late >> {{{{ output_dir }}}}/out.txt) & echo $! > {pid_file}; "
+        "echo early > {{ output_dir }}/out.txt"
+    )
     repo = make_repo(tmp_path / "repo", {"campaign.yaml": one_stage(run)})
     result = run_cli(repo, "run")
     assert result.returncode == 0, result.stderr
@@ -102,9 +108,11 @@ def test_what_a_stage_leaves_running_is_stopped_before_its_outputs_are_stored(tm
 
 def test_a_stage_does_not_outlive_an_agent_killed_with_sigkill(tmp_path: Path):
     pid_file = tmp_path / "stage.pid"
-    script = ("import sys; from pathlib import Path; from campaign.system.process import run_logged; "
-              f"run_logged('echo $$ > {pid_file}; exec sleep 300', cwd=Path('{tmp_path}'), env={{}}, "
-              f"log_path=Path('{tmp_path}/s.log'), timeout_s=None)")
+    script = (
+        "import sys; from pathlib import Path; from campaign.system.process import run_logged; "
+        f"run_logged('echo $$ > {pid_file}; exec sleep 300', cwd=Path('{tmp_path}'), env={{}}, "
+        f"log_path=Path('{tmp_path}/s.log'), timeout_s=None)"
+    )
     agent = subprocess.Popen([sys.executable, "-c", script])
     deadline = time.monotonic() + 30
     while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:

@@ -22,8 +22,10 @@ ESCAPE = "{{ cycler.__init__.__globals__.os.system('touch %s') }}"
 def campaign_running(marker: Path, *, key: str = "run") -> str:
     command = ESCAPE % marker if key == "run" else "true"
     produces = f'["{ESCAPE % marker}"]' if key == "produces" else '["out.txt"]'
-    return (f"name: t\nscale_factors: [1]\nstages:\n  - name: s\n    kind: data\n"
-            f'    run: "{command}"\n    produces: {produces}\n')
+    return (
+        f"name: t\nscale_factors: [1]\nstages:\n  - name: s\n    kind: data\n"
+        f'    run: "{command}"\n    produces: {produces}\n'
+    )
 
 
 @pytest.mark.parametrize("key", ["run", "produces"])
@@ -57,23 +59,35 @@ def test_templates_cannot_change_the_values_they_are_given():
 def test_userdata_templates_render_in_the_sandbox(tmp_path: Path):
     marker = tmp_path / "pwned"
     (tmp_path / "userdata.sh.j2").write_text((ESCAPE % marker) + "\n")
-    params = UserdataParams(run_id="r", campaign="c", commit="a" * 40, repo_url="https://x/r.git",
-                            store_url="s3://b/p", region="eu-west-1", watchdog_minutes=1)
+    params = UserdataParams(
+        run_id="r",
+        campaign="c",
+        commit="a" * 40,
+        repo_url="https://x/r.git",
+        store_url="s3://b/p",
+        region="eu-west-1",
+        watchdog_minutes=1,
+    )
     with pytest.raises(Exception, match="unsafe"):
         render_userdata(params, template_dir=tmp_path)
     assert not marker.exists()
 
 
 def test_each_distinct_template_source_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    stages = "".join(f"  - name: s{i}\n    kind: data\n    per: scale_factor\n"
-                     f"    run: 'echo {{{{ sf }}}} {{{{ features }}}} {i}'\n"
-                     f"    produces: ['out{i}/sf{{{{ sf }}}}']\n" for i in range(20))
+    stages = "".join(
+        f"  - name: s{i}\n    kind: data\n    per: scale_factor\n"
+        f"    run: 'echo {{{{ sf }}}} {{{{ features }}}} {i}'\n"
+        f"    produces: ['out{i}/sf{{{{ sf }}}}']\n"
+        for i in range(20)
+    )
     path = tmp_path / "c.yaml"
     path.write_text(f"name: t\nscale_factors: [1, 10]\nstages:\n{stages}")
     templating.compiled.cache_clear()
     parsed: list[str] = []
     original = templating._ENV.parse
-    monkeypatch.setattr(templating._ENV, "parse", lambda source, *a, **k: parsed.append(source) or original(source, *a, **k))
+    monkeypatch.setattr(
+        templating._ENV, "parse", lambda source, *a, **k: parsed.append(source) or original(source, *a, **k)
+    )
     spec = load_campaign(path)
     for run in expand(spec, parse_selection("sf1,sf10", spec)):
         run.command(spec, run_id="r", output_dir="/o", work_dir="/w")
@@ -108,8 +122,10 @@ def test_templates_name_what_a_needed_stage_produces_for_the_same_scale_factor(t
     path = tmp_path / "c.yaml"
     path.write_text(NEEDS_CAMPAIGN)
     spec = load_campaign(path)
-    commands = {run.id: run.command(spec, run_id="r", output_dir="/out", work_dir="/w")
-                for run in expand(spec, parse_selection("sf1,sf10", spec))}
+    commands = {
+        run.id: run.command(spec, run_id="r", output_dir="/out", work_dir="/w")
+        for run in expand(spec, parse_selection("sf1,sf10", spec))
+    }
     assert commands["bench[sf10]"] == "bench /out/data/sf10 /out/model.jsonl []"
     assert commands["bench[sf1]"] == "bench /out/data/sf1 /out/model.jsonl []"
 

@@ -63,12 +63,16 @@ def test_tpch_sf0_01_local_end_to_end(tpch_repo: Path, tmp_path: Path):
 
     journal = [json.loads(line) for line in (store / "runs" / run_id / "journal.jsonl").read_text().splitlines()]
     assert [(e["stage_run"], e["state"]) for e in journal if e["kind"] == "stage"] == [
-        ("tpch-generate[sf0.01]", "running"), ("tpch-generate[sf0.01]", "succeeded"),
-        ("tpch-bench[sf0.01]", "running"), ("tpch-bench[sf0.01]", "succeeded")]
+        ("tpch-generate[sf0.01]", "running"),
+        ("tpch-generate[sf0.01]", "succeeded"),
+        ("tpch-bench[sf0.01]", "running"),
+        ("tpch-bench[sf0.01]", "succeeded"),
+    ]
     manifest = json.loads((store / "runs" / run_id / "manifest.json").read_text())
     stored = {p.relative_to(store).as_posix() for p in (store / "runs" / run_id).rglob("*") if p.is_file()}
     assert {a["key"] for a in manifest["artifacts"]} == stored - {
-        f"runs/{run_id}/{name}" for name in ("run.json", "journal.jsonl", "manifest.json")}
+        f"runs/{run_id}/{name}" for name in ("run.json", "journal.jsonl", "manifest.json")
+    }
     assert run_cli(tpch_repo, "verify", run_id, "--store", str(store), "--deep").returncode == 0
 
 

@@ -43,5 +43,6 @@ def fixture_repo(tmp_path: Path) -> Path:
 def campaign(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """The CLI in repo, its state in repo/.campaign; env: another base than cargo_env() (e.g. cargo off PATH)."""
     env = {**(env if env is not None else cargo_env()), "CAMPAIGN_HOME": str(repo / ".campaign")}
-    return subprocess.run([str(VENV_BIN / "campaign"), *args], cwd=repo, env=env, check=False,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(VENV_BIN / "campaign"), *args], cwd=repo, env=env, check=False, capture_output=True, text=True, timeout=300
+    )

@@ -32,8 +32,9 @@ def store(s3_bucket: str) -> str:
 
 
 def head(repo: Path) -> str:
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def prebuilt_key(repo: Path, name: str) -> str:
@@ -47,8 +48,11 @@ def get(s3_client, bucket: str, key: str) -> bytes:
 def without_cargo() -> dict[str, str]:
     """The environment with every PATH entry that holds cargo or rustc removed (the venv's bin stays)."""
     env = cargo_env()
-    kept = [entry for entry in env["PATH"].split(os.pathsep)
-            if not any((Path(entry) / name).exists() for name in ("cargo", "rustc"))]
+    kept = [
+        entry
+        for entry in env["PATH"].split(os.pathsep)
+        if not any((Path(entry) / name).exists() for name in ("cargo", "rustc"))
+    ]
     env["PATH"] = os.pathsep.join([str(VENV_BIN), *kept])
     assert shutil.which("cargo", path=env["PATH"]) is None and shutil.which("rustc", path=env["PATH"]) is None
     return env
@@ -80,20 +84,26 @@ def bench_records(repo: Path, run_id: str, binary: str) -> list[dict]:
 
 def test_prebuild_stores_a_verified_tarball_and_a_run_fetches_it_without_cargo(repo, store, s3_client, s3_bucket):
     row, verdict = build_row_and_verdict(plan_of(repo, store))
-    assert row["build"].startswith("build here") and verdict["warning"] and "no prebuilt build of commit" in \
-        verdict["summary"]
+    assert (
+        row["build"].startswith("build here")
+        and verdict["warning"]
+        and "no prebuilt build of commit" in verdict["summary"]
+    )
 
     built = campaign(repo, "prebuild", "--store", store)
     assert built.returncode == 0, built.stdout + built.stderr
     tarball = get(s3_client, s3_bucket, prebuilt_key(repo, "target.tar.gz"))
     digest = hashlib.sha256(tarball).hexdigest()
-    assert get(s3_client, s3_bucket, prebuilt_key(repo, "target.tar.gz.sha256")).decode() == \
-        f"{digest}  target.tar.gz\n"
+    assert (
+        get(s3_client, s3_bucket, prebuilt_key(repo, "target.tar.gz.sha256")).decode() == f"{digest}  target.tar.gz\n"
+    )
     metadata = json.loads(get(s3_client, s3_bucket, prebuilt_key(repo, "target.json")))
     assert metadata["commit"] == head(repo) and metadata["features"] == ["alloc-heavy", "simd"]
-    assert metadata["tarball"] == {"key": f"prebuilt/{head(repo)}/{platform.machine()}/target.tar.gz",
-                                   "size": len(tarball),
-                                   "sha256": digest}
+    assert metadata["tarball"] == {
+        "key": f"prebuilt/{head(repo)}/{platform.machine()}/target.tar.gz",
+        "size": len(tarball),
+        "sha256": digest,
+    }
     assert metadata["target_triple"].endswith("-linux-gnu") and metadata["toolchain"]["rustc"].startswith("rustc ")
     assert metadata["toolchain"]["cargo"].startswith("cargo ") and metadata["build_seconds"] > 0
     assert json.loads(get(s3_client, s3_bucket, "campaign/prebuilt/latest.json"))["commit"] == head(repo)
@@ -233,10 +243,13 @@ def test_in_place_refuses_a_dirty_checkout_and_builds_in_a_clean_one(tmp_path: P
 def test_a_resume_on_a_machine_without_the_build_fetches_it_again(repo, tmp_path: Path):
     """The journal says the build succeeded, but this checkout (a new machine's) has no target/release."""
     store = str(tmp_path / "store")
-    flaky = (repo / "campaign.yaml").read_text().replace(
-        "for i in $(seq", 'test -z "${FAIL_BENCH:-}" && for i in $(seq')
+    flaky = (
+        (repo / "campaign.yaml").read_text().replace("for i in $(seq", 'test -z "${FAIL_BENCH:-}" && for i in $(seq')
+    )
     (repo / "campaign.yaml").write_text(flaky)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qam", "flaky"], cwd=repo, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qam", "flaky"], cwd=repo, check=True
+    )
     assert campaign(repo, "prebuild", "--store", store).returncode == 0
     failed = campaign(repo, "run", "sf0.01", "--store", store, env={**without_cargo(), "FAIL_BENCH": "1"})
     assert failed.returncode == 4, failed.stdout + failed.stderr

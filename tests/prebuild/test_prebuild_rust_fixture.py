@@ -19,9 +19,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A release build of the whole workspace with every feature, in a target dir of its own."""
     cargo = tool("cargo", install_hint="a Rust toolchain: rustup")
     target = tmp_path_factory.mktemp("cargo-target")
-    result = subprocess.run([cargo, "build", "--release", "--workspace", "--all-features", "--locked"],
-                            cwd=FIXTURE, env=cargo_env(CARGO_TARGET_DIR=str(target)),
-                            check=False, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [cargo, "build", "--release", "--workspace", "--all-features", "--locked"],
+        cwd=FIXTURE,
+        env=cargo_env(CARGO_TARGET_DIR=str(target)),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return target / "release"
 
@@ -60,8 +66,7 @@ def test_the_fixture_campaign_plans_and_runs_end_to_end(tmp_path: Path):
     plan = campaign(repo, "plan", "sf0.01,sf1", "--json")
     assert plan.returncode == 0, plan.stdout + plan.stderr
     runs = {r["id"]: r for r in json.loads(plan.stdout)["stage_runs"]}
-    assert list(runs) == ["build", "bench-simd[sf0.01]", "bench-alloc[sf0.01]", "bench-simd[sf1]",
-                          "bench-alloc[sf1]"]
+    assert list(runs) == ["build", "bench-simd[sf0.01]", "bench-alloc[sf0.01]", "bench-simd[sf1]", "bench-alloc[sf1]"]
     assert runs["build"]["kind"] == "build" and runs["bench-simd[sf1]"]["needs"] == ["build"]
 
     result = campaign(repo, "run", "sf0.01,sf1")

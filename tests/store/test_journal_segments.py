@@ -200,8 +200,9 @@ CRASHING_WRITER = textwrap.dedent("""
 def test_a_crash_between_writing_and_deleting_segments_loses_nothing(tmp_path: Path, site: str, left: list[int]):
     """kill -9 after the merged segment / compacted journal is written, before the old segments go."""
     env = {**os.environ, "CAMPAIGN_FAULT": site}
-    result = subprocess.run([sys.executable, "-c", CRASHING_WRITER, str(tmp_path)], env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", CRASHING_WRITER, str(tmp_path)], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == -9, result.stdout + result.stderr
     store = LocalStore(tmp_path / "store")
     assert store.list_keys(SEGMENTS) == [segment_key(KEY, n) for n in left]  # the stale ones are still there

@@ -85,9 +85,7 @@ def test_a_file_still_being_written_is_refused(tmp_path: Path, appending_to) -> 
     assert os.listdir(tmp_path / "store" / "logs") == []  # neither the file nor a temp file
 
 
-def test_a_write_the_disk_does_not_keep_is_refused_and_the_old_version_kept(
-    tmp_path: Path, monkeypatch
-) -> None:
+def test_a_write_the_disk_does_not_keep_is_refused_and_the_old_version_kept(tmp_path: Path, monkeypatch) -> None:
     store = LocalStore(tmp_path / "store")
     store.put_bytes(b"version 1", "runs/r1/manifest.json")
     real_fsync = os.fsync
@@ -98,9 +96,7 @@ def test_a_write_the_disk_does_not_keep_is_refused_and_the_old_version_kept(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync_that_damages_files)
-    with pytest.raises(
-        StoreError, match=f"^wrote {tmp_path}/store/runs/r1/manifest.json but reading it back gave"
-    ):
+    with pytest.raises(StoreError, match=f"^wrote {tmp_path}/store/runs/r1/manifest.json but reading it back gave"):
         store.put_bytes(b"version 2", "runs/r1/manifest.json")
     monkeypatch.undo()
 

@@ -12,8 +12,9 @@ from ..core.test_resume import WAITING_BENCH, wait_for
 
 
 def toy_repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "repo", {"campaign.yaml": TOY_CAMPAIGN, "scripts/gen.sh": GEN_SH,
-                                         "scripts/bench.py": WAITING_BENCH})
+    return make_repo(
+        tmp_path / "repo", {"campaign.yaml": TOY_CAMPAIGN, "scripts/gen.sh": GEN_SH, "scripts/bench.py": WAITING_BENCH}
+    )
 
 
 def env_for(endpoint: str, **extra: str) -> dict:
@@ -32,19 +33,24 @@ def test_transient_503_slowdown_is_retried_and_the_run_succeeds(tmp_path, s3_buc
     assert proxy.requests["PUT"] >= 4 + 8  # the four refused PUTs were sent again
     body = s3_client.get_object(Bucket=s3_bucket, Key=f"c/runs/{run_id}/outputs/results/sf0.01/toy.jsonl")["Body"]
     assert [json.loads(line)["query"] for line in body.read().decode().splitlines()] == ["q1", "q2", "q3"]
-    assert run_cli(repo, "verify", run_id, "--store", store, "--deep",
-                   env=env_for(proxy.endpoint)).returncode == 0
+    assert run_cli(repo, "verify", run_id, "--store", store, "--deep", env=env_for(proxy.endpoint)).returncode == 0
 
 
 def test_an_outage_fails_the_run_in_bounded_time_and_resume_uploads_everything(
-        tmp_path, s3_bucket, s3_server, flaky_proxy):
+    tmp_path, s3_bucket, s3_server, flaky_proxy
+):
     repo = toy_repo(tmp_path)
     release = tmp_path / "release"
     proxy = flaky_proxy()
     store = f"s3://{s3_bucket}/c"
-    process = subprocess.Popen([sys.executable, "-m", "campaign.cli", "run", "--store", store], cwd=repo,
-                               env=env_for(proxy.endpoint, TOY_RELEASE=str(release)),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "campaign.cli", "run", "--store", store],
+        cwd=repo,
+        env=env_for(proxy.endpoint, TOY_RELEASE=str(release)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     run_id = process.stdout.readline().split()[1]
     results = repo / ".campaign/runs" / run_id / "outputs/results/sf0.01/toy.jsonl"
     wait_for(results)

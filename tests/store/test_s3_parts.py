@@ -20,10 +20,12 @@ MiB = 1024 * 1024
 @pytest.fixture
 def proxied_store(s3_bucket: str, flaky_proxy, monkeypatch):
     """start(**faults) -> an S3Store (5 MiB parts) talking through a proxy that checks checksums as S3 does."""
+
     def start(**faults: dict[str, int]) -> S3Store:
         proxy = flaky_proxy(**faults)
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
         return S3Store.from_url(f"s3://{s3_bucket}/prefix", settings=SMALL_PARTS)
+
     return start
 
 

@@ -222,9 +222,7 @@ def test_upload_into_a_missing_bucket_names_the_object(s3_server: str, twelve_mi
 def test_reading_from_a_missing_bucket_is_not_mistaken_for_a_missing_key(s3_server: str) -> None:
     store = open_store("s3://missing-bucket/prefix")
 
-    with pytest.raises(
-        StoreError, match=r"^cannot read s3://missing-bucket/prefix/run.json: bucket"
-    ) as raised:
+    with pytest.raises(StoreError, match=r"^cannot read s3://missing-bucket/prefix/run.json: bucket") as raised:
         store.get_bytes("run.json")
     assert not isinstance(raised.value, NotInStore)
 
@@ -327,9 +325,7 @@ def test_a_body_that_breaks_off_is_fetched_again(s3_store: S3Store, flaky_proxy,
     assert proxy.requests["GET"] == 2
 
 
-def test_an_upload_that_s3_reports_differently_is_refused(
-    s3_store: S3Store, flaky_proxy, monkeypatch
-) -> None:
+def test_an_upload_that_s3_reports_differently_is_refused(s3_store: S3Store, flaky_proxy, monkeypatch) -> None:
     proxy = flaky_proxy(misreport={"HEAD": 1})
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
     store = open_store(s3_store.url)

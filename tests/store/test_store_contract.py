@@ -76,15 +76,9 @@ def test_verify_detects_an_object_changed_behind_the_stores_back(
 
     stored = artifact_of(artifact.key, replacement)
     if stored.size == artifact.size:
-        assert (
-            problem
-            == f"{store.where(artifact.key)} has sha256 {stored.sha256}, the manifest says {artifact.sha256}"
-        )
+        assert problem == f"{store.where(artifact.key)} has sha256 {stored.sha256}, the manifest says {artifact.sha256}"
     else:
-        assert (
-            problem
-            == f"{store.where(artifact.key)} is {stored.size} bytes, the manifest says {artifact.size}"
-        )
+        assert problem == f"{store.where(artifact.key)} is {stored.size} bytes, the manifest says {artifact.size}"
 
 
 @pytest.mark.parametrize("deep", [False, True], ids=["shallow", "deep"])
@@ -130,9 +124,7 @@ def test_listing(store: Store) -> None:
     assert store.list_children("nothing/") == []
 
 
-def test_listings_leave_out_what_an_interrupted_probe_or_write_left(
-    store: Store, overwrite_behind_back
-) -> None:
+def test_listings_leave_out_what_an_interrupted_probe_or_write_left(store: Store, overwrite_behind_back) -> None:
     store.put_bytes(b"{}", "runs/r1/run.json")
     overwrite_behind_back(store, "runs/.campaign-probe-0123456789abcdef", b"probe")
     overwrite_behind_back(store, "runs/r1/.campaign-tmp-0123456789abcdef", b"half a file")
@@ -172,9 +164,7 @@ def test_probe_succeeds_and_leaves_nothing_behind(store: Store) -> None:
     assert store.list_keys("") == []
 
 
-@pytest.mark.parametrize(
-    "key", ["../escape", "runs/../../escape", "/etc/passwd", "runs//x", "./x", "runs/..", ""]
-)
+@pytest.mark.parametrize("key", ["../escape", "runs/../../escape", "/etc/passwd", "runs//x", "./x", "runs/..", ""])
 def test_keys_leaving_the_store_are_refused(store: Store, key: str, tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="refusing key"):
         store.put_bytes(b"x", key)

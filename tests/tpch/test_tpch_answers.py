@@ -68,9 +68,13 @@ def test_compare_reports_a_different_row_count(answers_module):
 
 
 def test_a_written_reference_loads_back_to_the_same_answer(answers_module, tmp_path):
-    table = pa.table({
-        "a": [" lead", "x"], "b": [12.5, 3.0], "c": [datetime.date(1995, 1, 1), datetime.date(1996, 1, 1)],
-    })
+    table = pa.table(
+        {
+            "a": [" lead", "x"],
+            "b": [12.5, 3.0],
+            "c": [datetime.date(1995, 1, 1), datetime.date(1996, 1, 1)],
+        }
+    )
     original = answers_module.normalise(table)
     path = tmp_path / "q1.out"
     answers_module.write_reference(path, ["a", "b", "c"], original)

@@ -15,19 +15,41 @@ import pytest
 from tpch_helpers import QUERIES, QUERIES_DIR, STAGE_DIR, TABLES, run_bench, stage_env
 
 RECORD_FIELDS = {
-    "run_id": str, "engine": str, "engine_version": str, "sf": str, "query": str,
-    "iteration": int, "warmup": bool, "elapsed_ms": float, "rows": int, "answer_digest": str,
-    "ok": bool, "error": type(None), "valid": bool, "mismatch": type(None), "started_at": str,
-    "host_cpu": str, "host_cores": int,
+    "run_id": str,
+    "engine": str,
+    "engine_version": str,
+    "sf": str,
+    "query": str,
+    "iteration": int,
+    "warmup": bool,
+    "elapsed_ms": float,
+    "rows": int,
+    "answer_digest": str,
+    "ok": bool,
+    "error": type(None),
+    "valid": bool,
+    "mismatch": type(None),
+    "started_at": str,
+    "host_cpu": str,
+    "host_cores": int,
 }
 
 
 def bench_args(data_dir: Path, out: Path, *extra: str, sf: str = "0.01", iterations: int = 1):
     return [
-        "--sf", sf, "--data-dir", str(data_dir),
-        "--results", str(out / "results" / f"sf{sf}" / "tpch.jsonl"),
-        "--report", str(out / "results" / f"sf{sf}" / f"BENCHMARKS-SF{sf}.md"),
-        "--iterations", str(iterations), "--run-id", "test-run", *extra,
+        "--sf",
+        sf,
+        "--data-dir",
+        str(data_dir),
+        "--results",
+        str(out / "results" / f"sf{sf}" / "tpch.jsonl"),
+        "--report",
+        str(out / "results" / f"sf{sf}" / f"BENCHMARKS-SF{sf}.md"),
+        "--iterations",
+        str(iterations),
+        "--run-id",
+        "test-run",
+        *extra,
     ]
 
 
@@ -63,8 +85,7 @@ def test_full_run_records_every_query_engine_and_iteration_in_order(full_run):
     _, results_dir = full_run
     records = read_jsonl(results_dir / "tpch.jsonl")
     expected = [
-        (query, engine, iteration)
-        for query in QUERIES for engine in ("duckdb", "datafusion") for iteration in (0, 1)
+        (query, engine, iteration) for query in QUERIES for engine in ("duckdb", "datafusion") for iteration in (0, 1)
     ]
     assert [(r["query"], r["engine"], r["iteration"]) for r in records] == expected
 
@@ -108,7 +129,9 @@ def test_report_py_regenerates_the_same_report_from_the_results(full_run, tmp_pa
     regenerated = tmp_path / "again.md"
     result = subprocess.run(
         [sys.executable, str(STAGE_DIR / "report.py"), str(results_dir / "tpch.jsonl"), str(regenerated)],
-        capture_output=True, text=True, env=stage_env(),
+        capture_output=True,
+        text=True,
+        env=stage_env(),
     )
     assert result.returncode == 0, result.stderr
     assert regenerated.read_text() == (results_dir / "BENCHMARKS-SF0.01.md").read_text()
@@ -121,7 +144,9 @@ def test_report_py_drops_a_torn_last_line(full_run, tmp_path):
     torn.write_text(text + '{"run_id": "test-run", "engi')
     result = subprocess.run(
         [sys.executable, str(STAGE_DIR / "report.py"), str(torn), str(tmp_path / "torn.md")],
-        capture_output=True, text=True, env=stage_env(),
+        capture_output=True,
+        text=True,
+        env=stage_env(),
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "torn.md").read_text() == (results_dir / "BENCHMARKS-SF0.01.md").read_text()
@@ -130,9 +155,16 @@ def test_report_py_drops_a_torn_last_line(full_run, tmp_path):
 def test_a_wrong_answer_is_marked_invalid_and_fails_the_stage(sf001_data, tmp_path):
     q06 = (QUERIES_DIR / "q06.sql").read_text()
     altered = queries_dir_with(tmp_path, "q06", q06.replace("l_quantity < 24", "l_quantity < 25"))
-    result = run_bench(*bench_args(
-        sf001_data, tmp_path, "--queries", "q01,q06", "--queries-dir", str(altered),
-    ))
+    result = run_bench(
+        *bench_args(
+            sf001_data,
+            tmp_path,
+            "--queries",
+            "q01,q06",
+            "--queries-dir",
+            str(altered),
+        )
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     records = read_jsonl(tmp_path / "results" / "sf0.01" / "tpch.jsonl")
     assert {r["valid"] for r in records if r["query"] == "q01"} == {True}
@@ -147,9 +179,17 @@ def test_without_a_reference_engines_that_disagree_make_the_query_invalid(sf001_
     # "/" on integers: DuckDB divides exactly (500000), DataFusion truncates (0), far beyond the
     # tolerance of 100 for q06's sum column.
     altered = queries_dir_with(tmp_path, "q06", "select 1 / 2 * 1000000 as revenue;")
-    result = run_bench(*bench_args(
-        sf001_data, tmp_path, "--queries", "q01,q06", "--queries-dir", str(altered), sf="0.02",
-    ))
+    result = run_bench(
+        *bench_args(
+            sf001_data,
+            tmp_path,
+            "--queries",
+            "q01,q06",
+            "--queries-dir",
+            str(altered),
+            sf="0.02",
+        )
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     records = read_jsonl(tmp_path / "results" / "sf0.02" / "tpch.jsonl")
     assert {r["valid"] for r in records if r["query"] == "q01"} == {None}
@@ -161,9 +201,17 @@ def test_without_a_reference_engines_that_disagree_make_the_query_invalid(sf001_
 
 def test_a_query_that_raises_is_recorded_and_the_run_goes_on(sf001_data, tmp_path):
     altered = queries_dir_with(tmp_path, "q01", "select no_such_column from lineitem;")
-    result = run_bench(*bench_args(
-        sf001_data, tmp_path, "--queries", "q01,q06", "--queries-dir", str(altered), iterations=2,
-    ))
+    result = run_bench(
+        *bench_args(
+            sf001_data,
+            tmp_path,
+            "--queries",
+            "q01,q06",
+            "--queries-dir",
+            str(altered),
+            iterations=2,
+        )
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     records = read_jsonl(tmp_path / "results" / "sf0.01" / "tpch.jsonl")
     failed = [r for r in records if r["query"] == "q01"]
@@ -221,7 +269,10 @@ def test_records_are_on_disk_as_they_complete_and_survive_an_interrupt(sf001_dat
     results = tmp_path / "results" / "sf0.01" / "tpch.jsonl"
     process = subprocess.Popen(
         [sys.executable, str(STAGE_DIR / "bench.py"), *bench_args(sf001_data, tmp_path, iterations=100_000)],
-        env=stage_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=stage_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         wait_for_lines(results, 3, process)
@@ -244,7 +295,10 @@ def test_every_printed_record_is_already_in_the_results_file_when_killed(sf001_d
     results = tmp_path / "results" / "sf0.01" / "tpch.jsonl"
     process = subprocess.Popen(
         [sys.executable, str(STAGE_DIR / "bench.py"), *bench_args(sf001_data, tmp_path, iterations=100_000)],
-        env=stage_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=stage_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         wait_for_lines(results, 5, process)

@@ -32,8 +32,13 @@ def test_shipped_column_kinds_are_the_official_ones():
 
 
 def test_nothing_in_the_project_reads_beside_the_repository():
-    tracked = subprocess.run(["git", "ls-files", "--", "*.py", "*.sh", "*.toml", "*.yaml", "*.yml", "Makefile"],
-                             cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "--", "*.py", "*.sh", "*.toml", "*.yaml", "*.yml", "Makefile"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     readers = [name for name in tracked if OUTSIDE_THE_REPOSITORY.search((REPO_ROOT / name).read_text("utf-8"))]
     assert readers == []
 

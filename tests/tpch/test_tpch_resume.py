@@ -7,9 +7,23 @@ from tpch_helpers import run_bench
 
 
 def bench_args(data: Path, out: Path, *extra: str) -> list[str]:
-    return ["--sf", "0.01", "--data-dir", str(data), "--results", str(out / "r.jsonl"),
-            "--report", str(out / "r.md"), "--iterations", "2", "--run-id", "resume-test",
-            "--queries", "q01,q06,q14", *extra]
+    return [
+        "--sf",
+        "0.01",
+        "--data-dir",
+        str(data),
+        "--results",
+        str(out / "r.jsonl"),
+        "--report",
+        str(out / "r.md"),
+        "--iterations",
+        "2",
+        "--run-id",
+        "resume-test",
+        "--queries",
+        "q01,q06,q14",
+        *extra,
+    ]
 
 
 def keys(path: Path) -> list[tuple]:
@@ -65,15 +79,21 @@ def limited_file_size(limit: int):
 
 
 def test_a_file_size_limit_stops_the_bench_with_the_path_named_and_earlier_records_kept(
-        sf001_data: Path, tmp_path: Path):
+    sf001_data: Path, tmp_path: Path
+):
     import subprocess
     import sys
 
     from tpch_helpers import STAGE_DIR, stage_env
 
-    result = subprocess.run([sys.executable, str(STAGE_DIR / "bench.py"), *bench_args(sf001_data, tmp_path)],
-                            env=stage_env(), capture_output=True, text=True, timeout=300,
-                            preexec_fn=limited_file_size(6000))
+    result = subprocess.run(
+        [sys.executable, str(STAGE_DIR / "bench.py"), *bench_args(sf001_data, tmp_path)],
+        env=stage_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limited_file_size(6000),
+    )
     assert result.returncode == 3, result.stderr
     path = tmp_path / "r.jsonl"
     assert f"cannot append a record to {path}: File too large." in result.stderr

@@ -41,14 +41,22 @@ def stage_env() -> dict[str, str]:
 def run_generate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["bash", str(STAGE_DIR / "generate.sh"), *args],
-        cwd=REPO_ROOT, env=env or stage_env(), capture_output=True, text=True, timeout=300,
+        cwd=REPO_ROOT,
+        env=env or stage_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
 def run_bench(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(STAGE_DIR / "bench.py"), *args],
-        cwd=REPO_ROOT, env=stage_env(), capture_output=True, text=True, timeout=300,
+        cwd=REPO_ROOT,
+        env=stage_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

@@ -31,8 +31,10 @@ from campaign.targets.aws.userdata import render_userdata
 from campaign.targets.aws.watch import WatchResult
 from campaign.targets.base import Out, Outcome, Prepared, RunRequest
 
-ALLOW_DIRTY_REFUSED = ("--allow-dirty is refused for the AWS target: the instance clones the commit, not your "
-                       "working tree. Commit (and push) what the run needs, or rehearse locally with --target local.")
+ALLOW_DIRTY_REFUSED = (
+    "--allow-dirty is refused for the AWS target: the instance clones the commit, not your "
+    "working tree. Commit (and push) what the run needs, or rehearse locally with --target local."
+)
 
 
 class AwsTarget:
@@ -45,8 +47,9 @@ class AwsTarget:
     def preflight(self, request: RunRequest, *, for_plan: bool = False) -> Prepared:
         checked = preflight(aws_options(request))
         if for_plan and not checked.plan.refusals:  # Terraform needs working credentials; say so rather than half
-            checked = replace(checked, plan=replace(checked.plan, verdicts=checked.plan.verdicts
-                                                     + (terraform_plan_verdict(checked),)))
+            checked = replace(
+                checked, plan=replace(checked.plan, verdicts=checked.plan.verdicts + (terraform_plan_verdict(checked),))
+            )
         return Prepared(checked.plan, checked.root, checked.settings.store_url(), checked)
 
     def describe(self, prepared: Prepared) -> list[str]:
@@ -56,22 +59,44 @@ class AwsTarget:
     def describe_json(self, prepared: Prepared) -> dict[str, Any]:
         checked: Preflight = prepared.context
         settings = checked.settings
-        return {"aws": {"region": settings.region, "instance_type": settings.instance_type, "spot": settings.spot,
-                        "store": settings.store_url(), "repo_url": checked.repo_url,
-                        "max_hours": settings.max_hours, "create_bucket": not checked.bucket_exists}}
+        return {
+            "aws": {
+                "region": settings.region,
+                "instance_type": settings.instance_type,
+                "spot": settings.spot,
+                "store": settings.store_url(),
+                "repo_url": checked.repo_url,
+                "max_hours": settings.max_hours,
+                "create_bucket": not checked.bucket_exists,
+            }
+        }
 
     def new_record(self, prepared: Prepared, request: RunRequest) -> RunRecord:
         checked: Preflight = prepared.context
-        return new_record(checked.plan, checked.root, new_run_id(checked.plan.commit), prepared.store_url,
-                          keep_going=request.keep_going, sides=dict(request.sides), order_seed=request.order_seed)
+        return new_record(
+            checked.plan,
+            checked.root,
+            new_run_id(checked.plan.commit),
+            prepared.store_url,
+            keep_going=request.keep_going,
+            sides=dict(request.sides),
+            order_seed=request.order_seed,
+        )
 
     def provision(self, prepared: Prepared, record: RunRecord, out: Out) -> None:
         checked: Preflight = prepared.context
-        session = RunSession(record=record, plan=checked.plan, settings=checked.settings, auth=checked.auth,
-                             state_dir=state_dir_for(checked.root, checked.state_dir),
-                             user_data=render_userdata(with_toolchain(
-                                 userdata_params(checked.settings, record, checked.repo_url), checked.plan)),
-                             create_bucket=not checked.bucket_exists, out=out)
+        session = RunSession(
+            record=record,
+            plan=checked.plan,
+            settings=checked.settings,
+            auth=checked.auth,
+            state_dir=state_dir_for(checked.root, checked.state_dir),
+            user_data=render_userdata(
+                with_toolchain(userdata_params(checked.settings, record, checked.repo_url), checked.plan)
+            ),
+            create_bucket=not checked.bucket_exists,
+            out=out,
+        )
         self._sessions[record.run_id] = session
         session.provision()
 
@@ -102,12 +127,15 @@ class AwsTarget:
         raise_for(outcome.state, outcome.reason, record.run_id, checked.settings)
 
     def resume(self, run_id: str, request: RunRequest, out: Out) -> str:
-        raise InputError(f"resuming run {run_id} on the AWS target is not available yet: start a new run with "
-                         "`campaign run --target aws`, or inspect it with `campaign status`.")
+        raise InputError(
+            f"resuming run {run_id} on the AWS target is not available yet: start a new run with "
+            "`campaign run --target aws`, or inspect it with `campaign status`."
+        )
 
     def resume_unfinished(self, request: RunRequest, out: Out) -> str | None:
-        raise InputError("--resume is not available with --target aws yet: start a new run with "
-                         "`campaign run --target aws`.")
+        raise InputError(
+            "--resume is not available with --target aws yet: start a new run with `campaign run --target aws`."
+        )
 
     def resume_plan(self, run_id: str, request: RunRequest) -> Plan:
         raise InputError("plan --resume is not available with --target aws yet.")
@@ -128,20 +156,29 @@ def aws_options(request: RunRequest) -> AwsOptions:
     if request.allow_dirty:
         raise PreflightRefused(ALLOW_DIRTY_REFUSED)
     options = request.options
-    return AwsOptions(campaign_file=request.campaign_file, selection=request.selection, state_dir=request.state_dir,
-                      keep_going=request.keep_going, region=options.get("region"),
-                      instance_type=options.get("instance_type"), keep=options.get("keep"),
-                      store_overrides=tuple(sorted(_store_overrides(request.store).items())),
-                      var_overrides=tuple(request.vars.items()), sides=tuple(request.sides.items()),
-                      order_seed=request.order_seed)
+    return AwsOptions(
+        campaign_file=request.campaign_file,
+        selection=request.selection,
+        state_dir=request.state_dir,
+        keep_going=request.keep_going,
+        region=options.get("region"),
+        instance_type=options.get("instance_type"),
+        keep=options.get("keep"),
+        store_overrides=tuple(sorted(_store_overrides(request.store).items())),
+        var_overrides=tuple(request.vars.items()),
+        sides=tuple(request.sides.items()),
+        order_seed=request.order_seed,
+    )
 
 
 def _store_overrides(store: str | None) -> dict[str, str]:
     if store is None:
         return {}
     if not store.startswith("s3://"):
-        raise InputError(f"--store {store}: the AWS target stores in S3 (s3://BUCKET/PREFIX); the instance cannot "
-                         "write to a folder on this machine.")
+        raise InputError(
+            f"--store {store}: the AWS target stores in S3 (s3://BUCKET/PREFIX); the instance cannot "
+            "write to a folder on this machine."
+        )
     bucket, _, prefix = store.removeprefix("s3://").partition("/")
     return {"bucket": bucket, "prefix": prefix.strip("/")}
 

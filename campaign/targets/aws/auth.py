@@ -24,8 +24,7 @@ from datetime import UTC, datetime
 from campaign.errors import PreflightRefused
 from campaign.targets.aws.settings import AwsSettings
 
-DUMP_AWS_ENV = ("import json, os; "
-                "print(json.dumps({k: v for k, v in os.environ.items() if k.startswith('AWS_')}))")
+DUMP_AWS_ENV = "import json, os; print(json.dumps({k: v for k, v in os.environ.items() if k.startswith('AWS_')}))"
 REFRESH_MARGIN_S = 300
 WRAPPER_TIMEOUT_S = 300  # an MFA or SSO prompt may wait for the user
 
@@ -91,20 +90,26 @@ class Auth:
     def _load_from_wrapper(self) -> None:
         command = [*self.settings.auth_command, sys.executable, "-c", DUMP_AWS_ENV]
         try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=WRAPPER_TIMEOUT_S, check=False,
-                                    stdin=None)
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=WRAPPER_TIMEOUT_S, check=False, stdin=None
+            )
         except (OSError, subprocess.TimeoutExpired) as err:
-            raise PreflightRefused(f"the auth wrapper `{' '.join(self.settings.auth_command)}` could not run: "
-                                   f"{err}. Check auth_command in {self.settings.config_path}.") from None
+            raise PreflightRefused(
+                f"the auth wrapper `{' '.join(self.settings.auth_command)}` could not run: "
+                f"{err}. Check auth_command in {self.settings.config_path}."
+            ) from None
         if result.returncode != 0:
             raise PreflightRefused(
                 f"the auth wrapper `{' '.join(self.settings.auth_command)}` exited {result.returncode}: "
                 f"{result.stderr.strip()[-500:]}. Run it by hand to log in, or fix auth_command in "
-                f"{self.settings.config_path}.")
+                f"{self.settings.config_path}."
+            )
         variables = json.loads(result.stdout.strip().splitlines()[-1])
         if not variables.get("AWS_ACCESS_KEY_ID"):
-            raise PreflightRefused(f"the auth wrapper `{' '.join(self.settings.auth_command)}` provided no "
-                                   "AWS_ACCESS_KEY_ID; it must export credentials to the command it runs.")
+            raise PreflightRefused(
+                f"the auth wrapper `{' '.join(self.settings.auth_command)}` provided no "
+                "AWS_ACCESS_KEY_ID; it must export credentials to the command it runs."
+            )
         os.environ.pop("AWS_PROFILE", None)
         os.environ.update(variables)
         expiration = variables.get("AWS_CREDENTIAL_EXPIRATION") or variables.get("AWS_SESSION_EXPIRATION")
@@ -117,9 +122,11 @@ class Auth:
             profile = self.settings.profile or os.environ.get("AWS_PROFILE", "PROFILE")
             return f"{where}: the SSO session has expired or was never started: aws sso login --profile {profile}"
         if name in ("NoCredentialsError", "PartialCredentialsError"):
-            return (f"{where}: no credentials found. Set `profile` or `auth_command` in "
-                    f"{self.settings.config_path or '.campaign/config.toml'} [aws], or export AWS_PROFILE; "
-                    "`campaign doctor` shows what is in effect.")
+            return (
+                f"{where}: no credentials found. Set `profile` or `auth_command` in "
+                f"{self.settings.config_path or '.campaign/config.toml'} [aws], or export AWS_PROFILE; "
+                "`campaign doctor` shows what is in effect."
+            )
         if name == "ProfileNotFound":
             return f"{where}: {text}. `aws configure list-profiles` lists the profiles you have."
         return f"{where} do not work: {text}. `campaign doctor` shows what is in effect."

@@ -21,22 +21,28 @@ def down(run_id: str, *, root: Path, state_dir: Path, out: Callable[[str], None]
         raise InputError(
             f"no Terraform workspace for run {run_id} in {workdir.parent}. If resources of that run exist, they "
             f"are tagged campaign:run-id={run_id}: aws resourcegroupstaggingapi get-resources "
-            f"--tag-filters Key=campaign:run-id,Values={run_id}")
+            f"--tag-filters Key=campaign:run-id,Values={run_id}"
+        )
     variables = infra.read_variables(workdir)
     settings = load_settings(root, region=variables["region"])
     auth = Auth(settings)
     runner = TerraformRunner(workdir)
-    backend = (infra.backend_config(settings.state_backend, run_id=run_id, region=variables["region"])
-               if (workdir / infra.BACKEND_FILE).exists() and settings.state_backend else None)
+    backend = (
+        infra.backend_config(settings.state_backend, run_id=run_id, region=variables["region"])
+        if (workdir / infra.BACKEND_FILE).exists() and settings.state_backend
+        else None
+    )
     auth.activate()
     runner.init(backend_config=backend)
     out(f"destroying the infrastructure of run {run_id} (workspace {workdir}) …")
     destroy(runner, auth)
     left = ec2.leftover_instances(ec2.ec2_client(variables["region"]), run_id)
     if left:
-        raise PreflightRefused(f"terraform destroy finished, but instances tagged campaign:run-id={run_id} still "
-                               f"run: {', '.join(left)}. Terminate them: aws ec2 terminate-instances "
-                               f"--region {variables['region']} --instance-ids {' '.join(left)}")
+        raise PreflightRefused(
+            f"terraform destroy finished, but instances tagged campaign:run-id={run_id} still "
+            f"run: {', '.join(left)}. Terminate them: aws ec2 terminate-instances "
+            f"--region {variables['region']} --instance-ids {' '.join(left)}"
+        )
     out(f"destroyed: no instance of run {run_id} is left (the results bucket is kept)")
 
 
@@ -47,8 +53,7 @@ def doctor(root: Path, *, out: Callable[[str], None] = print) -> bool:
     settings = load_settings(root)
     auth = Auth(settings)
     path = config_path(root)
-    lines = [f"config: {path}" + ("" if path.exists() else " (absent: defaults)"),
-             f"auth: {auth.describe()}"]
+    lines = [f"config: {path}" + ("" if path.exists() else " (absent: defaults)"), f"auth: {auth.describe()}"]
     verdict, identity = checks.credentials_verdict(auth)
     lines.append(f"  {'ok  ' if verdict.ok else 'FAIL'} {verdict.summary}")
     terraform = checks.terraform_version_verdict()

@@ -39,7 +39,14 @@ def any_alive(client: Any, instance_ids: list[str]) -> bool:
 def leftover_instances(client: Any, run_id: str) -> list[str]:
     """Instances tagged with run_id that are not terminated (what a teardown must leave: none)."""
     pages = client.get_paginator("describe_instances").paginate(
-        Filters=[{"Name": f"tag:{RUN_TAG}", "Values": [run_id]},
-                 {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])
-    return sorted(instance["InstanceId"] for page in pages for reservation in page["Reservations"]
-                  for instance in reservation["Instances"])
+        Filters=[
+            {"Name": f"tag:{RUN_TAG}", "Values": [run_id]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+        ]
+    )
+    return sorted(
+        instance["InstanceId"]
+        for page in pages
+        for reservation in page["Reservations"]
+        for instance in reservation["Instances"]
+    )

@@ -39,14 +39,21 @@ class RunInfra:
     def from_outputs(cls, outputs: dict) -> RunInfra:
         missing = [name for name in OUTPUTS_READ if name not in outputs]
         if missing:
-            raise InputError(f"the Terraform module has no output(s) {', '.join(missing)}; terraform/outputs.tf "
-                             "and campaign/targets/aws/infra.py disagree.")
-        return cls(instance_ids=tuple(outputs["instance_ids"]), bucket=outputs["bucket"],
-                   prefix=outputs["prefix"], region=outputs["region"])
+            raise InputError(
+                f"the Terraform module has no output(s) {', '.join(missing)}; terraform/outputs.tf "
+                "and campaign/targets/aws/infra.py disagree."
+            )
+        return cls(
+            instance_ids=tuple(outputs["instance_ids"]),
+            bucket=outputs["bucket"],
+            prefix=outputs["prefix"],
+            region=outputs["region"],
+        )
 
 
-def module_variables(settings: AwsSettings, *, run_id: str, campaign: str, commit: str, user_data: str,
-                     create_bucket: bool) -> dict:
+def module_variables(
+    settings: AwsSettings, *, run_id: str, campaign: str, commit: str, user_data: str, create_bucket: bool
+) -> dict:
     """The values of terraform/variables.tf for one run (every variable, so none is left to its default
     by accident)."""
     return {
@@ -73,12 +80,15 @@ def workspace_dir(state_dir: Path, run_id: str) -> Path:
     return state_dir / "aws" / run_id
 
 
-def prepare_workspace(workdir: Path, variables: dict, *, module_dir: Path = MODULE_DIR,
-                      state_backend: str | None = None) -> dict[str, str] | None:
+def prepare_workspace(
+    workdir: Path, variables: dict, *, module_dir: Path = MODULE_DIR, state_backend: str | None = None
+) -> dict[str, str] | None:
     """Copy the module, write its variables (and backend); returns the backend config for init, if any."""
     if not module_dir.is_dir():
-        raise InputError(f"the Terraform module {module_dir} is missing; campaign's AWS target runs from a "
-                         "clone of its repository (pip install -e .).")
+        raise InputError(
+            f"the Terraform module {module_dir} is missing; campaign's AWS target runs from a "
+            "clone of its repository (pip install -e .)."
+        )
     workdir.mkdir(parents=True, exist_ok=True)
     for source in sorted(module_dir.glob("*.tf")):
         shutil.copy2(source, workdir / source.name)

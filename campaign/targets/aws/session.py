@@ -53,11 +53,17 @@ class RunSession:
         """run.json, then terraform init, plan and apply in the run's own workspace."""
         run_id = self.record.run_id
         self.workdir = infra.workspace_dir(self.state_dir, run_id)
-        variables = infra.module_variables(self.settings, run_id=run_id, campaign=self.record.campaign,
-                                           commit=self.record.commit or "", user_data=self.user_data,
-                                           create_bucket=self.create_bucket)
-        backend = infra.prepare_workspace(self.workdir, variables, module_dir=self.module_dir,
-                                          state_backend=self.settings.state_backend)
+        variables = infra.module_variables(
+            self.settings,
+            run_id=run_id,
+            campaign=self.record.campaign,
+            commit=self.record.commit or "",
+            user_data=self.user_data,
+            create_bucket=self.create_bucket,
+        )
+        backend = infra.prepare_workspace(
+            self.workdir, variables, module_dir=self.module_dir, state_backend=self.settings.state_backend
+        )
         self.runner = TerraformRunner(self.workdir)
         self.store = open_store(self.record.store)
         if not self.create_bucket:  # run.json before the instance exists; else right after apply
@@ -70,18 +76,25 @@ class RunSession:
         self.resources = infra.RunInfra.from_outputs(self.runner.output())
         if self.create_bucket:
             self.store.put_bytes(self.record.to_bytes(), self.record.keys.record)
-        self.out(f"instances: {', '.join(self.resources.instance_ids)} in {self.resources.region}; "
-                 f"watching {self.record.store}/{self.record.keys.journal}")
+        self.out(
+            f"instances: {', '.join(self.resources.instance_ids)} in {self.resources.region}; "
+            f"watching {self.record.store}/{self.record.keys.journal}"
+        )
 
     def watch(self) -> WatchResult:
         store, resources = self.store, self.resources
         client = ec2.ec2_client(resources.region)
         alive = (lambda: ec2.any_alive(client, list(resources.instance_ids))) if resources.instance_ids else None
-        watcher = JournalWatcher(store, self.record.run_id, incremental=incremental_keys(self.plan, self.record),
-                                 instances_alive=alive)
+        watcher = JournalWatcher(
+            store, self.record.run_id, incremental=incremental_keys(self.plan, self.record), instances_alive=alive
+        )
         with make_display(self.out) as display:
-            result = watcher.watch(deadline_s=self.settings.deadline_s, interval_s=self.settings.poll_interval_s,
-                                   display=display, on_poll_error=lambda err: self.auth.activate())
+            result = watcher.watch(
+                deadline_s=self.settings.deadline_s,
+                interval_s=self.settings.poll_interval_s,
+                display=display,
+                on_poll_error=lambda err: self.auth.activate(),
+            )
         self.out(f"run {self.record.run_id}: {result.state}" + (f" ({result.reason})" if result.reason else ""))
         return result
 
@@ -102,8 +115,10 @@ class RunSession:
         try:
             destroy(runner, self.auth)
         except (CampaignError, KeyboardInterrupt) as err:
-            self.out(f"TEARDOWN INCOMPLETE for run {run_id}: {err or 'interrupted'}\n"
-                     f"  resources may still exist and bill. Run: campaign down {run_id}")
+            self.out(
+                f"TEARDOWN INCOMPLETE for run {run_id}: {err or 'interrupted'}\n"
+                f"  resources may still exist and bill. Run: campaign down {run_id}"
+            )
             raise
         self.out(f"destroyed: nothing of run {run_id} is left running")
 

@@ -128,13 +128,17 @@ def _check(settings: AwsSettings, path: Path) -> None:
     if not 8 <= settings.root_volume_gb <= 16384:
         problems.append(f"root_volume_gb {settings.root_volume_gb} must be between 8 and 16384")
     if not PREFIX.match(settings.prefix.strip("/")):
-        problems.append(f"prefix {settings.prefix!r} may hold only letters, digits, '.', '_', '-' and single "
-                        "slashes (it is written into the instance role's policy)")
+        problems.append(
+            f"prefix {settings.prefix!r} may hold only letters, digits, '.', '_', '-' and single "
+            "slashes (it is written into the instance role's policy)"
+        )
     if not 1 <= settings.imds_hop_limit <= 64:
         problems.append(f"imds_hop_limit {settings.imds_hop_limit} must be between 1 and 64")
     if settings.repo_token_parameter and not SSM_PARAMETER.match(settings.repo_token_parameter):
-        problems.append(f"repo_token_parameter {settings.repo_token_parameter!r} is not an SSM parameter name "
-                        "(e.g. /campaign/github-token)")
+        problems.append(
+            f"repo_token_parameter {settings.repo_token_parameter!r} is not an SSM parameter name "
+            "(e.g. /campaign/github-token)"
+        )
     if settings.state_backend and not settings.state_backend.startswith("s3://"):
         problems.append(f"state_backend {settings.state_backend!r} must be s3://BUCKET/PREFIX")
     if settings.profile and settings.auth_command:

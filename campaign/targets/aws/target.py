@@ -59,10 +59,16 @@ def default_bucket(identity: Identity | None, region: str) -> str:
 
 
 def load(options: AwsOptions) -> tuple[Plan, Path, AwsSettings]:
-    plan, root = make_plan(options.campaign_file, options.selection, allow_dirty=False, target="aws",
-                            overrides=dict(options.var_overrides))
-    settings = load_settings(root, region=options.region, instance_type=options.instance_type, keep=options.keep,
-                             **dict(options.store_overrides))
+    plan, root = make_plan(
+        options.campaign_file, options.selection, allow_dirty=False, target="aws", overrides=dict(options.var_overrides)
+    )
+    settings = load_settings(
+        root,
+        region=options.region,
+        instance_type=options.instance_type,
+        keep=options.keep,
+        **dict(options.store_overrides),
+    )
     return plan, root, settings
 
 
@@ -83,11 +89,19 @@ def preflight(options: AwsOptions) -> Preflight:
     else:
         verdicts.append(Verdict("results bucket", False, "not checked: the AWS credentials do not work"))
     verdicts.append(checks.pushed_verdict(root, plan.commit, repo_url))
-    verdicts += [replace(checks.pushed_verdict(root, commit, repo_url), check=f"side {name} pushed")
-                 for name, commit in options.sides]  # the instance fetches each side's commit from the remote
+    verdicts += [
+        replace(checks.pushed_verdict(root, commit, repo_url), check=f"side {name} pushed")
+        for name, commit in options.sides
+    ]  # the instance fetches each side's commit from the remote
     verdicts.append(checks.terraform_version_verdict())
-    verdicts += [v for v in (checks.clone_verdict(root, settings.repo_url, settings.repo_token_parameter),
-                             checks.imds_verdict(settings.imds_hop_limit)) if v is not None]
+    verdicts += [
+        v
+        for v in (
+            checks.clone_verdict(root, settings.repo_url, settings.repo_token_parameter),
+            checks.imds_verdict(settings.imds_hop_limit),
+        )
+        if v is not None
+    ]
     plan = replace(plan, verdicts=plan.verdicts + tuple(verdicts))
     if identity is not None and bucket_exists:
         plan = plan_build_source(plan, settings.store_url())
@@ -97,13 +111,20 @@ def preflight(options: AwsOptions) -> Preflight:
 def terraform_plan_verdict(checked: Preflight, *, module_dir: Path = infra.MODULE_DIR) -> Verdict:
     """Terraform's own plan for a run like the next one, in a throwaway workspace with local state:
     what `run` would create. Nothing is applied and no state is kept."""
-    record = new_record(checked.plan, checked.root, new_run_id(checked.plan.commit), checked.settings.store_url(),
-                        keep_going=False)
-    user_data = render_userdata(with_toolchain(userdata_params(checked.settings, record, checked.repo_url),
-                                               checked.plan))
-    variables = infra.module_variables(checked.settings, run_id=record.run_id, campaign=record.campaign,
-                                       commit=record.commit or "", user_data=user_data,
-                                       create_bucket=not checked.bucket_exists)
+    record = new_record(
+        checked.plan, checked.root, new_run_id(checked.plan.commit), checked.settings.store_url(), keep_going=False
+    )
+    user_data = render_userdata(
+        with_toolchain(userdata_params(checked.settings, record, checked.repo_url), checked.plan)
+    )
+    variables = infra.module_variables(
+        checked.settings,
+        run_id=record.run_id,
+        campaign=record.campaign,
+        commit=record.commit or "",
+        user_data=user_data,
+        create_bucket=not checked.bucket_exists,
+    )
     with tempfile.TemporaryDirectory(prefix="campaign-plan-") as scratch:
         workdir = Path(scratch) / "workspace"
         infra.prepare_workspace(workdir, variables, module_dir=module_dir)
@@ -118,10 +139,17 @@ def terraform_plan_verdict(checked: Preflight, *, module_dir: Path = infra.MODUL
 
 
 def userdata_params(settings: AwsSettings, record: RunRecord, repo_url: str) -> UserdataParams:
-    return UserdataParams(run_id=record.run_id, campaign=record.campaign, commit=record.commit or "",
-                          repo_url=repo_url, store_url=record.store, region=settings.region,
-                          watchdog_minutes=settings.watchdog_minutes, install_spec=settings.install_spec,
-                          repo_token_parameter=settings.repo_token_parameter or "")
+    return UserdataParams(
+        run_id=record.run_id,
+        campaign=record.campaign,
+        commit=record.commit or "",
+        repo_url=repo_url,
+        store_url=record.store,
+        region=settings.region,
+        watchdog_minutes=settings.watchdog_minutes,
+        install_spec=settings.install_spec,
+        repo_token_parameter=settings.repo_token_parameter or "",
+    )
 
 
 def with_toolchain(params: UserdataParams, plan: Plan) -> UserdataParams:
@@ -132,17 +160,37 @@ def with_toolchain(params: UserdataParams, plan: Plan) -> UserdataParams:
 def builds_here(plan: Plan) -> bool:
     """The plan has a build stage that will compile on the instance (no usable prebuilt, or not looked up)."""
     stage = plan.spec.build_stage
-    return stage is not None and not any(p.run.stage.name == stage.name and p.source.startswith("fetch prebuilt")
-                                         for p in plan.runs)
+    return stage is not None and not any(
+        p.run.stage.name == stage.name and p.source.startswith("fetch prebuilt") for p in plan.runs
+    )
 
 
-def new_record(plan: Plan, root: Path, run_id: str, store_url: str, *, keep_going: bool,
-               sides: dict[str, str] | None = None, order_seed: int | None = None) -> RunRecord:
-    return RunRecord(run_id=run_id, campaign=plan.spec.name,
-                     campaign_file=plan.spec.path.relative_to(root).as_posix(), campaign_digest=plan.spec.digest,
-                     commit=plan.commit, dirty=False, selection=plan.selection_text, target="aws",
-                     store=store_url, created_at=now_iso(), keep_going=keep_going, vars=dict(plan.spec.vars),
-                     sides=dict(sides or {}), order_seed=order_seed)
+def new_record(
+    plan: Plan,
+    root: Path,
+    run_id: str,
+    store_url: str,
+    *,
+    keep_going: bool,
+    sides: dict[str, str] | None = None,
+    order_seed: int | None = None,
+) -> RunRecord:
+    return RunRecord(
+        run_id=run_id,
+        campaign=plan.spec.name,
+        campaign_file=plan.spec.path.relative_to(root).as_posix(),
+        campaign_digest=plan.spec.digest,
+        commit=plan.commit,
+        dirty=False,
+        selection=plan.selection_text,
+        target="aws",
+        store=store_url,
+        created_at=now_iso(),
+        keep_going=keep_going,
+        vars=dict(plan.spec.vars),
+        sides=dict(sides or {}),
+        order_seed=order_seed,
+    )
 
 
 def show_userdata(options: AwsOptions) -> str:
@@ -151,8 +199,9 @@ def show_userdata(options: AwsOptions) -> str:
     if not settings.bucket:
         settings = settings.with_bucket(default_bucket(None, settings.region))
     record = new_record(plan, root, new_run_id(plan.commit), settings.store_url(), keep_going=options.keep_going)
-    return render_userdata(with_toolchain(userdata_params(settings, record, checks.remote_url(root, settings.repo_url)),
-                                          plan))
+    return render_userdata(
+        with_toolchain(userdata_params(settings, record, checks.remote_url(root, settings.repo_url)), plan)
+    )
 
 
 def describe(settings: AwsSettings, repo_url: str, *, bucket_exists: bool) -> list[str]:
@@ -175,9 +224,13 @@ def raise_for(state: str, reason: str, run_id: str, settings: AwsSettings) -> No
     if state == "succeeded":
         return
     if state == "interrupted":
-        raise Interrupted(f"run {run_id} was interrupted on the instance: {reason}. "
-                          f"`campaign status {run_id} {where}` shows where it stopped.")
-    raise StageFailed(f"run {run_id} did not succeed ({state}): {reason}.\n"
-                      f"`campaign status {run_id} {where}` shows every stage run; "
-                      f"`campaign logs {run_id} {where}` the runner's events, and the instance's own log is "
-                      f"{settings.store_url()}/runs/{run_id}/logs/bootstrap.log.")
+        raise Interrupted(
+            f"run {run_id} was interrupted on the instance: {reason}. "
+            f"`campaign status {run_id} {where}` shows where it stopped."
+        )
+    raise StageFailed(
+        f"run {run_id} did not succeed ({state}): {reason}.\n"
+        f"`campaign status {run_id} {where}` shows every stage run; "
+        f"`campaign logs {run_id} {where}` the runner's events, and the instance's own log is "
+        f"{settings.store_url()}/runs/{run_id}/logs/bootstrap.log."
+    )

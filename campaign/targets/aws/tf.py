@@ -71,16 +71,23 @@ class TerraformRunner:
         self.workdir = Path(workdir)
         self.binary = binary
         if shutil.which(binary) is None:
-            raise PreflightRefused(f"terraform is not on PATH ({binary}); install Terraform >= 1.11 "
-                                   "(https://developer.hashicorp.com/terraform/install) and retry.")
+            raise PreflightRefused(
+                f"terraform is not on PATH ({binary}); install Terraform >= 1.11 "
+                "(https://developer.hashicorp.com/terraform/install) and retry."
+            )
         self._tf = Terraform(working_dir=str(self.workdir), terraform_bin_path=binary)
 
     def init(self, *, backend_config: dict[str, str] | None = None) -> None:
         self._run("init", backend_config=backend_config, reconfigure=IsFlagged, upgrade=IsNotFlagged)
 
     def plan(self, *, destroy: bool = False) -> PlanSummary:
-        out = self._run("plan", accept=(0, 2), out=PLAN_FILE, detailed_exitcode=IsFlagged,
-                        destroy=IsFlagged if destroy else IsNotFlagged)
+        out = self._run(
+            "plan",
+            accept=(0, 2),
+            out=PLAN_FILE,
+            detailed_exitcode=IsFlagged,
+            destroy=IsFlagged if destroy else IsNotFlagged,
+        )
         match = PLAN_SUMMARY.search(out)
         return PlanSummary(*map(int, match.groups())) if match else PlanSummary(0, 0, 0)
 
@@ -120,7 +127,8 @@ class TerraformRunner:
         if code not in accept:
             raise TerraformFailed(
                 f"terraform {command} failed (exit {code}) in {self.workdir}:\n{_last_lines(err or out)}\n"
-                f"Full output: {self.workdir / LOG_FILE}.")
+                f"Full output: {self.workdir / LOG_FILE}."
+            )
         return out or ""
 
     def _log(self, command: str, code: int, out: str | None, err: str | None) -> None:

@@ -47,9 +47,12 @@ class UserdataParams:
 def render_userdata(params: UserdataParams, *, template_dir: Path = TEMPLATE_DIR) -> str:
     if not params.install_spec and not params.campaign_command:
         raise ValueError("userdata without install_spec needs campaign_command")
-    environment = ImmutableSandboxedEnvironment(loader=jinja2.FileSystemLoader(str(template_dir)),
-                                                undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                                                autoescape=False)
+    environment = ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(str(template_dir)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
     environment.filters["shq"] = lambda value: shlex.quote(str(value))
     script = environment.get_template(ENTRY_TEMPLATE).render(**asdict(params))
     if len(script.encode("utf-8")) > USERDATA_LIMIT:

@@ -104,8 +104,14 @@ def make_display(out: Callable[[str], None]) -> LineDisplay:
 
 
 class JournalWatcher:
-    def __init__(self, store: Store, run_id: str, *, incremental: dict[str, str] | None = None,
-                 instances_alive: Callable[[], bool] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        *,
+        incremental: dict[str, str] | None = None,
+        instances_alive: Callable[[], bool] | None = None,
+    ):
         self.store, self.run_id = store, run_id
         self.incremental = incremental or {}  # stage run -> its incremental results key in the store
         self.instances_alive = instances_alive
@@ -127,8 +133,14 @@ class JournalWatcher:
         except StoreError:
             return ""
 
-    def watch(self, *, deadline_s: float, interval_s: float, display: LineDisplay,
-              on_poll_error: Callable[[Exception], None] | None = None) -> WatchResult:
+    def watch(
+        self,
+        *,
+        deadline_s: float,
+        interval_s: float,
+        display: LineDisplay,
+        on_poll_error: Callable[[Exception], None] | None = None,
+    ) -> WatchResult:
         started, progress = time.monotonic(), Progress()
         status: RunStatus | None = None
         while True:
@@ -144,9 +156,15 @@ class JournalWatcher:
                 status = self.poll() or status  # the last upload may have landed just now
                 if status is not None and status.state in FINAL_STATES:
                     return WatchResult(status.state, status, status.reason)
-                return WatchResult(LOST, status or RunStatus(self.run_id, state="created"),
-                                   "every instance of the run is gone, but its journal has no final entry")
+                return WatchResult(
+                    LOST,
+                    status or RunStatus(self.run_id, state="created"),
+                    "every instance of the run is gone, but its journal has no final entry",
+                )
             if time.monotonic() - started > deadline_s:
-                return WatchResult(DEADLINE, status or RunStatus(self.run_id, state="created"),
-                                   f"no final journal entry within {duration_text(deadline_s)}")
+                return WatchResult(
+                    DEADLINE,
+                    status or RunStatus(self.run_id, state="created"),
+                    f"no final journal entry within {duration_text(deadline_s)}",
+                )
             time.sleep(interval_s)

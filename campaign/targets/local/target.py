@@ -31,12 +31,15 @@ class LocalTarget:
     name = "local"
 
     def preflight(self, request: RunRequest, *, for_plan: bool = False) -> Prepared:
-        plan, root = make_plan(request.campaign_file, request.selection, allow_dirty=request.allow_dirty,
-                               overrides=request.vars)
+        plan, root = make_plan(
+            request.campaign_file, request.selection, allow_dirty=request.allow_dirty, overrides=request.vars
+        )
         if plan.spec.cluster is not None and self.name == "local" and not for_plan:
-            raise PreflightRefused(f"{request.campaign_file} runs on a cluster: `campaign cluster up -f "
-                                   f"{request.campaign_file}`, then `campaign run … -f {request.campaign_file} "
-                                   "--cluster NAME`.")
+            raise PreflightRefused(
+                f"{request.campaign_file} runs on a cluster: `campaign cluster up -f "
+                f"{request.campaign_file}`, then `campaign run … -f {request.campaign_file} "
+                "--cluster NAME`."
+            )
         store_url = request.store or default_store(root)
         return Prepared(plan_build_source(plan, store_url), root, store_url, request.state_dir)
 
@@ -47,9 +50,15 @@ class LocalTarget:
         return {}
 
     def new_record(self, prepared: Prepared, request: RunRequest) -> RunRecord:
-        record = RunRecord.new(prepared.plan, prepared.root, store=prepared.store_url, target=self.name,
-                               keep_going=request.keep_going, sync_interval_s=request.sync_interval_s,
-                               host=fingerprint())
+        record = RunRecord.new(
+            prepared.plan,
+            prepared.root,
+            store=prepared.store_url,
+            target=self.name,
+            keep_going=request.keep_going,
+            sync_interval_s=request.sync_interval_s,
+            host=fingerprint(),
+        )
         return replace(record, sides=dict(request.sides), order_seed=request.order_seed) if request.sides else record
 
     def provision(self, prepared: Prepared, record: RunRecord, out: Out) -> None:
@@ -72,8 +81,7 @@ class LocalTarget:
         return Outcome("succeeded")  # the agent ran in the foreground; a failure was raised by execute
 
     def collect(self, prepared: Prepared, record: RunRecord, outcome: Outcome, out: Out) -> None:
-        say_where_results_are(out, open_store(prepared.store_url), record,
-                              self._run_dir(prepared, record.run_id))
+        say_where_results_are(out, open_store(prepared.store_url), record, self._run_dir(prepared, record.run_id))
 
     def teardown(self, prepared: Prepared, record: RunRecord, out: Out) -> None:
         """Nothing to remove: the checkout stays for a resume."""
@@ -88,8 +96,10 @@ class LocalTarget:
         record, store, run_dir = _resumable(run_id, request.store, request.state_dir)
         _warn_if_head_moved(record)
         out(f"run: {run_id}")
-        print(f"resuming run {run_id} (selection {record.selection}, commit {(record.commit or '')[:12]})",
-              file=sys.stderr)
+        print(
+            f"resuming run {run_id} (selection {record.selection}, commit {(record.commit or '')[:12]})",
+            file=sys.stderr,
+        )
         _ensure_checkout(record, run_dir)
         execute_record(record, store, run_dir, take_over=request.take_over)
         say_where_results_are(out, store, record, run_dir)
@@ -100,8 +110,10 @@ class LocalTarget:
         prepared = self.preflight(request)
         unfinished = find_unfinished(open_store(prepared.store_url), prepared.plan, target=self.name)
         if unfinished is None:
-            print("--resume: no unfinished run of this commit, campaign file and selection; starting a new run.",
-                  file=sys.stderr)
+            print(
+                "--resume: no unfinished run of this commit, campaign file and selection; starting a new run.",
+                file=sys.stderr,
+            )
             return None
         return self.resume(unfinished, request, out)
 
@@ -112,8 +124,10 @@ class LocalTarget:
         record, store, run_dir = _resumable(run_id, request.store, request.state_dir)
         _warn_if_head_moved(record)
         if not run_dir.checkout.exists():
-            raise InputError(f"run {run_id} has no local checkout at {run_dir.checkout}; `campaign resume {run_id}` "
-                             "recreates it, then shows the same plan as it runs.")
+            raise InputError(
+                f"run {run_id} has no local checkout at {run_dir.checkout}; `campaign resume {run_id}` "
+                "recreates it, then shows the same plan as it runs."
+            )
         return resume_preview(record, store, run_dir)
 
     def _run_dir(self, prepared: Prepared, run_id: str) -> RunDir:
@@ -148,9 +162,12 @@ def _warn_if_head_moved(record: RunRecord) -> None:
     head = head_commit(find_root(Path.cwd()))
     if head is None or record.commit is None or head == record.commit:
         return
-    print(f"note: run {record.run_id} continues its own commit {record.commit[:12]}; HEAD is now {head[:12]}, "
-          f"and commits made since the run started (a fix, say) are NOT in it. To run HEAD instead, start a new "
-          f"run: `campaign run {record.selection}`.", file=sys.stderr)
+    print(
+        f"note: run {record.run_id} continues its own commit {record.commit[:12]}; HEAD is now {head[:12]}, "
+        f"and commits made since the run started (a fix, say) are NOT in it. To run HEAD instead, start a new "
+        f"run: `campaign run {record.selection}`.",
+        file=sys.stderr,
+    )
 
 
 def _resumable(run_id: str, store_url: str | None, state_dir: Path | None) -> tuple[RunRecord, Store, RunDir]:
@@ -170,15 +187,19 @@ def _ensure_checkout(record: RunRecord, run_dir: RunDir) -> None:
     if record.dirty:
         raise PreflightRefused(
             f"run {record.run_id} ran with --allow-dirty and its working-tree copy {run_dir.checkout} is gone, "
-            "so it cannot be resumed faithfully. Start a new run.")
+            "so it cannot be resumed faithfully. Start a new run."
+        )
     prepare_checkout(find_root(Path.cwd()), record.commit, run_dir.checkout, dirty=False)
 
 
 def _warn_dirty(plan: Plan) -> None:
     banner = "!" * 78
-    print(f"{banner}\n--allow-dirty: this run uses your working tree AS IT IS, not a commit. Its results can "
-          f"not be\nreproduced from git and must not be published. Rehearsal only; the AWS target refuses it.\n"
-          f"{banner}", file=sys.stderr)
+    print(
+        f"{banner}\n--allow-dirty: this run uses your working tree AS IT IS, not a commit. Its results can "
+        f"not be\nreproduced from git and must not be published. Rehearsal only; the AWS target refuses it.\n"
+        f"{banner}",
+        file=sys.stderr,
+    )
     for verdict in plan.verdicts:
         if verdict.overridden:
             for detail in verdict.details:
