@@ -14,6 +14,7 @@ from campaign.run.record import RunRecord, new_run_id
 from campaign.store import open_store
 from campaign.system.git import find_root
 from campaign.targets.aws import commands
+from campaign.targets.aws import target as aws_flow  # through the module: one place assembles the userdata
 from campaign.targets.aws.session import RunSession
 from campaign.targets.aws.target import (
     AwsOptions,
@@ -24,10 +25,7 @@ from campaign.targets.aws.target import (
     raise_for,
     show_userdata,
     terraform_plan_verdict,
-    userdata_params,
-    with_toolchain,
 )
-from campaign.targets.aws.userdata import render_userdata
 from campaign.targets.aws.watch import WatchResult
 from campaign.targets.base import Out, Outcome, Prepared, RunRequest
 
@@ -91,9 +89,7 @@ class AwsTarget:
             settings=checked.settings,
             auth=checked.auth,
             state_dir=state_dir_for(checked.root, checked.state_dir),
-            user_data=render_userdata(
-                with_toolchain(userdata_params(checked.settings, record, checked.repo_url), checked.plan)
-            ),
+            user_data=aws_flow.instance_userdata(checked.settings, record, checked.repo_url, checked.plan),
             create_bucket=not checked.bucket_exists,
             out=out,
         )

@@ -114,9 +114,7 @@ def terraform_plan_verdict(checked: Preflight, *, module_dir: Path = infra.MODUL
     record = new_record(
         checked.plan, checked.root, new_run_id(checked.plan.commit), checked.settings.store_url(), keep_going=False
     )
-    user_data = render_userdata(
-        with_toolchain(userdata_params(checked.settings, record, checked.repo_url), checked.plan)
-    )
+    user_data = instance_userdata(checked.settings, record, checked.repo_url, checked.plan)
     variables = infra.module_variables(
         checked.settings,
         run_id=record.run_id,
@@ -150,6 +148,11 @@ def userdata_params(settings: AwsSettings, record: RunRecord, repo_url: str) -> 
         install_spec=settings.install_spec,
         repo_token_parameter=settings.repo_token_parameter or "",
     )
+
+
+def instance_userdata(settings: AwsSettings, record: RunRecord, repo_url: str, plan: Plan) -> str:
+    """The script the run's instance boots with: the one place its parameters are assembled."""
+    return render_userdata(with_toolchain(userdata_params(settings, record, repo_url), plan))
 
 
 def with_toolchain(params: UserdataParams, plan: Plan) -> UserdataParams:
@@ -199,9 +202,7 @@ def show_userdata(options: AwsOptions) -> str:
     if not settings.bucket:
         settings = settings.with_bucket(default_bucket(None, settings.region))
     record = new_record(plan, root, new_run_id(plan.commit), settings.store_url(), keep_going=options.keep_going)
-    return render_userdata(
-        with_toolchain(userdata_params(settings, record, checks.remote_url(root, settings.repo_url)), plan)
-    )
+    return instance_userdata(settings, record, checks.remote_url(root, settings.repo_url), plan)
 
 
 def describe(settings: AwsSettings, repo_url: str, *, bucket_exists: bool) -> list[str]:
