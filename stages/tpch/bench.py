@@ -90,7 +90,12 @@ def parse_args(argv: list[str]) -> BenchSettings:
     parser.add_argument("--report", required=True, type=Path, help="Markdown report to write")
     parser.add_argument("--iterations", required=True, type=int, help="measured runs per query")
     parser.add_argument("--run-id", required=True)
-    parser.add_argument("--engines", default="all", help="comma-separated, or all (default)")
+    parser.add_argument(
+        "--engines",
+        default="all",
+        help="comma-separated, or all (default: the engines on this "
+        "machine, duckdb and datafusion; spark runs only when named, on a cluster)",
+    )
     parser.add_argument("--queries", default="all", help="comma-separated (q01,q03), or all (default)")
     parser.add_argument(
         "--queries-dir",
@@ -140,7 +145,7 @@ def parse_args(argv: list[str]) -> BenchSettings:
         report=args.report,
         iterations=args.iterations,
         run_id=args.run_id,
-        engines=parse_list(args.engines, engines.ALL_ENGINES, "--engines", parser),
+        engines=parse_list(args.engines, engines.ALL_ENGINES, "--engines", parser, every=engines.ENGINE_NAMES),
         queries=parse_list(args.queries, ALL_QUERIES, "--queries", parser),
         queries_dir=args.queries_dir or DEFAULT_QUERIES_DIR,
         resume=args.resume,
@@ -161,9 +166,10 @@ def canonical_sf(text: str, parser: argparse.ArgumentParser) -> str:
     return format(value.normalize(), "f")
 
 
-def parse_list(text: str, allowed: tuple[str, ...], option: str, parser) -> tuple[str, ...]:
+def parse_list(text: str, allowed: tuple[str, ...], option: str, parser, *, every=None) -> tuple[str, ...]:
+    """A comma-separated subset of allowed; "all" means every (default: allowed)."""
     if text.strip() == "all":
-        return allowed
+        return every or allowed
     items = tuple(item.strip() for item in text.split(",") if item.strip())
     unknown = [item for item in items if item not in allowed]
     if unknown or not items or len(set(items)) != len(items):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 TABLES = ("customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier")
 ENGINE_NAMES = ("duckdb", "datafusion")  # the default comparison, on this machine
-ALL_ENGINES = (*ENGINE_NAMES, "spark")  # spark: on a cluster's Spark master (examples/spark-cluster.yaml)
+ALL_ENGINES = (*ENGINE_NAMES, "spark")  # spark only when named: it needs a cluster's Spark master
 
 
 def query_text(text: str, sf: str) -> str:
