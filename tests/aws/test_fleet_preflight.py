@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import uuid
 from pathlib import Path
 
@@ -254,3 +255,19 @@ def test_an_unknown_price_is_a_warning_not_a_crash():
 def test_suggestions_come_from_botocores_lists():
     assert close_to("c7i.xlarg", known_instance_types()).startswith(" (did you mean c7i.xlarge")
     assert close_to("zzzzzz", known_instance_types()) == ""
+
+
+def test_expected_hours_come_from_the_last_finished_run_of_the_campaign(aws_repo, capsys):
+    """A real local run of the toy campaign into the AWS target's bucket, then the plan's cost uses its hours."""
+    bucket = next(
+        line.split('"')[1]
+        for line in Path(os.environ["CAMPAIGN_CONFIG"]).read_text().splitlines()
+        if line.startswith("bucket")
+    )
+    code, text = cli(capsys, "run", "sf0.01", "--store", f"s3://{bucket}/campaign")
+    assert code == 0, text
+    run_id = next(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("run: "))
+    code, text = cli(capsys, "plan", "--target", "aws", "--instance-types", "c7i.xlarge")
+    assert code == 0, text
+    assert f"cost (expected 0.00 h from the last finished run, {run_id}; worst case 8 h):" in text
+    assert "1 × c7i.xlarge at $0.1785/h: expected $0.00, worst case $1.43" in text
