@@ -117,9 +117,10 @@ def cost_lines(costs: list[TypeCost]) -> list[str]:
         if not c.price.known:
             lines.append(f"    {c.nodes} × {c.price.instance_type}: price unknown ({c.price.source})")
             continue
+        where = c.price.source.rsplit("; ", 1)[-1]  # the why before it is said once, below
         lines.append(
             f"    {c.nodes} × {c.price.instance_type} at ${c.price.usd_per_hour:.4f}/h: expected "
-            f"${c.expected_usd:.2f}, worst case ${c.worst_usd:.2f} ({c.price.source}"
+            f"${c.expected_usd:.2f}, worst case ${c.worst_usd:.2f} ({where}"
             + (f", {c.price.as_of})" if c.price.as_of else ")")
         )
     known = [c for c in costs if c.price.known]
@@ -127,7 +128,8 @@ def cost_lines(costs: list[TypeCost]) -> list[str]:
         f"    total: expected ${sum(c.expected_usd for c in known):.2f}, "
         f"worst case ${sum(c.worst_usd for c in known):.2f}" + ("" if len(known) == len(costs) else " (priced types)")
     )
-    return lines
+    whys = dict.fromkeys(c.price.source.rsplit("; ", 1)[0] for c in known if "; " in c.price.source)
+    return lines + [f"    prices: {why}" for why in whys]
 
 
 def cost_json(costs: list[TypeCost]) -> dict[str, Any]:
