@@ -123,6 +123,11 @@ def test_a_quota_shortfall_names_the_quota_its_value_and_the_need(aws_repo, tf_m
     ) in text
     assert "--quota-code L-1216C47A --desired-value 32 --region us-east-1" in text
     assert live_instances(tf_moto) == before
+    ec2_quotas[STANDARD] = 64.0  # enough now: the worst case is what refuses `run`
+    code, text = cli(capsys, "run", "--target", "aws", "--instance-types", "c7i.xlarge,c7i.8xlarge", "--max-cost", "5")
+    assert code == 3, text
+    assert "cost: the sweep's worst case $12.85 exceeds --max-cost $5.00 (dearest: 1 × c7i.8xlarge, $11.42)" in text
+    assert live_instances(tf_moto) == before
 
 
 def test_nodes_multiply_the_quota_need_and_the_cost(aws_repo, ec2_quotas):
@@ -298,3 +303,19 @@ def test_expected_hours_come_from_the_last_finished_run_of_the_campaign(aws_repo
 def test_each_family_counts_against_its_own_on_demand_quota(instance_type, code):
     quota = quota_of(instance_type, spot=False)
     assert (quota[0] if quota else None) == code
+
+
+def test_a_spot_sweep_checks_the_spot_quota_and_prices_from_spot_history(aws_repo, ec2_quotas):
+    from campaign.targets.aws.adapter import AwsTarget
+    from campaign.targets.base import RunRequest
+
+    Path(os.environ["CAMPAIGN_CONFIG"]).write_text(Path(os.environ["CAMPAIGN_CONFIG"]).read_text() + "spot = true\n")
+    ec2_quotas[STANDARD_SPOT] = 4.0
+    request = RunRequest(campaign_file=Path("campaign.yaml"), options={"instance_types": ("c7i.2xlarge",)})
+    prepared = AwsTarget().preflight(request)
+    assert [v.summary for v in prepared.plan.refusals] == [
+        "quota L-34B43A08 (All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests) in us-east-1 is 4 vCPUs; "
+        "c7i.2xlarge × 1 needs 8"
+    ]
+    cost = AwsTarget().describe_json(prepared)["aws"]["cost"]["per_type"][0]
+    assert (cost["usd_per_hour"], cost["price_source"]) == (0.00001, "EC2 spot price history (the dearest zone now)")
