@@ -120,8 +120,9 @@ def preflight(options: AwsOptions) -> Preflight:
 
 
 def fleet_request(options: AwsOptions, settings: AwsSettings) -> FleetRequest:
-    """--instance-types A,B (the sweep's fleet), else the one instance type; nodes of each; --max-cost."""
-    types = tuple(dict.fromkeys(options.instance_types)) or (settings.instance_type,)
+    """--instance-types A,B (the sweep's fleet) and the instance type `run` provisions (the first of them unless
+    --instance-type names another); nodes of each; --max-cost."""
+    types = tuple(dict.fromkeys((*options.instance_types, settings.instance_type)))
     return FleetRequest(types, options.nodes, options.max_cost)
 
 
