@@ -19,6 +19,7 @@ from campaign.cli.inspect_commands import logs, runs, status, verify
 from campaign.cli.options import (
     DEFAULT_CAMPAIGN_FILE,
     campaign_file_option,
+    fleet_options,
     open_store_for,
     run_id_argument,
     state_dir_option,
@@ -62,6 +63,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 )
 @store_option
 @target_options
+@fleet_options
 @click.option("--show-userdata", is_flag=True, help="AWS target: print the exact userdata script of the instance.")
 @var_option
 def plan(
@@ -74,6 +76,8 @@ def plan(
     target: str,
     instance_type: str | None,
     region: str | None,
+    instance_types: tuple[str, ...],
+    max_cost: float | None,
     show_userdata: bool,
     var_texts: tuple[str, ...],
 ) -> None:
@@ -86,7 +90,7 @@ def plan(
         selection=selection,
         store=store,
         allow_dirty=allow_dirty,
-        options={"instance_type": instance_type, "region": region},
+        options=aws_options(instance_type, region, instance_types, max_cost),
         vars=parse_var_options(var_texts),
     )
     if show_userdata:
@@ -101,6 +105,13 @@ def plan(
     _show_plan(prepared.plan, chosen.describe(prepared), chosen.describe_json(prepared), as_json=as_json)
     if prepared.plan.refusals:
         raise click.exceptions.Exit(PreflightRefused.exit_code)  # the plan is shown; `run` would refuse it
+
+
+def aws_options(
+    instance_type: str | None, region: str | None, instance_types: tuple[str, ...], max_cost: float | None
+) -> dict[str, Any]:
+    """RunRequest.options for the AWS target; instance_types is the sweep's fleet (empty: the one instance type)."""
+    return {"instance_type": instance_type, "region": region, "instance_types": instance_types, "max_cost": max_cost}
 
 
 def _show_plan(the_plan: Plan, target_lines: list[str], target_json: dict[str, Any], *, as_json: bool) -> None:
@@ -135,6 +146,7 @@ def _show_plan(the_plan: Plan, target_lines: list[str], target_json: dict[str, A
     help="Seconds between uploads of a growing incremental results file.",
 )
 @target_options
+@fleet_options
 @click.option(
     "--keep",
     is_flag=True,
@@ -162,6 +174,8 @@ def run(
     target: str,
     instance_type: str | None,
     region: str | None,
+    instance_types: tuple[str, ...],
+    max_cost: float | None,
     keep: bool | None,
     cluster_name: str | None,
     var_texts: tuple[str, ...],
@@ -180,7 +194,7 @@ def run(
         resume=resume,
         take_over=take_over,
         sync_interval_s=sync_interval,
-        options={"instance_type": instance_type, "region": region, "keep": keep, "cluster": cluster_name},
+        options={"keep": keep, "cluster": cluster_name, **aws_options(instance_type, region, instance_types, max_cost)},
         vars=parse_var_options(var_texts),
     )
     chosen = get_target("cluster" if cluster_name else target)

@@ -74,3 +74,28 @@ def open_store_for(url: str | None) -> Store:
         except CampaignError:
             url = default_store(Path.cwd())
     return open_store(url)
+
+
+def _type_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    types = tuple(dict.fromkeys(t.strip() for t in (value or "").split(",") if t.strip()))
+    if value is not None and not types:
+        raise click.BadParameter("give instance types separated by commas, e.g. c7i.xlarge,c7g.xlarge")
+    return types
+
+
+def fleet_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The sweep's fleet (AWS target), shared by `plan` and `run`: preflight checks every type before paying."""
+    command = click.option(
+        "--max-cost",
+        type=click.FloatRange(min=0),
+        default=None,
+        metavar="USD",
+        help="AWS target: refuse when the worst case (every type for max_hours) costs more than USD.",
+    )(command)
+    return click.option(
+        "--instance-types",
+        metavar="A,B,C",
+        default=None,
+        callback=_type_list,
+        help="AWS target: the sweep's instance types (each is checked: offered, quota, memory, cost).",
+    )(command)

@@ -11,6 +11,7 @@ import re
 from pathlib import Path, PurePosixPath
 
 from campaign.errors import InputError
+from campaign.spec.capacity import CAPACITY_KEYS, CapacityProblem, check_amounts, parse_amount
 from campaign.spec.cluster_load import check_services, on_key, parse_cluster, parse_services
 from campaign.spec.model import CampaignSpec, Requirements, Stage, is_inside_output_dir
 from campaign.spec.scale import canonical_sf
@@ -38,7 +39,7 @@ STAGE_KEYS = {
     "build_output",
     "on",
 }
-REQUIRES_KEYS = {"cpu_flags"}
+REQUIRES_KEYS = {"cpu_flags", *CAPACITY_KEYS}
 STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FEATURE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_+./-]*$")  # cargo's, plus `crate/feature`
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -68,6 +69,7 @@ def load_campaign(path: Path) -> CampaignSpec:
                     stage.line,
                     f"stage '{stage.name}': on: {stage.on} needs a cluster; add cluster: {{nodes: N}} or remove on.",
                 )
+    _check_capacity(stages, scale_factors, dict(spec_vars), problems)
     default_selection = str(document.get("default_selection") or (f"sf{scale_factors[0]}" if scale_factors else ""))
     problems.raise_if_any()
     spec = CampaignSpec(
@@ -302,4 +304,18 @@ def _parse_requires(entry: LocatedDict, where: str, problems: Problems) -> Requi
         return Requirements()
     _check_keys(value, REQUIRES_KEYS, f"{where}: requires", problems)
     flags = _str_list(value, "cpu_flags", f"{where}: requires", problems)
-    return Requirements(cpu_flags=tuple(f.lower() for f in flags))
+    amounts: dict[str, float | str | None] = {}
+    for key in CAPACITY_KEYS:
+        try:
+            amounts[key] = parse_amount(value.get(key))
+        except CapacityProblem as err:
+            problems.add(value.line_of(key), f"{where}: requires.{key} {err}.")
+    return Requirements(cpu_flags=tuple(f.lower() for f in flags), **amounts)
+
+
+def _check_capacity(stages: list[Stage], sfs: tuple[str, ...], variables: dict, problems: Problems) -> None:
+    """Each capacity template renders to a number of GB at every scale factor its stage runs at."""
+    for stage in stages:
+        amounts = {"disk_gb": stage.requires.disk_gb, "memory_gb": stage.requires.memory_gb}
+        for problem in check_amounts(amounts, sfs if stage.per_sf else (None,), variables):
+            problems.add(stage.line, f"stage '{stage.name}': {problem}.")

@@ -26,6 +26,8 @@ PLACEHOLDER_WORK_DIR = "/WORK"
 @dataclass(frozen=True)
 class Requirements:
     cpu_flags: tuple[str, ...] = ()
+    disk_gb: float | str | None = None  # GB, or a template per scale factor (campaign.spec.capacity)
+    memory_gb: float | str | None = None
 
 
 @dataclass(frozen=True)

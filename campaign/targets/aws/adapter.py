@@ -15,6 +15,8 @@ from campaign.store import open_store
 from campaign.system.git import find_root
 from campaign.targets.aws import commands
 from campaign.targets.aws import target as aws_flow  # through the module: one place assembles the userdata
+from campaign.targets.aws.costs import cost_json
+from campaign.targets.aws.fleet_preflight import FleetReport
 from campaign.targets.aws.session import RunSession
 from campaign.targets.aws.target import (
     AwsOptions,
@@ -52,7 +54,7 @@ class AwsTarget:
 
     def describe(self, prepared: Prepared) -> list[str]:
         checked: Preflight = prepared.context
-        return describe(checked.settings, checked.repo_url, bucket_exists=checked.bucket_exists)
+        return describe(checked.settings, checked.repo_url, bucket_exists=checked.bucket_exists, fleet=checked.fleet)
 
     def describe_json(self, prepared: Prepared) -> dict[str, Any]:
         checked: Preflight = prepared.context
@@ -66,6 +68,7 @@ class AwsTarget:
                 "repo_url": checked.repo_url,
                 "max_hours": settings.max_hours,
                 "create_bucket": not checked.bucket_exists,
+                **fleet_json(checked.fleet),
             }
         }
 
@@ -164,6 +167,9 @@ def aws_options(request: RunRequest) -> AwsOptions:
         var_overrides=tuple(request.vars.items()),
         sides=tuple(request.sides.items()),
         order_seed=request.order_seed,
+        instance_types=tuple(options.get("instance_types") or ()),
+        nodes=int(options.get("nodes", 1) or 1),
+        max_cost=options.get("max_cost"),
     )
 
 
@@ -177,6 +183,18 @@ def _store_overrides(store: str | None) -> dict[str, str]:
         )
     bucket, _, prefix = store.removeprefix("s3://").partition("/")
     return {"bucket": bucket, "prefix": prefix.strip("/")}
+
+
+def fleet_json(report: FleetReport | None) -> dict[str, Any]:
+    """The sweep's fleet and its cost in `plan --json` (under aws)."""
+    if report is None:
+        return {}
+    return {
+        "instance_types": list(report.request.types),
+        "nodes": report.request.nodes,
+        "max_cost": report.request.max_cost,
+        "cost": cost_json(list(report.costs)),
+    }
 
 
 def _root_or_cwd() -> Path:

@@ -16,9 +16,12 @@ from campaign.planning.verdict import Verdict
 from campaign.prebuilt.artifact import plan_build_source
 from campaign.preflight.planner import make_plan
 from campaign.run.record import RunRecord, new_run_id
+from campaign.store import open_store
 from campaign.system.clock import now_iso
 from campaign.targets.aws import checks, infra
 from campaign.targets.aws.auth import Auth, Identity
+from campaign.targets.aws.costs import cost_lines
+from campaign.targets.aws.fleet_preflight import FleetReport, FleetRequest, check_fleet
 from campaign.targets.aws.settings import AwsSettings, load_settings
 from campaign.targets.aws.tf import TerraformRunner
 from campaign.targets.aws.userdata import UserdataParams, render_userdata
@@ -41,6 +44,9 @@ class AwsOptions:
     var_overrides: tuple[tuple[str, Any], ...] = ()  # --var NAME=VALUE
     sides: tuple[tuple[str, str], ...] = ()  # `campaign ab`: (side name, commit)
     order_seed: int | None = None
+    instance_types: tuple[str, ...] = ()  # --instance-types: the sweep's fleet (default: the one instance type)
+    nodes: int = 1
+    max_cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class Preflight:
     repo_url: str
     bucket_exists: bool
     state_dir: Path | None = None
+    fleet: FleetReport | None = None
 
 
 def default_bucket(identity: Identity | None, region: str) -> str:
@@ -65,7 +72,7 @@ def load(options: AwsOptions) -> tuple[Plan, Path, AwsSettings]:
     settings = load_settings(
         root,
         region=options.region,
-        instance_type=options.instance_type,
+        instance_type=options.instance_type or next(iter(options.instance_types), None),
         keep=options.keep,
         **dict(options.store_overrides),
     )
@@ -102,10 +109,21 @@ def preflight(options: AwsOptions) -> Preflight:
         )
         if v is not None
     ]
-    plan = replace(plan, verdicts=plan.verdicts + tuple(verdicts))
-    if identity is not None and bucket_exists:
+    store = open_store(settings.store_url()) if identity is not None and bucket_exists else None
+    found, report = check_fleet(
+        plan, settings, fleet_request(options, settings), online=identity is not None, store=store
+    )
+    plan = replace(plan, verdicts=plan.verdicts + tuple(verdicts) + tuple(found))
+    if store is not None:
         plan = plan_build_source(plan, settings.store_url())
-    return Preflight(plan, root, settings, auth, repo_url, bucket_exists, options.state_dir)
+    return Preflight(plan, root, settings, auth, repo_url, bucket_exists, options.state_dir, report)
+
+
+def fleet_request(options: AwsOptions, settings: AwsSettings) -> FleetRequest:
+    """--instance-types A,B (the sweep's fleet) and the instance type `run` provisions (the first of them unless
+    --instance-type names another); nodes of each; --max-cost."""
+    types = tuple(dict.fromkeys((*options.instance_types, settings.instance_type)))
+    return FleetRequest(types, options.nodes, options.max_cost)
 
 
 def terraform_plan_verdict(checked: Preflight, *, module_dir: Path = infra.MODULE_DIR) -> Verdict:
@@ -205,17 +223,22 @@ def show_userdata(options: AwsOptions) -> str:
     return instance_userdata(settings, record, checks.remote_url(root, settings.repo_url), plan)
 
 
-def describe(settings: AwsSettings, repo_url: str, *, bucket_exists: bool) -> list[str]:
+def describe(
+    settings: AwsSettings, repo_url: str, *, bucket_exists: bool, fleet: FleetReport | None = None
+) -> list[str]:
     market = "spot" if settings.spot else "on-demand"
     bucket = settings.bucket if bucket_exists else f"{settings.bucket} (created, and kept after the run)"
+    types = fleet.request.types if fleet else (settings.instance_type,)
+    nodes = fleet.request.nodes if fleet else 1
     return [
-        f"aws: region {settings.region} · 1 × {settings.instance_type} {market} · AL2023 · "
+        f"aws: region {settings.region} · {nodes} × {', '.join(types)} {market} · AL2023 · "
         f"{settings.root_volume_gb} GiB encrypted gp3 · watchdog {settings.max_hours:g} h",
         f"  store {settings.store_url()} (bucket {bucket}); the instance clones {repo_url}",
         "  terraform creates: a security group with no inbound rule, an IAM role limited to the run's prefix "
         "and SSM, the instance",
         "  and destroys them when the run ends, also after a failure or Ctrl-C"
         + (" — not this time: --keep" if settings.keep else " (--keep leaves them; `campaign down RUN` removes them)"),
+        *cost_lines(list(fleet.costs) if fleet else []),
     ]
 
 
