@@ -24,7 +24,6 @@ from campaign.run.cache_key import CacheKey, NoCacheKey, cache_key
 from campaign.run.outputdir import output_files
 from campaign.spec.model import is_inside_output_dir
 from campaign.store import Store, open_store
-from campaign.store.files import sha256_of
 from campaign.system.clock import now_iso
 
 PREFIX = "cache"
@@ -143,10 +142,9 @@ def _fetch_one(store: Store, key: str, record: dict, outputs: list[str], staging
     where = store.where(file_key(key, path))
     local = staging / path
     try:
-        store.download(file_key(key, path), local)
+        size, sha256 = store.download_hashed(file_key(key, path), local)
     except NotInStore:
         raise CacheRefused(f"cache entry {key}: {where} is missing; the entry is incomplete") from None
-    size, sha256 = local.stat().st_size, sha256_of(local)
     if (size, sha256) != (record["size"], record["sha256"]):
         raise CacheRefused(
             f"cache entry {key}: {where} is {size} bytes with sha256 {sha256}, but its manifest says "

@@ -4,9 +4,13 @@ run fetches and verifies it, an object replaced behind the store's back is refus
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
+from campaign.errors import NotInStore
 from tests.core.cache_helpers import cached_repo, data_token, final_entry, run_ok, stage_log
 from tests.core.conftest import run_cli
 
@@ -45,3 +49,18 @@ def test_the_cache_works_on_s3(tmp_path: Path, s3_client, s3_bucket: str):
     left = s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="prefix/cache/").get("Contents", [])
     assert left == []
     assert "generate" in run_cli(repo, "plan", "--store", store).stdout
+
+
+def test_download_hashed_gives_the_digest_of_the_local_copy_on_both_stores(store, tmp_path: Path):
+    """What a cache fetch checks against its manifest: the bytes written here, hashed (local: one kernel copy)."""
+    data = bytes(range(256)) * 4000
+    written = store.put_bytes(data, "cache/k/files/a.bin")
+    dest = tmp_path / "out" / "a.bin"
+    digest = store.download_hashed("cache/k/files/a.bin", dest)
+    assert (
+        (digest.size, digest.sha256) == (written.size, written.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    )
+    assert dest.read_bytes() == data and sorted(p.name for p in dest.parent.iterdir()) == ["a.bin"]
+    with pytest.raises(NotInStore):
+        store.download_hashed("cache/k/files/absent.bin", tmp_path / "out" / "absent.bin")
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["a.bin"]  # no temp file left behind
