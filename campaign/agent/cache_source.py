@@ -42,8 +42,11 @@ def fetch_or_generate(ctx: AgentContext, run: StageRun, log_path: Path, path: st
             return CacheSource(key, None)
         outputs = list(run.outputs(ctx.spec))
         fetched = cache.fetch(ctx.store, entry, outputs, ctx.run_dir.outputs, ctx.run_dir.root)
-    except (cache.CacheRefused, StoreError) as err:
+    except cache.CacheRefused as err:
         _refused(ctx, run, log_path, key, str(err))
+        return CacheSource(key, None)
+    except StoreError as err:  # the store could not deliver the entry (on AWS: the instance role may not read cache/)
+        _say(ctx, run, log_path, "cache not readable", f"{err}; generating instead", warn=True, key=key.key)
         return CacheSource(key, None)
     _say(
         ctx,

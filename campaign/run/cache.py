@@ -29,6 +29,7 @@ from campaign.system.clock import now_iso
 PREFIX = "cache"
 MANIFEST = "manifest.json"
 FORMAT = 1
+CACHE_STAGING = ".cache-staging-"  # + the key's first 16 digits: a fetch's folder in the run's folder
 
 
 class CacheRefused(CampaignError):
@@ -67,10 +68,17 @@ def has_entry(store: Store, key: str) -> bool:
 
 
 def read_entry(store: Store, key: str) -> CacheEntry | None:
-    """The entry's manifest, or None when there is none (absent or incomplete); CacheRefused when damaged."""
+    """The entry's manifest, or None when there is no entry; CacheRefused when it is damaged, or incomplete
+    (files without a manifest: a store that was interrupted)."""
     try:
         data = store.get_bytes(manifest_key(key))
     except NotInStore:
+        leftovers = store.list_keys(f"{PREFIX}/{key}/")
+        if leftovers:
+            raise CacheRefused(
+                f"cache entry {key} is incomplete: {store.where(leftovers[0])} and {len(leftovers) - 1} more "
+                f"object(s) but no {store.where(manifest_key(key))} (a store that was interrupted)"
+            ) from None
         return None
     where = store.where(manifest_key(key))
     try:
@@ -117,7 +125,7 @@ def fetch(store: Store, entry: CacheEntry, outputs: list[str], outputs_dir: Path
     lies outside outputs (the stage's declared produces); an output already in place is never overwritten.
     """
     started = time.monotonic()
-    staging = scratch / f".cache-staging-{entry.key[:16]}"
+    staging = scratch / f"{CACHE_STAGING}{entry.key[:16]}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
         for record in entry.files:
@@ -194,7 +202,7 @@ def list_entries(store: Store) -> list[tuple[str, CacheEntry | None, str]]:
         except CacheRefused as err:
             listed.append((key, None, str(err)))
             continue
-        listed.append((key, entry, "" if entry else "incomplete: no manifest (an interrupted store); a miss"))
+        listed.append((key, entry, "" if entry else "no manifest"))  # removed meanwhile
     return listed
 
 

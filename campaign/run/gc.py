@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.filesize import decimal
 
 from campaign.errors import NotInStore, StoreError
+from campaign.run.cache import CACHE_STAGING
 from campaign.run.dirs import RunDir
 from campaign.run.entries import stage_entries
 from campaign.run.journal import FAILED, SUCCEEDED, read_entries
@@ -101,8 +102,10 @@ def _unverified(entries: list[dict], run_id: str, store: Store) -> str:
 
 
 def leftovers(run: RunDir) -> list[Path]:
-    """The checkout, the side checkouts and each regenerable (local-only) data file that exists."""
+    """The checkout, the side checkouts, a cache fetch's staging folder a killed agent left, and each
+    regenerable (local-only) data file that exists."""
     found = [path for path in (run.checkout, run.root / "sides") if path.exists()]
+    found += sorted(run.root.glob(f"{CACHE_STAGING}*"))
     entries = read_entries(run.journal.read_bytes(), str(run.journal))
     recorded = {r["path"] for e in stage_entries(entries) for r in e.local_outputs or [] if isinstance(r, dict)}
     for relative in sorted(recorded):

@@ -91,14 +91,14 @@ def test_an_incomplete_or_damaged_entry_is_never_used(tmp_path: Path, damage: st
     if damage == "file missing":
         (folder / "files" / "data" / "sf0.01" / "part" / "blob.bin").unlink()
     elif damage == "no manifest":
-        (folder / "manifest.json").unlink()  # an interrupted store: a miss, quietly
+        (folder / "manifest.json").unlink()  # an interrupted store: files without the manifest written last
     else:
         (folder / "manifest.json").write_text("{not json")
     second, result = run_ok(repo)
     entry = final_entry(repo, second, "gen[sf0.01]")
     assert "cached" not in entry and entry["cache_stored"]
     assert data_token(repo, second) != data_token(repo, first)
-    assert ("CACHE ENTRY REFUSED" in result.stderr) == (damage != "no manifest")
+    assert "CACHE ENTRY REFUSED" in result.stderr and folder.name in result.stderr
     assert json.loads((folder / "manifest.json").read_text())["files"]  # replaced by a good entry
 
 
@@ -134,6 +134,10 @@ def test_cache_ls_and_rm(tmp_path: Path):
     removed = run_cli(repo, "cache", "rm", keys[0][:10])
     assert removed.returncode == 0, removed.stderr
     assert [e["key"] for e in json.loads(run_cli(repo, "cache", "ls", "--json").stdout)] == [keys[1]]
+    (entry_folder(repo, keys[1]) / "manifest.json").unlink()
+    [incomplete] = json.loads(run_cli(repo, "cache", "ls", "--json").stdout)
+    assert incomplete["key"] == keys[1] and "is incomplete" in incomplete["problem"] and incomplete["size"] is None
+    assert "is incomplete" in run_cli(repo, "cache", "ls").stderr
     assert run_cli(repo, "cache", "rm", "--all").returncode == 0
     assert json.loads(run_cli(repo, "cache", "ls", "--json").stdout) == []
     assert run_cli(repo, "cache", "rm").returncode == 2  # neither keys nor --all

@@ -28,6 +28,9 @@ def test_gc_removes_checkouts_and_data_of_finished_runs_and_keeps_results_logs_a
         name: files_under(run_dir / name) for name in ("logs", "outputs/results") if (run_dir / name).exists()
     }
     journal = (run_dir / "journal.jsonl").read_bytes()
+    staging = run_dir / ".cache-staging-0123456789abcdef" / "data" / "sf0.01"  # what a fetch killed by -9 leaves
+    staging.mkdir(parents=True)
+    (staging / "lineitem.parquet").write_bytes(b"half a table")
 
     dry = run_cli(repo, "gc", "--dry-run")
     assert dry.returncode == 0, dry.stderr
@@ -42,6 +45,7 @@ def test_gc_removes_checkouts_and_data_of_finished_runs_and_keeps_results_logs_a
     assert done.returncode == 0, done.stderr
     assert f"removed {run_dir / 'checkout'}" in done.stdout and "1 finished run(s) cleaned, freed" in done.stdout
     assert not (run_dir / "checkout").exists() and not data.exists()
+    assert not (run_dir / ".cache-staging-0123456789abcdef").exists()
     assert {name: files_under(run_dir / name) for name in kept_before} == kept_before
     assert (run_dir / "journal.jsonl").read_bytes() == journal
     assert "results/sf0.01/toy.jsonl" in files_under(run_dir / "outputs")
