@@ -22,7 +22,7 @@ from tests.core.cache_helpers import (
     run_ok,
     stage_log,
 )
-from tests.core.conftest import git, run_cli
+from tests.core.conftest import REPO_ROOT, git, make_repo, run_cli
 
 
 def entry_folder(repo: Path, key: str) -> Path:
@@ -231,3 +231,26 @@ def test_cache_on_a_build_and_cache_inputs_without_cache_are_refused(tmp_path: P
         load_campaign(path)
     assert f"{path}:9: stage 'build': cache: true is for data stages" in str(refused.value)
     assert f"{path}:15: stage 'gen': cache_inputs needs cache: true" in str(refused.value)
+
+
+def test_the_default_tpch_campaign_generates_once_then_fetches_data_the_answers_validate_on(tmp_path: Path):
+    """The project's campaign.yaml and stages/ (real tpchgen-cli, real DuckDB): the second run's data is the cache's,
+    the bench's answers still match the SF 0.01 reference, and a tampered table is refused and regenerated."""
+    repo = make_repo(tmp_path / "repo", {"campaign.yaml": (REPO_ROOT / "campaign.yaml").read_text()})
+    shutil.copytree(REPO_ROOT / "stages", repo / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "tpch")
+    quick = ("sf0.01", "--var", "iterations=1", "--var", "queries=q01,q06", "--var", "engines=duckdb")
+    first, _ = run_ok(repo, *quick)
+    key = final_entry(repo, first, "tpch-generate[sf0.01]")["cache_stored"]
+    second, _ = run_ok(repo, *quick)
+    assert final_entry(repo, second, "tpch-generate[sf0.01]")["cached"] == key
+    records = (repo / ".campaign/runs" / second / "outputs/results/sf0.01/tpch.jsonl").read_text().splitlines()
+    assert records and all(json.loads(r)["valid"] is True for r in records)
+
+    lineitem = entry_folder(repo, key) / "files/data/sf0.01/lineitem.parquet"
+    lineitem.write_bytes(lineitem.read_bytes()[:-100])  # cut short
+    third, result = run_ok(repo, *quick)
+    entry = final_entry(repo, third, "tpch-generate[sf0.01]")
+    assert "cached" not in entry and entry["cache_stored"] == key
+    assert "CACHE ENTRY REFUSED" in result.stderr and str(lineitem) in result.stderr
