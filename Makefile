@@ -50,6 +50,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/harness_overhead.py
 	$(BIN)/python bench/resume_cost.py
 	$(BIN)/python bench/prebuilt_fetch.py
+	$(BIN)/python bench/data_cache.py
 	$(BIN)/python bench/stage_overhead.py
 	$(BIN)/python bench/s3_upload.py
 	$(BIN)/python bench/cluster_ops.py

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from campaign.agent.build_source import fetch_or_explain
+from campaign.agent.cache_source import CacheSource, fetch_or_generate, store_generated
 from campaign.agent.context import AgentContext
 from campaign.agent.environment import stage_environment
 from campaign.agent.side_builds import build_sides
@@ -39,6 +40,7 @@ class Attempt:
         self.log_name = f"{run.id}.log" if number == 1 else f"{run.id}.attempt{number}.log"
         self.log_path = ctx.run_dir.logs / self.log_name
         self.notes: dict[str, Any] = {}
+        self.cache: CacheSource | None = None  # a cached stage's key, and whether it was fetched
 
     def execute(self) -> AttemptResult:
         """Run, check, upload, journal. KeyboardInterrupt is journaled as interrupted and re-raised."""
@@ -75,6 +77,7 @@ class Attempt:
         artifacts = self._store()
         local_outputs = ctx.outputs.local_fingerprints(run) if not problem and not run.stage.upload else []
         state = FAILED if problem else SUCCEEDED
+        cached, stored = self._cache_outcome(problem)
         ctx.journal.append(
             StageEntry(
                 run.id,
@@ -89,6 +92,8 @@ class Attempt:
                 artifacts=artifacts,
                 local_outputs=local_outputs,
                 checkout_outputs=self._checkout_outputs(problem),
+                cached=cached,
+                cache_stored=stored,
                 notes=self.notes,
             )
         )
@@ -106,15 +111,9 @@ class Attempt:
     def _run_process(self, resumed_records: int) -> ProcessResult:
         ctx, run = self.ctx, self.run
         env = stage_environment(ctx.record, ctx.spec, run, ctx.run_dir, ctx.outputs, resumed_records=resumed_records)
-        if run.stage.build_output and ctx.record.sides:
-            failed = build_sides(ctx, run, self.log_path, env)
-            if failed is not None:
-                return failed
-        if run.stage.build_output:
-            source = fetch_or_explain(ctx, run, self.log_path)
-            self.notes.update(source.notes)
-            if source.fetched is not None:
-                return source.fetched
+        instead = self._instead_of_running(env)
+        if instead is not None:
+            return instead
         command = run.command(
             ctx.spec, run_id=ctx.record.run_id, output_dir=str(ctx.run_dir.outputs), work_dir=str(ctx.run_dir.checkout)
         )
@@ -141,6 +140,22 @@ class Attempt:
             )
         return result
 
+    def _instead_of_running(self, env: dict[str, str]) -> ProcessResult | None:
+        """A side's failed build, a verified cache fetch or a prebuilt fetch: what stands for the command."""
+        ctx, run = self.ctx, self.run
+        if run.stage.build_output and ctx.record.sides:
+            failed = build_sides(ctx, run, self.log_path, env)
+            if failed is not None:
+                return failed
+        if run.stage.cache is not None:
+            self.cache = fetch_or_generate(ctx, run, self.log_path, env["PATH"])
+            return self.cache.fetched
+        if run.stage.build_output:
+            source = fetch_or_explain(ctx, run, self.log_path)
+            self.notes.update(source.notes)
+            return source.fetched
+        return None
+
     def _problem(self, result: ProcessResult) -> str | None:
         run, outputs = self.run, self.ctx.outputs
         if result.timed_out:
@@ -157,6 +172,14 @@ class Attempt:
         if missing:
             return f"exited 0 but did not produce {', '.join(missing)} in the checkout (declared in build_output)"
         return None
+
+    def _cache_outcome(self, problem: str | None) -> tuple[str | None, str | None]:
+        """(the key fetched from, the key stored under) of a cached stage; a miss stores verified outputs only."""
+        if self.cache is None or self.cache.key is None or problem:
+            return None, None
+        if self.cache.fetched is not None:
+            return self.cache.key.key, None
+        return None, store_generated(self.ctx, self.run, self.log_path, self.cache.key)
 
     def _checkout_outputs(self, problem: str | None) -> list[str] | None:
         """A build's products in the checkout, which a resume checks (a new machine's checkout lacks them)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from campaign.cli.cache_commands import cache, gc
 from campaign.cli.cluster import cluster
 from campaign.cli.inspect_commands import logs, runs, status, verify
 from campaign.cli.options import (
@@ -300,6 +301,8 @@ for command in (status, logs, runs, verify):
 cli.add_command(compare)
 cli.add_command(report)
 cli.add_command(ab)
+for command in (cache, gc):  # the data cache and local leftovers (campaign.cli.cache_commands)
+    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:

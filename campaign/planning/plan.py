@@ -34,6 +34,7 @@ class PlannedRun:
     reason: str
     redo: str = ""  # why a stage run that succeeded before runs again
     source: str = ""  # the build stage: "fetch prebuilt …" or "build here …"
+    cache: str = ""  # a cached stage: "cache hit …" or "generate …"
 
     @property
     def id(self) -> str:
@@ -134,6 +135,7 @@ def _planned_dict(planned: PlannedRun, spec: CampaignSpec) -> dict:
         "timeout_s": run.stage.timeout_s,
         "retries": run.stage.retries,
         **({"build": planned.source} if planned.source else {}),
+        **({"cache": planned.cache} if planned.cache else {}),
         **({"features": list(run.stage.features)} if run.stage.features else {}),
     }
 
@@ -169,10 +171,16 @@ def _row(plan: Plan, index: int, planned: PlannedRun) -> tuple[str, ...]:
     action = {RUN: "run", SKIP: f"skip: {planned.reason}", DONE: planned.reason}[planned.action]
     if planned.redo:
         action = planned.reason
-    if planned.source and planned.action == RUN:
-        action = planned.source
+    if (planned.source or planned.cache) and planned.action == RUN:
+        action = planned.source or planned.cache
     needs, outputs = ", ".join(run.needs) or "-", ", ".join(run.outputs(plan.spec)) or "-"
     return (str(index), run.id, run.stage.kind, action, needs, outputs)
+
+
+def with_cache(plan: Plan, decisions: dict[str, str]) -> Plan:
+    """The plan, saying for each cached stage run (id -> decision) whether it fetches a cache entry or generates."""
+    runs = tuple(replace(p, cache=decisions[p.id]) if p.id in decisions and p.action == RUN else p for p in plan.runs)
+    return replace(plan, runs=runs)
 
 
 def with_build_source(plan: Plan, found: BuildSourceLookup, store_where: str) -> Plan:

@@ -27,6 +27,7 @@ from campaign.planning.plan import Plan, with_build_source
 from campaign.spec.model import CampaignSpec, Stage, template_context
 from campaign.spec.templating import render
 from campaign.store import Store, open_store
+from campaign.store.files import sha256_of
 from campaign.ui.tables import duration_text
 
 PREFIX = "prebuilt"
@@ -307,11 +308,6 @@ def _move_into_place(staged: Path, dest: Path) -> None:
         dest.unlink()
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(staged, dest)
-
-
-def sha256_of(path: Path) -> str:
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def checksum_line(sha256: str) -> bytes:

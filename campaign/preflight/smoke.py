@@ -60,7 +60,7 @@ def referenced_paths(spec: CampaignSpec, runs: list[StageRun], root: Path) -> Re
     refs.add(_relative(spec.path.resolve(), root), "the campaign file", exists=True)
     top_level = {p.name for p in root.iterdir()} if root.is_dir() else set()
     for run in runs:
-        for use in run.stage.uses:
+        for use in run.stage.uses + (run.stage.cache.files if run.stage.cache else ()):
             _add_use(refs, root, use, run.stage.name)
         command = run.placeholder_command(spec)
         for token in _path_like_tokens(command):

@@ -39,6 +39,8 @@ class StageEntry:
     artifacts: list[dict[str, Any]] | None = None  # Artifact.to_dict() of everything the attempt stored
     local_outputs: list[dict[str, Any]] | None = None  # fingerprints of outputs kept only here
     checkout_outputs: list[str] | None = None  # a build's products in the checkout, which a resume checks
+    cached: str | None = None  # `cache: true`: the key of the cache entry its outputs were fetched from
+    cache_stored: str | None = None  # `cache: true`: the key its outputs were stored under after generating
     notes: dict[str, Any] = field(default_factory=dict)  # e.g. build_source, prebuilt, checkout_outputs
     kind: str = STAGE
 

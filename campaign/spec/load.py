@@ -11,6 +11,7 @@ import re
 from pathlib import Path, PurePosixPath
 
 from campaign.errors import InputError
+from campaign.spec.cache_load import parse_cache
 from campaign.spec.capacity import CAPACITY_KEYS, CapacityProblem, check_amounts, parse_amount
 from campaign.spec.cluster_load import check_services, on_key, parse_cluster, parse_services
 from campaign.spec.model import CampaignSpec, Requirements, Stage, is_inside_output_dir
@@ -38,6 +39,8 @@ STAGE_KEYS = {
     "ci_overlap",
     "build_output",
     "on",
+    "cache",
+    "cache_inputs",
 }
 REQUIRES_KEYS = {"cpu_flags", *CAPACITY_KEYS}
 STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -176,6 +179,7 @@ def _parse_stage(entry: LocatedDict, problems: Problems) -> Stage:
         ci_overlap=_optional_str(entry, "ci_overlap", where, problems, what="a sentence: why CI cannot run it"),
         build_output=_parse_build_output(entry, kind, per, where, problems),
         on=str(on),
+        cache=parse_cache(entry, where, problems),
     )
 
 

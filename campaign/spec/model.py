@@ -31,6 +31,14 @@ class Requirements:
 
 
 @dataclass(frozen=True)
+class CacheInputs:
+    """`cache: true` with `cache_inputs`: what, beyond the rendered command and the SF, the data depends on."""
+
+    tools: tuple[str, ...] = ()  # commands whose output names a tool's version, e.g. `tpchgen-cli --version`
+    files: tuple[str, ...] = ()  # repository files or folders (globs allowed) the stage reads
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     kind: str
@@ -50,6 +58,7 @@ class Stage:
     ci_overlap: str | None = None  # why CI cannot run this stage's unit tests (allows it on paid targets)
     build_output: tuple[str, ...] = ()  # a build stage's products, relative to the checkout (the prebuilt)
     on: str = "coordinator"  # on a cluster: `all` runs it on every node in parallel
+    cache: CacheInputs | None = None  # `cache: true`: its outputs are stored once under cache/<key>/ and fetched
 
 
 @dataclass(frozen=True)

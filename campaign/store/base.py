@@ -9,6 +9,8 @@ import abc
 from dataclasses import dataclass
 from pathlib import Path
 
+from campaign.store.files import Digest, hash_chunks, read_chunks
+
 
 @dataclass(frozen=True)
 class Artifact:
@@ -47,6 +49,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def download(self, key: str, path: Path) -> None:
         """Copy an object to a local file (atomically); raise NotInStore if absent."""
+
+    def download_hashed(self, key: str, path: Path) -> Digest:
+        """download, then the size and SHA-256 of the bytes now at path (hashed from the local file, so a
+        caller checking them against its own record checks what it will use); NotInStore if absent."""
+        self.download(key, path)
+        with open(path, "rb") as file:
+            return hash_chunks(read_chunks(file))
 
     @abc.abstractmethod
     def stat(self, key: str) -> Artifact | None:

@@ -67,6 +67,12 @@ def read_chunks(file: BinaryIO) -> Iterator[memoryview]:
         yield view[:count]
 
 
+def sha256_of(path: Path) -> str:
+    """The lowercase hex SHA-256 of a local file's bytes (what prebuilt and cache fetches check)."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
 def write_atomically(
     dest: Path,
     chunks: Iterable[bytes | memoryview],

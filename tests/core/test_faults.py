@@ -124,6 +124,9 @@ def inject(repo: Path, kind: str, value: int) -> str:
         process.communicate(timeout=120)
         assert process.returncode == -signal.SIGKILL, f"crash point {kind}:{value} was never reached"
         return run_id
+    if kind == "during-generate":  # the data is cached after the first run: drop it, so the stage generates
+        dropped = run_cli(repo, "cache", "rm", "--all")
+        assert dropped.returncode == 0, dropped.stderr
     process, run_id = start_run(repo)
     run_dir = repo / ".campaign/runs" / run_id
     if kind == "during-generate":

@@ -13,6 +13,7 @@ from campaign.planning.plan import Plan
 from campaign.prebuilt.artifact import plan_build_source
 from campaign.preflight.capacity import with_local_capacity
 from campaign.preflight.planner import make_plan
+from campaign.run.cache import plan_cache
 from campaign.run.dirs import RunDir, default_store, state_dir_for
 from campaign.run.inspection import find_unfinished
 from campaign.run.journal import read_entries
@@ -43,7 +44,8 @@ class LocalTarget:
             )
         store_url = request.store or default_store(root)
         plan = with_local_capacity(plan, state_dir_for(root, request.state_dir))
-        return Prepared(plan_build_source(plan, store_url), root, store_url, request.state_dir)
+        plan = plan_cache(plan_build_source(plan, store_url), store_url, root)
+        return Prepared(plan, root, store_url, request.state_dir)
 
     def describe(self, prepared: Prepared) -> list[str]:
         return []
