@@ -1,11 +1,16 @@
 # The instance role: read and write only the run's own prefix in the results bucket, read and list
-# (never write or delete) the prebuilt build tarballs under <prefix>prebuilt/, plus what the SSM agent
-# needs (Session Manager is the only way in: there are no SSH keys).
+# (never write or delete) the prebuilt build tarballs under <prefix>prebuilt/, read and write the data
+# cache under <prefix>cache/, plus what the SSM agent needs (Session Manager is the only way in: there
+# are no SSH keys).
 
 locals {
   # <prefix>prebuilt/<commit-sha>/{target.tar.gz,target.tar.gz.sha256,target.json} and
   # <prefix>prebuilt/latest.json, written only by the prebuild workflow's own role.
   prebuilt_prefix = "${local.key_prefix}prebuilt/"
+  # <prefix>cache/<key>/{files/…,manifest.json}: data a `cache: true` stage generated, shared by the runs
+  # of a sweep, both sides of an A/B and resumes. Runs write it (a miss stores, a refused entry is
+  # replaced): every fetch verifies each file against the manifest, so a bad entry is regenerated, not used.
+  cache_prefix = "${local.key_prefix}cache/"
 }
 
 data "aws_iam_policy_document" "assume_ec2" {
@@ -70,6 +75,29 @@ data "aws_iam_policy_document" "run_prefix" {
       # The * matches the empty string too, so this also allows listing <prefix>prebuilt/ itself
       # (e.g. its commit folders with a delimiter).
       values = ["${local.prebuilt_prefix}*"]
+    }
+  }
+
+  statement {
+    sid = "CacheObjects"
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+      "s3:DeleteObject",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]
+    resources = ["arn:${data.aws_partition.current.partition}:s3:::${var.bucket}/${local.cache_prefix}*"]
+  }
+
+  statement {
+    sid       = "ListCache"
+    actions   = ["s3:ListBucket"]
+    resources = ["arn:${data.aws_partition.current.partition}:s3:::${var.bucket}"]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.cache_prefix}*"]
     }
   }
 }

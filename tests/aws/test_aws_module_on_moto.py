@@ -249,6 +249,9 @@ def agent_operations_succeed(store, mine: str, tmp_path) -> None:
     assert store.stat(f"{mine}/run.json") is not None and store.get_bytes(f"{mine}/run.json") == b"{}"
     store.delete(f"{mine}/run.json")
     assert store.get_bytes("prebuilt/abc/target.json") == b"{}"
+    store.put_bytes(b"data", "cache/0123abcd/files/data/sf1/region.parquet")  # the data cache, shared by runs
+    assert store.get_bytes("cache/0123abcd/files/data/sf1/region.parquet") == b"data"
+    store.delete("cache/0123abcd/files/data/sf1/region.parquet")
 
 
 def everything_else_is_denied(store) -> None:

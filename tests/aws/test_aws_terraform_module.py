@@ -202,7 +202,7 @@ def references(key_prefix: str) -> dict:
         "local.key_prefix": key_prefix,
     }
     declared = locals_()
-    for name in ("run_prefix", "prebuilt_prefix"):
+    for name in ("run_prefix", "prebuilt_prefix", "cache_prefix"):
         values[f"local.{name}"] = expand(declared[name], values)
     return values
 
@@ -278,6 +278,20 @@ def test_the_instance_role_cannot_write_or_delete_the_prebuilt_tarballs(key_pref
         assert allowed(action, object_arn(f"{key_prefix}runs/{RUN_ID}/journal.jsonl"), key_prefix), action
 
 
+@pytest.mark.parametrize("key_prefix", KEY_PREFIXES)
+def test_the_instance_role_reads_writes_and_lists_the_data_cache_and_nothing_beside_it(key_prefix):
+    """A `cache: true` stage on an instance fetches cache/<key>/, or stores it (a refused entry is replaced)."""
+    assert locals_()["cache_prefix"] == "${local.key_prefix}cache/"
+    entry = f"{key_prefix}cache/{SHA}"
+    for action in WRITE_ACTIONS + ("s3:GetObject",):
+        for key in (f"{entry}/manifest.json", f"{entry}/files/data/sf1/lineitem.parquet"):
+            assert allowed(action, object_arn(key), key_prefix), (action, key)
+    assert allowed("s3:ListBucket", BUCKET_ARN, key_prefix, s3_prefix=f"{entry}/")
+    for key in (f"{key_prefix}cache", f"{key_prefix}cachex/y", f"{key_prefix}runs/other-run/cache/x"):
+        assert not allowed("s3:PutObject", object_arn(key), key_prefix), key
+    assert not allowed("s3:ListBucket", BUCKET_ARN, key_prefix, s3_prefix=f"{key_prefix}cachex/")
+
+
 def test_the_prebuilt_statements_are_read_only_and_the_write_statement_is_the_runs_prefix_only():
     bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${var.bucket}"
     read = statement("ReadPrebuilt")
@@ -295,8 +309,9 @@ def test_the_prebuilt_statements_are_read_only_and_the_write_statement_is_the_ru
         for s in run_prefix_statements()
         if any(iam_like(pattern, action) for pattern in s["actions"] for action in WRITE_ACTIONS)
     ]
-    assert [s["sid"] for s in writes] == ["RunObjects"]
+    assert [s["sid"] for s in writes] == ["RunObjects", "CacheObjects"]
     assert statement("RunObjects")["resources"] == [f"{bucket_arn}/${{local.run_prefix}}*"]
+    assert statement("CacheObjects")["resources"] == [f"{bucket_arn}/${{local.cache_prefix}}*"]
     for body in run_prefix_statements():
         if any("prebuilt" in r for r in body["resources"]) or "prebuilt" in json.dumps(body.get("condition")):
             assert set(body["actions"]) <= {"s3:GetObject", "s3:ListBucket"}, body

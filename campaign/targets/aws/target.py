@@ -15,6 +15,7 @@ from campaign.planning.plan import Plan
 from campaign.planning.verdict import Verdict
 from campaign.prebuilt.artifact import plan_build_source
 from campaign.preflight.planner import make_plan
+from campaign.run.cache import plan_cache
 from campaign.run.record import RunRecord, new_run_id
 from campaign.store import open_store
 from campaign.system.clock import now_iso
@@ -114,8 +115,8 @@ def preflight(options: AwsOptions) -> Preflight:
         plan, settings, fleet_request(options, settings), online=identity is not None, store=store
     )
     plan = replace(plan, verdicts=plan.verdicts + tuple(verdicts) + tuple(found))
-    if store is not None:
-        plan = plan_build_source(plan, settings.store_url())
+    if store is not None:  # the cache keys are computed here: a tool of another version on the instance misses
+        plan = plan_cache(plan_build_source(plan, settings.store_url()), settings.store_url(), root)
     return Preflight(plan, root, settings, auth, repo_url, bucket_exists, options.state_dir, report)
 
 
