@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from campaign.errors import InputError, NotInStore, StoreError
@@ -215,13 +216,17 @@ def manifest_gaps(store: Store, run_id: str, artifacts: list) -> list[str]:
     return gaps
 
 
-def find_unfinished(store: Store, plan: Plan, *, target: str) -> str | None:
-    """The newest run in store of the same commit, campaign file, selection and target that did not succeed."""
+def find_unfinished(store: Store, plan: Plan, *, target: str, warn: Callable[[str], None]) -> str | None:
+    """The newest run in store of the same commit, campaign file, selection and target that did not succeed.
+    A damaged run is passed over (warn says which and why): it cannot be resumed, and must not stop a new run."""
     for run_id in sorted(store.list_children(RUNS_PREFIX), reverse=True):
         try:
             record = read_record(store, run_id)
         except InputError:
             continue  # no run.json: nothing to resume from
+        except StoreError as err:
+            warn(f"passing over run {run_id}: {err}")
+            continue
         same = (record.commit, record.campaign_digest, record.selection, record.target, record.dirty) == (
             plan.commit,
             plan.spec.digest,
@@ -229,6 +234,14 @@ def find_unfinished(store: Store, plan: Plan, *, target: str) -> str | None:
             target,
             False,
         )
-        if same and run_status(store, run_id).state != "succeeded":
+        if same and _unfinished(store, run_id, warn):
             return run_id
     return None
+
+
+def _unfinished(store: Store, run_id: str, warn: Callable[[str], None]) -> bool:
+    try:
+        return run_status(store, run_id).state != "succeeded"
+    except StoreError as err:
+        warn(f"passing over run {run_id}: {err}")
+        return False

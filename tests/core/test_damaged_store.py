@@ -155,3 +155,19 @@ def test_a_run_json_with_fields_of_the_wrong_type_is_named(finished):
         assert_names_damage(
             run_cli(repo, *command), f"runs/{run_id}/run.json is damaged: its selection, store are not text"
         )
+
+
+def test_run_resume_passes_over_a_damaged_run_instead_of_refusing(finished):
+    """`run --resume` looks through every run in the store: a damaged run.json of another run is named and
+    passed over (it cannot be resumed anyway), not a refusal of the whole command."""
+    repo, run_id = finished
+    other = run_cli(repo, "run", "sf1")
+    assert other.returncode == 0, other.stderr
+    damage(repo, run_id, "run.json", b'["not", "a run"]')
+
+    resumed = run_cli(repo, "run", "sf1", "--resume")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"--resume: passing over run {run_id}: " in resumed.stderr
+    assert f"runs/{run_id}/run.json is damaged" in resumed.stderr
+    assert "no unfinished run of this commit" in resumed.stderr

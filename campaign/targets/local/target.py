@@ -112,7 +112,12 @@ class LocalTarget:
     def resume_unfinished(self, request: RunRequest, out: Out) -> str | None:
         """`run --resume`: the newest unfinished run of the same commit, file and selection, continued."""
         prepared = self.preflight(request)
-        unfinished = find_unfinished(open_store(prepared.store_url), prepared.plan, target=self.name)
+        unfinished = find_unfinished(
+            open_store(prepared.store_url),
+            prepared.plan,
+            target=self.name,
+            warn=lambda message: print(f"--resume: {message}", file=sys.stderr),
+        )
         if unfinished is None:
             print(
                 "--resume: no unfinished run of this commit, campaign file and selection; starting a new run.",
