@@ -109,3 +109,23 @@ def test_settings_refuse_what_would_widen_the_role_before_terraform_sees_it(tmp_
         load_settings(tmp_path)
     (tmp_path / "config.toml").write_text('[aws]\nprefix = "team/campaigns"\nimds_hop_limit = 2\n')
     assert load_settings(tmp_path).prefix == "team/campaigns"
+
+
+def test_plan_shows_whether_a_cached_stage_is_fetched_from_the_buckets_cache(planned_repo, tmp_path, capsys):
+    """The data cache on AWS lives in the results bucket (<prefix>/cache/<key>/): the plan looks it up there."""
+    from tests.core.cache_helpers import CACHED_BENCH_PY, CACHED_CAMPAIGN, CACHED_GEN_SH
+
+    for relative, text in {
+        "campaign.yaml": CACHED_CAMPAIGN,
+        "scripts/gen.sh": CACHED_GEN_SH,
+        "scripts/bench.py": CACHED_BENCH_PY,
+    }.items():
+        (planned_repo / relative).write_text(text)
+    git(planned_repo, "commit", "-qam", "a cached data stage")
+    git(planned_repo, "push", "-q", str(tmp_path / "remote.git"), "main")  # origin's URL is the fixture's fake
+    git(planned_repo, "update-ref", "refs/remotes/origin/main", "HEAD")
+
+    assert main(["plan", "sf0.01", "--target", "aws", "--json"]) == 0
+    printed = capsys.readouterr().out  # moto's in-process server prints about the Pricing API it lacks: skip that
+    (gen,) = [r for r in json.loads(printed[printed.index("{\n") :])["stage_runs"] if r["id"] == "gen[sf0.01]"]
+    assert re.fullmatch(r"generate \(cache key [0-9a-f]{12}.*\)", gen["cache"]), gen
