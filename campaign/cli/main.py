@@ -28,11 +28,14 @@ from campaign.cli.options import (
     var_option,
 )
 from campaign.cli.results_commands import ab, compare, report
+from campaign.cli.sweep_commands import resume_sweep, run_sweep, sweep_types
+from campaign.cli.sweep_options import SweepFlags, sweep_options
 from campaign.errors import CampaignError, PreflightRefused
 from campaign.planning.plan import Plan, format_plan
 from campaign.prebuilt.command import PrebuildOptions
 from campaign.prebuilt.command import prebuild as run_prebuild
 from campaign.run.resolve import resolve_run_id
+from campaign.run.sweep import is_sweep_id
 from campaign.spec.variables import parse_var_options
 from campaign.targets.base import RunRequest, drive
 from campaign.targets.registry import get_cloud_target, get_target
@@ -149,6 +152,7 @@ def _show_plan(the_plan: Plan, target_lines: list[str], target_json: dict[str, A
     help="Run on a kept cluster (`campaign cluster up`); refused when it runs another commit.",
 )
 @var_option
+@sweep_options
 def run(
     selection: str | None,
     campaign_file: Path,
@@ -165,11 +169,9 @@ def run(
     keep: bool | None,
     cluster_name: str | None,
     var_texts: tuple[str, ...],
+    sweep: SweepFlags,
 ) -> None:
-    """Run the campaign, on this machine or on EC2.
-
-    SELECTION defaults to the campaign's default_selection.
-    """
+    """Run the campaign, on this machine or on EC2 (SELECTION: default the campaign's default_selection)."""
     request = RunRequest(
         campaign_file=campaign_file,
         selection=selection,
@@ -180,9 +182,13 @@ def run(
         resume=resume,
         take_over=take_over,
         sync_interval_s=sync_interval,
-        options={"instance_type": instance_type, "region": region, "keep": keep, "cluster": cluster_name},
+        options={"instance_type": instance_type, "region": region, "keep": keep, "cluster": cluster_name}
+        | {"max_cost": sweep.max_cost},
         vars=parse_var_options(var_texts),
     )
+    types = () if cluster_name else sweep_types(sweep.instance_types, instance_type, campaign_file, target)
+    if types:
+        return run_sweep(request, target, types, sweep.stop_on_failure)
     chosen = get_target("cluster" if cluster_name else target)
     if resume and chosen.resume_unfinished(request, click.echo) is not None:
         return
@@ -222,10 +228,13 @@ def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: 
 @state_dir_option
 @click.option("--cluster", "cluster_name", metavar="NAME", default=None, help="Resume a run made with --cluster NAME.")
 def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | None, cluster_name: str | None) -> None:
-    """Continue a run after a crash, Ctrl-C or store outage.
+    """Continue a run after a crash, Ctrl-C or store outage; or a sweep.
 
-    Verified stage runs of RUN_ID are kept, the rest runs, at the run's own commit.
+    Verified stage runs of RUN_ID are kept, the rest runs, at the run's own commit. A sweep id (sweep-…)
+    continues the sweep from its first unfinished instance type.
     """
+    if is_sweep_id(run_id):
+        return resume_sweep(run_id, open_store_for(store), state_dir)
     request = RunRequest(
         campaign_file=Path(DEFAULT_CAMPAIGN_FILE),
         store=store,

@@ -12,13 +12,24 @@ from pathlib import Path, PurePosixPath
 
 from campaign.errors import InputError
 from campaign.spec.cluster_load import check_services, on_key, parse_cluster, parse_services
+from campaign.spec.matrix import parse_matrix
 from campaign.spec.model import CampaignSpec, Requirements, Stage, is_inside_output_dir
 from campaign.spec.scale import canonical_sf
 from campaign.spec.validate import Problems, check_campaign
 from campaign.spec.yamlmarks import LocatedDict, load_located_yaml
 
 KINDS = ("build", "data", "bench", "validate", "test")
-CAMPAIGN_KEYS = {"name", "description", "scale_factors", "default_selection", "vars", "stages", "cluster", "services"}
+CAMPAIGN_KEYS = {
+    "name",
+    "description",
+    "scale_factors",
+    "default_selection",
+    "vars",
+    "stages",
+    "cluster",
+    "services",
+    "matrix",
+}
 STAGE_KEYS = {
     "name",
     "description",
@@ -80,6 +91,7 @@ def load_campaign(path: Path) -> CampaignSpec:
         digest=hashlib.sha256(raw).hexdigest(),
         cluster=cluster,
         services=services,
+        matrix_instance_types=parse_matrix(document, problems),
     )
     check_campaign(spec, problems, default_selection_line=document.line_of("default_selection"))
     return spec

@@ -1,0 +1,94 @@
+"""Sweeps on the command line: which instance types a `run` sweeps, and `status`/`resume` of a sweep.
+
+The types come from --instance-types, else the campaign file's `matrix: {instance_types: [...]}`, else
+`instance_types` in `.campaign/config.toml [aws]`; --instance-type (one type) runs once, no sweep.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from campaign.errors import CampaignError, InputError
+from campaign.run.dirs import state_dir_for
+from campaign.run.resolve import resolve_sweep_id
+from campaign.run.sweep import SweepBook, read_sweep
+from campaign.run.sweep_status import format_sweep_status, sweep_status_dict
+from campaign.spec.load import load_campaign
+from campaign.store import Store, open_store
+from campaign.system.git import find_root
+from campaign.targets.base import RunRequest
+from campaign.targets.registry import get_target
+from campaign.targets.sweep import (
+    SweepRequest,
+    check_instance_types,
+    check_resumable,
+    continue_sweep,
+    resume_request,
+    start_sweep,
+)
+
+LOCAL_SWEEP_REFUSED = (
+    "--instance-types {types}: a sweep runs on EC2 instances, one type after another; the local target "
+    "has this one machine. Use --target aws, or drop --instance-types to rehearse here."
+)
+
+
+def hourly_price(instance_type: str) -> float | None:
+    """The hourly on-demand price of one instance of the type; None: unknown (costs are shown as '-')."""
+    return None  # wired to campaign.targets.aws.pricing.hourly_price at merge
+
+
+def sweep_types(
+    flag_types: tuple[str, ...], single_type: str | None, campaign_file: Path, target: str
+) -> tuple[str, ...]:
+    """The instance types a `run` sweeps; () for a single run."""
+    if flag_types:
+        if target != "aws":
+            raise InputError(LOCAL_SWEEP_REFUSED.format(types=",".join(flag_types)))
+        return check_instance_types(flag_types)
+    if single_type is not None or target != "aws":
+        return ()
+    from_file = load_campaign(campaign_file).matrix_instance_types if campaign_file.is_file() else ()
+    if from_file:
+        return from_file
+    from campaign.targets.aws.settings import load_settings
+
+    return load_settings(_root()).instance_types
+
+
+def run_sweep(request: RunRequest, target: str, types: tuple[str, ...], stop_on_failure: bool) -> None:
+    start_sweep(
+        get_target(target),
+        request,
+        SweepRequest(types, stop_on_failure=stop_on_failure),
+        price_of=hourly_price,
+        state_dir=state_dir_for(_root(), request.state_dir),
+        out=click.echo,
+    )
+
+
+def resume_sweep(text: str, store: Store, state_dir: Path | None) -> None:
+    """`campaign resume SWEEP`: the types not finished yet, from the first unfinished one."""
+    where = state_dir_for(_root(), state_dir)
+    record = read_sweep(store, where, resolve_sweep_id(store, where, text))
+    check_resumable(record)
+    record_store = open_store(record.store)
+    book = SweepBook(record, record_store, where, click.echo)
+    click.echo(f"sweep: {record.sweep_id} (resumed)")
+    continue_sweep(get_target(record.target), resume_request(record, state_dir), book, click.echo)
+
+
+def show_sweep(text: str, store: Store, as_json: bool) -> None:
+    where = state_dir_for(_root())
+    document = sweep_status_dict(read_sweep(store, where, resolve_sweep_id(store, where, text)))
+    click.echo(json.dumps(document, indent=2) if as_json else format_sweep_status(document))
+
+
+def _root() -> Path:
+    try:
+        return find_root(Path.cwd())
+    except CampaignError:
+        return Path.cwd()
