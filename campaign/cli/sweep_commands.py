@@ -7,6 +7,7 @@ The types come from --instance-types, else the campaign file's `matrix: {instanc
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -92,3 +93,52 @@ def _root() -> Path:
         return find_root(Path.cwd())
     except CampaignError:
         return Path.cwd()
+
+
+def sweep_compare_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`campaign compare --sweep SWEEP [--baseline TYPE]`."""
+    command = click.option(
+        "--baseline",
+        metavar="TYPE",
+        default=None,
+        help="With --sweep: the instance type the others are compared to (default: the first with results).",
+    )(command)
+    return click.option(
+        "--sweep",
+        metavar="SWEEP",
+        default=None,
+        help="Compare the instance types of a sweep: time per item and type, ratio, cost at each type's price.",
+    )(command)
+
+
+def compare_sweep(
+    sweep: str | None,
+    sides: tuple[str, ...],
+    store: str | None,
+    baseline: str | None,
+    *,
+    as_json: bool,
+    html_file: Path | None,
+) -> None:
+    if sweep is None or sides:
+        raise InputError(
+            "compare needs a BASE and at least one CONTENDER (run ids or .jsonl results files), or "
+            "--sweep SWEEP alone (the instance types of a sweep)."
+        )
+    from campaign.results import sweep_report as report_of
+    from campaign.results.html import write_html
+
+    opened = open_store(store) if store else open_store_for_sweeps()
+    where = state_dir_for(_root())
+    record = read_sweep(opened, where, resolve_sweep_id(opened, where, sweep))
+    report = report_of.sweep_report(open_store(record.store), record, baseline)
+    click.echo(report_of.as_json(report) if as_json else report_of.as_text(report))
+    if html_file is not None:
+        write_html(html_file, report_of.as_html(report))
+        click.echo(f"html: {html_file}", err=True)
+
+
+def open_store_for_sweeps() -> Store:
+    from campaign.run.dirs import default_store
+
+    return open_store(default_store(_root()))

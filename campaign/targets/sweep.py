@@ -166,12 +166,20 @@ def run_member(target: Target, request: RunRequest, book: SweepBook, member: Mem
         book.record.state = INTERRUPTED
         raise
     except CampaignError as err:
-        member.state, member.reason = FAILED, str(err).splitlines()[0]
+        member.state, member.reason = FAILED, failure_reason(err)
         out(f"sweep {book.record.sweep_id}: {member.instance_type} failed: {member.reason}; the sweep goes on")
     finally:
         member.ended_at = now_iso()
         book.save()
     return member.state == SUCCEEDED
+
+
+def failure_reason(err: Exception) -> str:
+    """The error's first line and its first line naming an error (Terraform's `Error: …`), for the record."""
+    lines = [line.strip(" │╷╵") for line in str(err).splitlines() if line.strip(" │╷╵")]
+    first = lines[0] if lines else type(err).__name__
+    detail = next((line for line in lines[1:] if "error" in line.lower()), "")
+    return f"{first} {detail}".strip()[:500]
 
 
 def _record_run_id(book: SweepBook, member: Member, record: RunRecord) -> None:
