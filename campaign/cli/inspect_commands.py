@@ -21,7 +21,7 @@ from campaign.ui.tables import format_table
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as a JSON document.")
 def status(run_id: str, store: str | None, as_json: bool) -> None:
-    """Show a run's state and each stage run's, or every instance type of a sweep.
+    """Show a run's state and each stage run's, or a sweep's types.
 
     Read from RUN_ID's journal in the store; a sweep id (sweep-…) shows the sweep's types.
     """

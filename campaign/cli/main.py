@@ -113,7 +113,10 @@ def _show_plan(the_plan: Plan, target_lines: list[str], target_json: dict[str, A
         click.echo("\n\n".join(filter(None, [format_plan(the_plan), "\n".join(target_lines)])))
 
 
-@cli.command()
+@cli.command(
+    epilog="SELECTION defaults to the campaign's default_selection. --instance-types A,B,C (AWS target) runs a "
+    "sweep: the campaign once per type, one after another (README: Sweeps)."
+)
 @click.argument("selection", required=False)
 @campaign_file_option
 @store_option
@@ -171,7 +174,7 @@ def run(
     var_texts: tuple[str, ...],
     sweep: SweepFlags,
 ) -> None:
-    """Run the campaign, on this machine or on EC2 (SELECTION: default the campaign's default_selection)."""
+    """Run the campaign, on this machine or on EC2."""
     request = RunRequest(
         campaign_file=campaign_file,
         selection=selection,
@@ -228,7 +231,7 @@ def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: 
 @state_dir_option
 @click.option("--cluster", "cluster_name", metavar="NAME", default=None, help="Resume a run made with --cluster NAME.")
 def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | None, cluster_name: str | None) -> None:
-    """Continue a run after a crash, Ctrl-C or store outage; or a sweep.
+    """Continue a run or a sweep after a crash, Ctrl-C or outage.
 
     Verified stage runs of RUN_ID are kept, the rest runs, at the run's own commit. A sweep id (sweep-…)
     continues the sweep from its first unfinished instance type.

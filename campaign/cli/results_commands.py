@@ -72,7 +72,7 @@ def compare(
     sweep: str | None,
     baseline: str | None,
 ) -> None:
-    """Compare runs or results files, item by item; or the instance types of a sweep (--sweep).
+    """Compare runs or results files item by item, or a sweep's types.
 
     BASE and each CONTENDER: run ids, unique prefixes, `latest`, RUN@STORE, or .jsonl results files.
     """

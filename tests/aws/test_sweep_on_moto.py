@@ -248,7 +248,8 @@ def test_kill_9_of_the_sweep_is_resumed(tf_moto, tmp_path):
         assert resumed["state"] == "succeeded" and resumed["members"][0]["run_id"] == first_run
         second = resumed["members"][1]
         assert second["superseded"] == [killed_run] and second["run_id"] not in (None, killed_run)
-        assert f"destroyed: no instance of run {killed_run} is left" in output or killed_run in output
+        destroyed = output.index(f"destroyed: no instance of run {killed_run} is left")
+        assert destroyed < output.index(f"run: {second['run_id']}"), output  # brought down before the new run
         assert max(len(alive) for alive in env["sampler"].samples) == 1, env["sampler"].samples
         assert env["sampler"].seen() == {first_run, killed_run, second["run_id"]}
         assert len(env["player"].played) == 3  # A once, B twice: A was not run again

@@ -274,3 +274,25 @@ def test_instance_types_in_the_config_and_the_precedence(toy, tmp_path: Path, mo
     assert sweep_types(("a1.large",), None, with_matrix, "aws") == ("a1.large",)  # the command line over both
     with pytest.raises(InputError, match="named twice"):
         sweep_types(("a1.large", "a1.large"), None, with_matrix, "aws")
+
+
+def test_a_store_not_writable_yet_gets_the_record_at_the_next_change(tmp_path: Path):
+    """The bucket the first run creates does not exist when the sweep starts: the mirror holds the record,
+    the message says so once, and the next change writes the store. (A folder store under a file stands in
+    for the missing bucket: both are a StoreError on write.)"""
+    from campaign.run.sweep import Member, SweepRecord
+
+    blocker = tmp_path / "not-yet"
+    blocker.write_text("a file where the store's folder will be")
+    store = open_store(str(blocker / "store"))
+    lines: list[str] = []
+    record = SweepRecord("sweep-20261201T120000Z-abcdef0-0001", "c.yaml", None, "aws", "s", None, "t", [Member("a.b")])
+    book = SweepBook(record, store, tmp_path / "state", lines.append)
+    book.save()
+    book.save()
+    assert len(lines) == 1 and "the store cannot be written yet" in lines[0] and record.sweep_id in lines[0]
+    assert read_sweep(store, tmp_path / "state", record.sweep_id).revision == 2  # from the mirror
+    blocker.unlink()
+    book.save()
+    assert book.store_pending is None
+    assert json.loads(store.get_bytes(record.keys.record))["revision"] == 3
