@@ -189,7 +189,7 @@ def run(
         | {"max_cost": sweep.max_cost},
         vars=parse_var_options(var_texts),
     )
-    types = () if cluster_name else sweep_types(sweep.instance_types, instance_type, campaign_file, target)
+    types = sweep_types(sweep.instance_types, instance_type, campaign_file, target, cluster=cluster_name)
     if types:
         return run_sweep(request, target, types, sweep.stop_on_failure)
     chosen = get_target("cluster" if cluster_name else target)

@@ -43,9 +43,21 @@ def hourly_price(instance_type: str) -> float | None:
 
 
 def sweep_types(
-    flag_types: tuple[str, ...], single_type: str | None, campaign_file: Path, target: str
+    flag_types: tuple[str, ...],
+    single_type: str | None,
+    campaign_file: Path,
+    target: str,
+    *,
+    cluster: str | None = None,
 ) -> tuple[str, ...]:
     """The instance types a `run` sweeps; () for a single run."""
+    if cluster is not None:
+        if flag_types:
+            raise InputError(
+                f"--instance-types with --cluster {cluster}: a kept cluster has its nodes already; sweeps of "
+                "clusters (node count × type) are not built yet. Drop --instance-types."
+            )
+        return ()
     if flag_types:
         if target != "aws":
             raise InputError(LOCAL_SWEEP_REFUSED.format(types=",".join(flag_types)))
