@@ -237,7 +237,7 @@ def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | No
     continues the sweep from its first unfinished instance type.
     """
     if is_sweep_id(run_id):
-        return resume_sweep(run_id, open_store_for(store), state_dir)
+        return resume_sweep(run_id, open_store_for(store), state_dir, take_over=take_over)
     request = RunRequest(
         campaign_file=Path(DEFAULT_CAMPAIGN_FILE),
         store=store,

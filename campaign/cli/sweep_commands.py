@@ -83,11 +83,11 @@ def run_sweep(request: RunRequest, target: str, types: tuple[str, ...], stop_on_
     )
 
 
-def resume_sweep(text: str, store: Store, state_dir: Path | None) -> None:
+def resume_sweep(text: str, store: Store, state_dir: Path | None, *, take_over: bool = False) -> None:
     """`campaign resume SWEEP`: the types not finished yet, from the first unfinished one."""
     where = state_dir_for(_root(), state_dir)
     record = read_sweep(store, where, resolve_sweep_id(store, where, text))
-    check_resumable(record)
+    check_resumable(record, take_over=take_over)
     record_store = open_store(record.store)
     book = SweepBook(record, record_store, where, click.echo)
     click.echo(f"sweep: {record.sweep_id} (resumed)")

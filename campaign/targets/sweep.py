@@ -23,6 +23,7 @@ from campaign.errors import CampaignError, InputError, PreflightRefused, StageFa
 from campaign.preflight.planner import refusal_message
 from campaign.run.record import RunRecord
 from campaign.run.sweep import (
+    DEAD,
     FAILED,
     FINISHED,
     INTERRUPTED,
@@ -34,6 +35,7 @@ from campaign.run.sweep import (
     SweepBook,
     SweepRecord,
     new_sweep_id,
+    sweep_state,
     this_driver,
 )
 from campaign.store import open_store
@@ -226,7 +228,14 @@ def failure_message(record: SweepRecord, failed: list[Member]) -> str:
     return "\n".join(lines)
 
 
-def check_resumable(record: SweepRecord) -> None:
+def check_resumable(record: SweepRecord, *, take_over: bool = False) -> None:
+    """InputError when there is nothing to resume; PreflightRefused while another process drives the sweep."""
+    if record.state == RUNNING and not take_over and sweep_state(record) != DEAD:
+        raise PreflightRefused(
+            f"sweep {record.sweep_id} is being driven by pid {record.driver.get('pid')} on "
+            f"{record.driver.get('host')}: two drivers would run two types at once. Stop that `campaign run` "
+            f"first; if it is gone (another machine), `campaign resume {record.sweep_id} --take-over`."
+        )
     if all(m.state in FINISHED for m in record.members):
         raise InputError(
             f"sweep {record.sweep_id} has nothing left to run: every type finished "

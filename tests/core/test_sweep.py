@@ -299,3 +299,21 @@ def test_a_store_not_writable_yet_gets_the_record_at_the_next_change(tmp_path: P
     book.save()
     assert book.store_pending is None
     assert json.loads(store.get_bytes(record.keys.record))["revision"] == 3
+
+
+def test_resume_is_refused_while_the_driving_process_lives(toy, capsys):
+    target = FakeTarget(toy["repo"], toy["store"], interrupt={"c7g.xlarge"})
+    with pytest.raises(KeyboardInterrupt):
+        sweep(toy, target)
+    record, _ = stored(toy)
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        record.state, record.driver = "running", {"host": record.driver["host"], "pid": alive.pid}
+        SweepBook(record, open_store(toy["store"]), toy["state"]).save()
+        code = main(["resume", record.sweep_id, "--store", toy["store"]])
+        err = capsys.readouterr().err
+        assert code == 3, err
+        assert f"sweep {record.sweep_id} is being driven by pid {alive.pid}" in err and "--take-over" in err
+    finally:
+        alive.kill()
+        alive.wait()
