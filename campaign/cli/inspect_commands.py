@@ -9,8 +9,10 @@ import click
 from rich.filesize import decimal
 
 from campaign.cli.options import open_store_for, run_id_argument, store_option
+from campaign.cli.sweep_commands import show_sweep
 from campaign.run.inspection import format_status, list_runs, stage_log, status_dict, verify_run
 from campaign.run.resolve import resolve_run_id
+from campaign.run.sweep import is_sweep_id
 from campaign.ui.tables import format_table
 
 
@@ -19,11 +21,13 @@ from campaign.ui.tables import format_table
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as a JSON document.")
 def status(run_id: str, store: str | None, as_json: bool) -> None:
-    """Show a run's state and each stage run's.
+    """Show a run's state and each stage run's, or a sweep's types.
 
-    Read from RUN_ID's journal in the store.
+    Read from RUN_ID's journal in the store; a sweep id (sweep-…) shows the sweep's types.
     """
     opened = open_store_for(store)
+    if is_sweep_id(run_id):
+        return show_sweep(run_id, opened, as_json)
     document = status_dict(opened, resolve_run_id(opened, run_id))
     click.echo(json.dumps(document, indent=2) if as_json else format_status(document))
 

@@ -30,11 +30,14 @@ from campaign.cli.options import (
     var_option,
 )
 from campaign.cli.results_commands import ab, compare, report
+from campaign.cli.sweep_commands import resume_sweep, run_sweep, sweep_types
+from campaign.cli.sweep_options import stop_on_failure_option
 from campaign.errors import CampaignError, PreflightRefused
 from campaign.planning.plan import Plan, format_plan
 from campaign.prebuilt.command import PrebuildOptions
 from campaign.prebuilt.command import prebuild as run_prebuild
 from campaign.run.resolve import resolve_run_id
+from campaign.run.sweep import is_sweep_id
 from campaign.spec.variables import parse_var_options
 from campaign.targets.base import RunRequest, drive
 from campaign.targets.registry import get_cloud_target, get_target
@@ -86,12 +89,13 @@ def plan(
 
     SELECTION is e.g. sf1,sf10; nothing runs. Exits 3 when preflight would refuse the run, 0 otherwise.
     """
+    fleet = sweep_types(instance_types, instance_type, campaign_file, target)  # or the file's matrix:
     request = RunRequest(
         campaign_file=campaign_file,
         selection=selection,
         store=store,
         allow_dirty=allow_dirty,
-        options=aws_options(instance_type, region, instance_types, max_cost),
+        options=aws_options(instance_type, region, fleet, max_cost),
         vars=parse_var_options(var_texts),
     )
     if show_userdata:
@@ -122,7 +126,10 @@ def _show_plan(the_plan: Plan, target_lines: list[str], target_json: dict[str, A
         click.echo("\n\n".join(filter(None, [format_plan(the_plan), "\n".join(target_lines)])))
 
 
-@cli.command()
+@cli.command(
+    epilog="SELECTION defaults to the campaign's default_selection. --instance-types A,B,C (AWS target) runs a "
+    "sweep: the campaign once per type, one after another (README: Sweeps)."
+)
 @click.argument("selection", required=False)
 @campaign_file_option
 @store_option
@@ -162,6 +169,7 @@ def _show_plan(the_plan: Plan, target_lines: list[str], target_json: dict[str, A
     help="Run on a kept cluster (`campaign cluster up`); refused when it runs another commit.",
 )
 @var_option
+@stop_on_failure_option
 def run(
     selection: str | None,
     campaign_file: Path,
@@ -180,11 +188,9 @@ def run(
     keep: bool | None,
     cluster_name: str | None,
     var_texts: tuple[str, ...],
+    stop_on_failure: bool,
 ) -> None:
-    """Run the campaign, on this machine or on EC2.
-
-    SELECTION defaults to the campaign's default_selection.
-    """
+    """Run the campaign, on this machine or on EC2."""
     request = RunRequest(
         campaign_file=campaign_file,
         selection=selection,
@@ -198,6 +204,8 @@ def run(
         options={"keep": keep, "cluster": cluster_name, **aws_options(instance_type, region, instance_types, max_cost)},
         vars=parse_var_options(var_texts),
     )
+    if types := sweep_types(instance_types, instance_type, campaign_file, target, cluster=cluster_name):
+        return run_sweep(request, target, types, stop_on_failure)
     chosen = get_target("cluster" if cluster_name else target)
     if resume and chosen.resume_unfinished(request, click.echo) is not None:
         return
@@ -237,10 +245,13 @@ def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: 
 @state_dir_option
 @click.option("--cluster", "cluster_name", metavar="NAME", default=None, help="Resume a run made with --cluster NAME.")
 def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | None, cluster_name: str | None) -> None:
-    """Continue a run after a crash, Ctrl-C or store outage.
+    """Continue a run or a sweep after a crash, Ctrl-C or outage.
 
-    Verified stage runs of RUN_ID are kept, the rest runs, at the run's own commit.
+    Verified stage runs of RUN_ID are kept, the rest runs, at the run's own commit. A sweep id (sweep-…)
+    continues the sweep from its first unfinished instance type.
     """
+    if is_sweep_id(run_id):
+        return resume_sweep(run_id, open_store_for(store), state_dir, take_over=take_over)
     request = RunRequest(
         campaign_file=Path(DEFAULT_CAMPAIGN_FILE),
         store=store,

@@ -97,5 +97,6 @@ def fleet_options(command: Callable[..., None]) -> Callable[..., None]:
         metavar="A,B,C",
         default=None,
         callback=_type_list,
-        help="AWS target: the sweep's instance types (each is checked: offered, quota, memory, cost).",
+        help="AWS target: a sweep, the campaign once per type, one after another (plan: each type is checked: "
+        "offered, quota, memory, cost).",
     )(command)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from campaign.cli.sweep_commands import compare_sweep, sweep_compare_options
 from campaign.errors import InputError, PreflightRefused, RegressionFound
 from campaign.run.dirs import default_store
 from campaign.spec.variables import parse_var_options
@@ -24,7 +25,7 @@ def _default_store() -> str:
 
 
 @click.command()
-@click.argument("sides", nargs=-1, required=True, metavar="BASE [CONTENDER…]")
+@click.argument("sides", nargs=-1, metavar="BASE [CONTENDER…]")
 @click.option(
     "--store",
     default=None,
@@ -58,6 +59,7 @@ def _default_store() -> str:
     is_flag=True,
     help="Exit 6 when any item is significantly slower or newly failing (for CI gates).",
 )
+@sweep_compare_options
 def compare(
     sides: tuple[str, ...],
     store: str | None,
@@ -67,11 +69,15 @@ def compare(
     markdown: bool,
     html_file: Path | None,
     fail_on_regression: bool,
+    sweep: str | None,
+    baseline: str | None,
 ) -> None:
-    """Compare runs or results files, item by item.
+    """Compare runs or results files item by item, or a sweep's types.
 
     BASE and each CONTENDER: run ids, unique prefixes, `latest`, RUN@STORE, or .jsonl results files.
     """
+    if sweep is not None or not sides:
+        return compare_sweep(sweep, sides, store, baseline, as_json=as_json_flag, html_file=html_file)
     from campaign.results.command import CompareOptions, compare_sides, load_sides, sides_to_compare
     from campaign.results.html import ReportRun, build_html, write_html
     from campaign.results.render import as_json, as_markdown, as_text

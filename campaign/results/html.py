@@ -157,8 +157,10 @@ def _comparison_section(page: Page, comparison: Comparison, index: int) -> None:
     )
 
 
-def build_html(title: str, runs: list[ReportRun], comparisons: list[Comparison]) -> str:
+def build_html(title: str, runs: list[ReportRun], comparisons: list[Comparison], *, intro: str = "") -> str:
     page = Page(title)
+    if intro:
+        page.add(intro)  # e.g. a sweep's tables across instance types
     for index, comparison in enumerate(comparisons):
         _comparison_section(page, comparison, index)
     for index, run in enumerate(runs):

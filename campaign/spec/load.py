@@ -14,13 +14,24 @@ from campaign.errors import InputError
 from campaign.spec.cache_load import parse_cache
 from campaign.spec.capacity import CAPACITY_KEYS, CapacityProblem, check_amounts, parse_amount
 from campaign.spec.cluster_load import check_services, on_key, parse_cluster, parse_services
+from campaign.spec.matrix import parse_matrix
 from campaign.spec.model import CampaignSpec, Requirements, Stage, is_inside_output_dir
 from campaign.spec.scale import canonical_sf
 from campaign.spec.validate import Problems, check_campaign
 from campaign.spec.yamlmarks import LocatedDict, load_located_yaml
 
 KINDS = ("build", "data", "bench", "validate", "test")
-CAMPAIGN_KEYS = {"name", "description", "scale_factors", "default_selection", "vars", "stages", "cluster", "services"}
+CAMPAIGN_KEYS = {
+    "name",
+    "description",
+    "scale_factors",
+    "default_selection",
+    "vars",
+    "stages",
+    "cluster",
+    "services",
+    "matrix",
+}
 STAGE_KEYS = {
     "name",
     "description",
@@ -65,14 +76,9 @@ def load_campaign(path: Path) -> CampaignSpec:
     cluster = parse_cluster(document, problems)
     services = parse_services(document, problems, parse_duration)
     check_services(cluster, services, dict(spec_vars), problems, services_line=document.line_of("services"))
-    if cluster is None:
-        for stage in stages:
-            if stage.on != "coordinator":
-                problems.add(
-                    stage.line,
-                    f"stage '{stage.name}': on: {stage.on} needs a cluster; add cluster: {{nodes: N}} or remove on.",
-                )
+    _check_on_needs_cluster(cluster, stages, problems)
     _check_capacity(stages, scale_factors, dict(spec_vars), problems)
+    matrix_instance_types = parse_matrix(document, problems)
     default_selection = str(document.get("default_selection") or (f"sf{scale_factors[0]}" if scale_factors else ""))
     problems.raise_if_any()
     spec = CampaignSpec(
@@ -85,6 +91,7 @@ def load_campaign(path: Path) -> CampaignSpec:
         digest=hashlib.sha256(raw).hexdigest(),
         cluster=cluster,
         services=services,
+        matrix_instance_types=matrix_instance_types,
     )
     check_campaign(spec, problems, default_selection_line=document.line_of("default_selection"))
     return spec
@@ -315,6 +322,17 @@ def _parse_requires(entry: LocatedDict, where: str, problems: Problems) -> Requi
         except CapacityProblem as err:
             problems.add(value.line_of(key), f"{where}: requires.{key} {err}.")
     return Requirements(cpu_flags=tuple(f.lower() for f in flags), **amounts)
+
+
+def _check_on_needs_cluster(cluster: object, stages: list[Stage], problems: Problems) -> None:
+    if cluster is not None:
+        return
+    for stage in stages:
+        if stage.on != "coordinator":
+            problems.add(
+                stage.line,
+                f"stage '{stage.name}': on: {stage.on} needs a cluster; add cluster: {{nodes: N}} or remove on.",
+            )
 
 
 def _check_capacity(stages: list[Stage], sfs: tuple[str, ...], variables: dict, problems: Problems) -> None:

@@ -73,6 +73,7 @@ class CampaignSpec:
     cluster: ClusterSpec | None = None  # the nodes the campaign needs (campaign.spec.cluster)
     services: tuple[Service, ...] = ()  # the long-lived processes on them
     overridden: tuple[str, ...] = ()  # vars set from the command line (--var)
+    matrix_instance_types: tuple[str, ...] = ()  # `matrix: {instance_types: [...]}`: what a sweep runs
 
     def stage(self, name: str) -> Stage:
         return self._by_name[name]

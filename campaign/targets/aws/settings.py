@@ -6,6 +6,7 @@ table, `[aws]`; every key is optional:
     [aws]
     region = "eu-west-1"
     instance_type = "c7i.2xlarge"
+    instance_types = ["c7i.xlarge", "c7g.xlarge"]   # `campaign run --target aws` sweeps them (see README)
     bucket = "my-campaign-results"      # created (and kept) when it does not exist
     prefix = "campaigns"
     profile = "bench"                   # an AWS profile, SSO included
@@ -50,6 +51,7 @@ class AwsSettings:
 
     region: str = DEFAULT_REGION
     instance_type: str = DEFAULT_INSTANCE_TYPE
+    instance_types: tuple[str, ...] = ()  # a sweep, one type after another, when the command line names none
     bucket: str = ""  # '' means: campaign-<account id>-<region>, created when missing
     prefix: str = "campaign"
     profile: str | None = None
@@ -112,6 +114,8 @@ def _read_config(path: Path) -> dict:
     if unknown:
         raise InputError(f"{path}: unknown table(s) {', '.join(unknown)}; the AWS target reads only [aws].")
     values = dict(document.get("aws", {}))
+    if isinstance(values.get("instance_types"), list):
+        values["instance_types"] = tuple(values["instance_types"])
     if isinstance(values.get("auth_command"), str):
         values["auth_command"] = tuple(shlex.split(values["auth_command"]))
     elif "auth_command" in values:
