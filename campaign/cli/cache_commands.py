@@ -19,7 +19,10 @@ from campaign.ui.tables import format_table
 
 @click.group()
 def cache() -> None:
-    """The data cache: outputs of `cache: true` stages, stored once per key under <store>/cache/<key>/."""
+    """List or remove the data cache's entries.
+
+    The outputs of `cache: true` stages, stored once per key under <store>/cache/<key>/.
+    """
 
 
 @cache.command("ls")
@@ -95,7 +98,9 @@ def cache_rm(keys: tuple[str, ...], remove_all: bool, store: str | None) -> None
 @store_option
 @state_dir_option
 def gc(dry_run: bool, older_than_days: float | None, store: str | None, state_dir: Path | None) -> None:
-    """Remove local leftovers of finished runs: checkouts and regenerable data.
+    """Remove checkouts and data of finished runs.
+
+    Checkouts and regenerable data only.
 
     Only runs that ended (succeeded or failed), whose lease is released and whose every stored artifact
     verifies in the store. Results, logs, journals and anything not verified in the store are kept.

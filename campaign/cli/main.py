@@ -14,9 +14,7 @@ from typing import Any
 
 import click
 
-from campaign.cli.cache_commands import cache, gc
-from campaign.cli.cluster import cluster
-from campaign.cli.inspect_commands import logs, runs, status, verify
+from campaign.cli.lazy import LazyGroup
 from campaign.cli.options import (
     DEFAULT_CAMPAIGN_FILE,
     campaign_file_option,
@@ -29,8 +27,6 @@ from campaign.cli.options import (
     valid_run_id,
     var_option,
 )
-from campaign.cli.results_commands import ab, compare, report
-from campaign.cli.sweep_commands import resume_sweep, run_sweep, sweep_types
 from campaign.cli.sweep_options import stop_on_failure_option
 from campaign.errors import CampaignError, PreflightRefused
 from campaign.planning.plan import Plan, format_plan
@@ -42,8 +38,21 @@ from campaign.spec.variables import parse_var_options
 from campaign.targets.base import RunRequest, drive
 from campaign.targets.registry import get_cloud_target, get_target
 
+LAZY_COMMANDS = {
+    "status": "campaign.cli.inspect_commands:status",
+    "logs": "campaign.cli.inspect_commands:logs",
+    "runs": "campaign.cli.inspect_commands:runs",
+    "verify": "campaign.cli.inspect_commands:verify",
+    "compare": "campaign.cli.results_commands:compare",
+    "report": "campaign.cli.results_commands:report",
+    "ab": "campaign.cli.results_commands:ab",
+    "cluster": "campaign.cli.cluster:cluster",
+    "cache": "campaign.cli.cache_commands:cache",  # the data cache
+    "gc": "campaign.cli.cache_commands:gc",  # local leftovers of finished runs
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="campaign")
 @click.pass_context
@@ -89,7 +98,7 @@ def plan(
 
     SELECTION is e.g. sf1,sf10; nothing runs. Exits 3 when preflight would refuse the run, 0 otherwise.
     """
-    fleet = sweep_types(instance_types, instance_type, campaign_file, target)  # or the file's matrix:
+    fleet = _sweep_types(instance_types, instance_type, campaign_file, target)  # or the file's matrix:
     request = RunRequest(
         campaign_file=campaign_file,
         selection=selection,
@@ -117,6 +126,19 @@ def aws_options(
 ) -> dict[str, Any]:
     """RunRequest.options for the AWS target; instance_types is the sweep's fleet (empty: the one instance type)."""
     return {"instance_type": instance_type, "region": region, "instance_types": instance_types, "max_cost": max_cost}
+
+
+def _sweep_types(*args: Any, **kwargs: Any) -> tuple[str, ...]:
+    """campaign.cli.sweep_commands.sweep_types, imported when a plan or run asks (not for every command)."""
+    from campaign.cli.sweep_commands import sweep_types
+
+    return sweep_types(*args, **kwargs)
+
+
+def _run_sweep(*args: Any) -> None:
+    from campaign.cli.sweep_commands import run_sweep
+
+    run_sweep(*args)
 
 
 def _show_plan(the_plan: Plan, target_lines: list[str], target_json: dict[str, Any], *, as_json: bool) -> None:
@@ -204,8 +226,8 @@ def run(
         options={"keep": keep, "cluster": cluster_name, **aws_options(instance_type, region, instance_types, max_cost)},
         vars=parse_var_options(var_texts),
     )
-    if types := sweep_types(instance_types, instance_type, campaign_file, target, cluster=cluster_name):
-        return run_sweep(request, target, types, stop_on_failure)
+    if types := _sweep_types(instance_types, instance_type, campaign_file, target, cluster=cluster_name):
+        return _run_sweep(request, target, types, stop_on_failure)
     chosen = get_target("cluster" if cluster_name else target)
     if resume and chosen.resume_unfinished(request, click.echo) is not None:
         return
@@ -251,6 +273,8 @@ def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | No
     continues the sweep from its first unfinished instance type.
     """
     if is_sweep_id(run_id):
+        from campaign.cli.sweep_commands import resume_sweep
+
         return resume_sweep(run_id, open_store_for(store), state_dir, take_over=take_over)
     request = RunRequest(
         campaign_file=Path(DEFAULT_CAMPAIGN_FILE),
@@ -304,16 +328,6 @@ def doctor() -> None:
     Profile, environment or wrapper, and what STS answers.
     """
     raise click.exceptions.Exit(get_cloud_target("aws").doctor(click.echo))
-
-
-cli.add_command(cluster)
-for command in (status, logs, runs, verify):
-    cli.add_command(command)
-cli.add_command(compare)
-cli.add_command(report)
-cli.add_command(ab)
-for command in (cache, gc):  # the data cache and local leftovers (campaign.cli.cache_commands)
-    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:
