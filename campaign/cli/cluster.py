@@ -59,8 +59,8 @@ def _backend(state_dir: Path, name: str, part: str) -> Any:
 def cluster() -> None:
     """Bring up and drive a cluster of nodes running services.
 
-    N nodes with health-checked services (locally each node on its own address 127.0.1.N): up, status, exec,
-    deploy, stop, start, down, list, extend.
+    N nodes with health-checked services (locally each node on its own address 127.0.1.N; on AWS, EC2 instances
+    driven through SSM): up, status, exec, deploy, stop, start, down, list, extend; forward and login (AWS).
     """
 
 
@@ -240,3 +240,51 @@ def extend(name: str | None, hours: float, state_dir: Path | None) -> None:
     if _aws(folder, _name(folder, name)):
         cluster_extend = _backend(folder, _name(folder, name), "lifecycle").extend
     cluster_extend(folder, _name(folder, name), hours, click.echo)
+
+
+@cluster.command()
+@name_option
+@click.argument("service")
+@click.option("--local-port", type=click.IntRange(1, 65535), default=None, help="Default: the service's port.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: the service's first port.")
+@click.option("--node", type=click.IntRange(1, 64), default=None, help="Default: the first node running it.")
+@state_dir_option
+def forward(
+    name: str | None, service: str, local_port: int | None, port: int | None, node: int | None, state_dir: Path | None
+) -> None:
+    """Forward a local port to a service on an AWS node (SSM port forwarding).
+
+    Needs the aws CLI and AWS's session-manager-plugin (exit 3 with how to install it); exits with the session's
+    code.
+    """
+    folder = _state_dir(state_dir)
+    record = _aws_record(folder, _name(folder, name), f"{service} answers at its node's address already")
+    sessions = _backend(folder, record.name, "sessions")
+    argv = sessions.forward_argv(record, sessions.require_tools(record), service, local_port, port, node)
+    raise click.exceptions.Exit(sessions.start_session(record, argv))
+
+
+@cluster.command()
+@name_option
+@click.argument("node", required=False)
+@state_dir_option
+def login(name: str | None, node: str | None, state_dir: Path | None) -> None:
+    """Open a shell on an AWS node (SSM session; default: the coordinator).
+
+    Needs the aws CLI and AWS's session-manager-plugin (exit 3 with how to install it).
+    """
+    folder = _state_dir(state_dir)
+    record = _aws_record(folder, _name(folder, name), "its nodes are folders here: .campaign/clusters/NAME/nodes/N/")
+    sessions = _backend(folder, record.name, "sessions")
+    argv = sessions.login_argv(record, sessions.require_tools(record), node)
+    raise click.exceptions.Exit(sessions.start_session(record, argv))
+
+
+def _aws_record(state_dir: Path, name: str, local_hint: str) -> Any:
+    from campaign.errors import InputError
+    from campaign.targets.cluster.state import read_record
+
+    record = read_record(state_dir, name)
+    if record.target != "aws":
+        raise InputError(f"cluster {name} is a local cluster: no SSM session needed ({local_hint}).")
+    return record

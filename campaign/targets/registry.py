@@ -33,7 +33,10 @@ def get_cloud_target(name: str) -> CloudTarget:
     return target
 
 
-CLUSTER_BACKENDS = {"local": "campaign.targets.cluster", "aws": "campaign.targets.cluster_aws"}
+CLUSTER_BACKENDS = {
+    "local": "campaign.targets.cluster",
+    "aws": "campaign.targets.cluster_aws",
+}  # lifecycle, inspect, sessions
 
 
 def cluster_backend(target: str, part: str) -> Any:
