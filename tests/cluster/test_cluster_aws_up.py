@@ -252,6 +252,7 @@ def test_the_node_userdata_sets_the_watchdog_and_passes_shellcheck():
     record = ClusterRecord("x; rm -rf /", "aws", "/r", "c.yaml", "0" * 40, 0.0, 7200.0, "provisioning", [])
     script = node_userdata(record)
     assert "readonly CLUSTER='x; rm -rf /'" in script and "readonly WATCHDOG_MINUTES=120" in script
+    assert 'shutdown -h "+${WATCHDOG_MINUTES}" "campaign cluster ${CLUSTER}: max lifetime reached"' in script
     shellcheck = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "shellcheck"
     checked = subprocess.run([str(shellcheck), "-s", "bash", "-"], input=script, capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout

@@ -43,6 +43,7 @@ class UserdataParams:
     run_json_wait_s: int = 900
     repo_token_parameter: str = ""  # an SSM SecureString with the token of a private repository, or ''
     rust_toolchain: bool = False  # the plan builds on the instance: install rust and cargo (dnf)
+    take_over: bool = False  # `campaign resume RUN --target aws`: the replacement takes the dead agent's lease
 
 
 def render_userdata(params: UserdataParams, *, template_dir: Path = TEMPLATE_DIR) -> str:
