@@ -198,6 +198,8 @@ def test_stop_keeps_the_nodes_and_start_brings_the_services_back_healthy(cluster
     assert {n.state for n in find_nodes(cluster.harness.client("ec2"), NAME)} == {"stopped"}
     code, document = cluster.status()
     assert code == 4 and all("is not running (EC2)" in s["detail"] for s in document["services"])
+    code, output = cluster("exec", "--", "true")
+    assert code == 3 and f"cluster {NAME} is stopped (EC2): `campaign cluster start --name {NAME}` first" in output
     calls_before = len((cluster.node_dir(1) / "shutdown.calls").read_text().splitlines())
     code, output = cluster("start")
     assert code == 0, output

@@ -10,7 +10,7 @@ from typing import Any
 from campaign.targets.cluster.inspect import pick_nodes, print_node_output, status_document
 from campaign.targets.cluster.state import read_record, write_record
 from campaign.targets.cluster_aws import provision
-from campaign.targets.cluster_aws.lifecycle import running_nodes
+from campaign.targets.cluster_aws.lifecycle import refuse_if_stopped, running_nodes
 from campaign.targets.cluster_aws.remote import exec_command, on_nodes
 from campaign.targets.cluster_aws.services import check_health
 
@@ -41,6 +41,7 @@ def format_ec2(document: dict[str, Any]) -> str:
 def run_exec(state_dir: Path, name: str, on: str, command: str, out: Out, timeout_s: float | None = None) -> int:
     """The command on the chosen nodes through SSM (in parallel); output per node; the number that failed."""
     record = read_record(state_dir, name)
+    refuse_if_stopped(record)
     nodes = pick_nodes(record, on)
     found = provision.clients(record)
     answers = on_nodes(found.ssm, [(n, exec_command(record, n, command)) for n in nodes], timeout_s or 600)

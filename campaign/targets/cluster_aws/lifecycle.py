@@ -148,6 +148,7 @@ def _start_and_check(state_dir: Path, record: ClusterRecord, found: Clients, out
 def deploy(state_dir: Path, name: str, out: Out) -> tuple[int, int]:
     """HEAD's commit to every node, services restarted and health-checked; (succeeded, failed) nodes."""
     record = read_record(state_dir, name)
+    refuse_if_stopped(record)
     root = Path(record.repo)
     started = time.monotonic()
     record.commit = head_commit(root) or record.commit
@@ -230,3 +231,11 @@ def running_nodes(found: Clients, record: ClusterRecord) -> tuple[dict[int, str]
     """Each node's EC2 state (by index) and the indexes of the running ones."""
     states = {n.index: n.state for n in find_nodes(found.ec2, record.name)}
     return states, {index for index, state in states.items() if state == "running"}
+
+
+def refuse_if_stopped(record: ClusterRecord) -> None:
+    """SSM reaches only running nodes (and would be retried for minutes): say so at once."""
+    if record.state == "stopped":
+        raise PreflightRefused(
+            f"cluster {record.name} is stopped (EC2): `campaign cluster start --name {record.name}` first."
+        )
