@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -40,12 +41,26 @@ def _name(state_dir: Path, name: str | None) -> str:
     return resolve_name(state_dir, name)
 
 
+def _aws(state_dir: Path, name: str) -> bool:
+    """The cluster's nodes are EC2 instances (its record says target aws)."""
+    from campaign.targets.cluster.state import read_record, record_path
+
+    return record_path(state_dir, name).exists() and read_record(state_dir, name).target == "aws"
+
+
+def _backend(state_dir: Path, name: str, part: str) -> Any:
+    """The cluster's lifecycle or inspect module: local processes, or EC2 nodes driven through SSM."""
+    from campaign.targets.registry import cluster_backend
+
+    return cluster_backend("aws" if _aws(state_dir, name) else "local", part)
+
+
 @click.group()
 def cluster() -> None:
     """Bring up and drive a cluster of nodes running services.
 
-    N nodes with health-checked services (locally each node on its own address 127.0.1.N): up, status, exec,
-    deploy, stop, start, down, list, extend.
+    N nodes with health-checked services (locally each node on its own address 127.0.1.N; on AWS, EC2 instances
+    driven through SSM): up, status, exec, deploy, stop, start, down, list, extend; forward and login (AWS).
     """
 
 
@@ -76,7 +91,12 @@ def up(
     from campaign.targets.cluster.lifecycle import up as cluster_up
 
     chosen = name or load_campaign(campaign_file).name.lower()
-    cluster_up(UpRequest(chosen, campaign_file, _state_dir(state_dir), nodes, target, resume), click.echo)
+    folder = _state_dir(state_dir)
+    if target == "aws" or (resume and _aws(folder, chosen)):
+        from campaign.targets.registry import cluster_backend
+
+        cluster_up = cluster_backend("aws", "lifecycle").up
+    cluster_up(UpRequest(chosen, campaign_file, folder, nodes, target, resume), click.echo)
 
 
 @cluster.command()
@@ -91,8 +111,16 @@ def status(name: str | None, as_json: bool, state_dir: Path | None) -> None:
     from campaign.targets.cluster.inspect import format_status, status_dict
 
     folder = _state_dir(state_dir)
-    document = status_dict(folder, _name(folder, name))
-    click.echo(json.dumps(document, indent=2) if as_json else format_status(document))
+    chosen = _name(folder, name)
+    if _aws(folder, chosen):
+        backend = _backend(folder, chosen, "inspect")
+        document = backend.status_dict(folder, chosen)
+        click.echo(
+            json.dumps(document, indent=2) if as_json else format_status(document) + "\n" + backend.format_ec2(document)
+        )
+    else:
+        document = status_dict(folder, chosen)
+        click.echo(json.dumps(document, indent=2) if as_json else format_status(document))
     if not document["healthy"]:
         raise click.exceptions.Exit(StageFailed.exit_code)
 
@@ -111,7 +139,10 @@ def exec_(name: str | None, on: str, timeout: float | None, state_dir: Path | No
     from campaign.targets.cluster.inspect import run_exec
 
     folder = _state_dir(state_dir)
-    if run_exec(folder, _name(folder, name), on, " ".join(command), click.echo, timeout):
+    chosen = _name(folder, name)
+    if _aws(folder, chosen):
+        run_exec = _backend(folder, chosen, "inspect").run_exec
+    if run_exec(folder, chosen, on, " ".join(command), click.echo, timeout):
         raise click.exceptions.Exit(StageFailed.exit_code)
 
 
@@ -126,6 +157,8 @@ def deploy(name: str | None, state_dir: Path | None) -> None:
     from campaign.targets.cluster.lifecycle import deploy as cluster_deploy
 
     folder = _state_dir(state_dir)
+    if _aws(folder, _name(folder, name)):
+        cluster_deploy = _backend(folder, _name(folder, name), "lifecycle").deploy
     _, failed = cluster_deploy(folder, _name(folder, name), click.echo)
     if failed:
         raise click.exceptions.Exit(StageFailed.exit_code)
@@ -139,6 +172,8 @@ def stop(name: str | None, state_dir: Path | None) -> None:
     from campaign.targets.cluster.lifecycle import stop as cluster_stop
 
     folder = _state_dir(state_dir)
+    if _aws(folder, _name(folder, name)):
+        cluster_stop = _backend(folder, _name(folder, name), "lifecycle").stop
     cluster_stop(folder, _name(folder, name), click.echo)
 
 
@@ -150,6 +185,8 @@ def start(name: str | None, state_dir: Path | None) -> None:
     from campaign.targets.cluster.lifecycle import start as cluster_start
 
     folder = _state_dir(state_dir)
+    if _aws(folder, _name(folder, name)):
+        cluster_start = _backend(folder, _name(folder, name), "lifecycle").start
     cluster_start(folder, _name(folder, name), click.echo)
 
 
@@ -159,11 +196,15 @@ def start(name: str | None, state_dir: Path | None) -> None:
 def down(name: str | None, state_dir: Path | None) -> None:
     """Stop everything and remove the cluster.
 
-    No process and no bound port is left; exits 4 when something survived.
+    No process and no bound port is left (AWS: terraform destroy, no instance tagged with the cluster left);
+    exits 4 (3 on AWS) when something survived.
     """
     from campaign.targets.cluster.lifecycle import down as cluster_down
 
     folder = _state_dir(state_dir)
+    if _aws(folder, _name(folder, name)):
+        _backend(folder, _name(folder, name), "lifecycle").down(folder, _name(folder, name), click.echo)
+        return
     cluster_down(folder, _name(folder, name), click.echo)
 
 
@@ -196,4 +237,54 @@ def extend(name: str | None, hours: float, state_dir: Path | None) -> None:
     from campaign.targets.cluster.lifecycle import extend as cluster_extend
 
     folder = _state_dir(state_dir)
+    if _aws(folder, _name(folder, name)):
+        cluster_extend = _backend(folder, _name(folder, name), "lifecycle").extend
     cluster_extend(folder, _name(folder, name), hours, click.echo)
+
+
+@cluster.command()
+@name_option
+@click.argument("service")
+@click.option("--local-port", type=click.IntRange(1, 65535), default=None, help="Default: the service's port.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: the service's first port.")
+@click.option("--node", type=click.IntRange(1, 64), default=None, help="Default: the first node running it.")
+@state_dir_option
+def forward(
+    name: str | None, service: str, local_port: int | None, port: int | None, node: int | None, state_dir: Path | None
+) -> None:
+    """Forward a local port to a service on an AWS node (SSM port forwarding).
+
+    Needs the aws CLI and AWS's session-manager-plugin (exit 3 with how to install it); exits with the session's
+    code.
+    """
+    folder = _state_dir(state_dir)
+    record = _aws_record(folder, _name(folder, name), f"{service} answers at its node's address already")
+    sessions = _backend(folder, record.name, "sessions")
+    argv = sessions.forward_argv(record, sessions.require_tools(record), service, local_port, port, node)
+    raise click.exceptions.Exit(sessions.start_session(record, argv))
+
+
+@cluster.command()
+@name_option
+@click.argument("node", required=False)
+@state_dir_option
+def login(name: str | None, node: str | None, state_dir: Path | None) -> None:
+    """Open a shell on an AWS node (SSM session; default: the coordinator).
+
+    Needs the aws CLI and AWS's session-manager-plugin (exit 3 with how to install it).
+    """
+    folder = _state_dir(state_dir)
+    record = _aws_record(folder, _name(folder, name), "its nodes are folders here: .campaign/clusters/NAME/nodes/N/")
+    sessions = _backend(folder, record.name, "sessions")
+    argv = sessions.login_argv(record, sessions.require_tools(record), node)
+    raise click.exceptions.Exit(sessions.start_session(record, argv))
+
+
+def _aws_record(state_dir: Path, name: str, local_hint: str) -> Any:
+    from campaign.errors import InputError
+    from campaign.targets.cluster.state import read_record
+
+    record = read_record(state_dir, name)
+    if record.target != "aws":
+        raise InputError(f"cluster {name} is a local cluster: no SSM session needed ({local_hint}).")
+    return record

@@ -266,11 +266,20 @@ def prebuild(campaign_file: Path, store: str | None, in_place: bool, state_dir: 
 )
 @state_dir_option
 @click.option("--cluster", "cluster_name", metavar="NAME", default=None, help="Resume a run made with --cluster NAME.")
-def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | None, cluster_name: str | None) -> None:
+@click.option(
+    "--target",
+    type=click.Choice(["local", "aws"]),
+    default="local",
+    show_default=True,
+    help="aws: a replacement instance resumes a run whose instance died.",
+)
+def resume(
+    run_id: str, store: str | None, take_over: bool, state_dir: Path | None, cluster_name: str | None, target: str
+) -> None:
     """Continue a run or a sweep after a crash, Ctrl-C or outage.
 
-    Verified stage runs of RUN_ID are kept, the rest runs, at the run's own commit. A sweep id (sweep-…)
-    continues the sweep from its first unfinished instance type.
+    Verified stage runs of RUN_ID are kept, the rest runs, at the run's own commit (--target aws: on a
+    replacement instance). A sweep id (sweep-…) continues the sweep from its first unfinished instance type.
     """
     if is_sweep_id(run_id):
         from campaign.cli.sweep_commands import resume_sweep
@@ -283,7 +292,7 @@ def resume(run_id: str, store: str | None, take_over: bool, state_dir: Path | No
         take_over=take_over,
         options={"cluster": cluster_name},
     )
-    get_target("cluster" if cluster_name else "local").resume(
+    get_target("cluster" if cluster_name else target).resume(
         resolve_run_id(open_store_for(store), run_id), request, click.echo
     )
 

@@ -1,4 +1,4 @@
-"""Prebuilt builds in the store: prebuilt/<commit>/<arch>/target.tar.gz, target.tar.gz.sha256 and target.json.
+"""Prebuilt builds in the store: prebuilt/<commit>/<arch>/<digest>/target.tar.gz, .sha256 and target.json.
 
 target.json is written last and marks the prebuilt as complete: a prebuild that died mid-upload
 leaves no target.json, so nobody fetches its half, and the next prebuild replaces it. A fetch trusts
@@ -45,22 +45,39 @@ class PrebuiltRejected(CampaignError):
     """A prebuilt that must not be used; the message says why. The build stage then builds."""
 
 
-def key(commit: str, name: str, arch: str | None = None) -> str:
-    """prebuilt/<commit>/<arch>/<arch>/<name>: an x86_64 and an arm64 machine of the same commit each have their own."""
-    return f"{PREFIX}/{commit}/{arch or this_arch()}/{name}"
+TOOLCHAIN_FILES = ("rust-toolchain.toml", "rust-toolchain", "Cargo.lock")
+DIGEST_IN_KEY = 16  # hex characters of the build digest in the key (64 bits: no accidental collision)
+
+
+def key(commit: str, name: str, digest: str, arch: str | None = None) -> str:
+    """prebuilt/<commit>/<arch>/<digest>/<name>: each architecture and each build definition (command, features,
+    toolchain file, Cargo.lock) of a commit has its own prebuilt; none can be taken for another's."""
+    return f"{PREFIX}/{commit}/{arch or this_arch()}/{digest[:DIGEST_IN_KEY]}/{name}"
 
 
 def build_digest(spec: CampaignSpec, stage: Stage) -> str:
-    """What the build is: its command, its output and its features. A prebuilt of another definition is not ours."""
+    """What the build is: its rendered command, its output, its features, and the repository's toolchain file and
+    Cargo.lock (by content). A prebuilt of another definition is not ours."""
     context = template_context(
         spec, stage=stage.name, sf=None, run_id="PREBUILD", output_dir="/OUTPUT", work_dir="/WORK"
     )
+    root = repository_root(spec.path)
     definition = {
         "run": render(stage.run, context),
         "build_output": list(stage.build_output),
         "features": list(spec.features),
+        "toolchain": {
+            name: hashlib.sha256((root / name).read_bytes()).hexdigest() if (root / name).is_file() else None
+            for name in TOOLCHAIN_FILES
+        },
     }
     return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
+
+
+def repository_root(path: Path) -> Path:
+    """The checkout holding the campaign file (the nearest folder up with a .git), else the file's folder."""
+    start = path.resolve().parent
+    return next((folder for folder in (start, *start.parents) if (folder / ".git").exists()), start)
 
 
 def this_arch() -> str:
@@ -83,39 +100,40 @@ def lookup(store: Store, spec: CampaignSpec, commit: str | None, *, dirty: bool 
         return Lookup(False, "the campaign has no stage with build_output")
     if commit is None or dirty:
         return Lookup(False, "the run uses uncommitted files, which no prebuilt contains")
-    where = store.where(key(commit, ""))
+    digest = build_digest(spec, stage)
+    where = store.where(key(commit, "", digest))
     try:
-        metadata = read_metadata(store, commit)
+        metadata = read_metadata(store, commit, digest)
     except StoreError:  # absent is None; a store that cannot say also means build here
         metadata = None
     except PrebuiltRejected as err:
         return Lookup(False, str(err))
     if metadata is None:
         return Lookup(False, f"no prebuilt build of commit {commit[:12]} in {where}")
-    problem = _incompatibility(metadata, build_digest(spec, stage))
+    problem = _incompatibility(metadata, digest)
     if problem:
         return Lookup(False, f"the prebuilt in {where} {problem}", metadata)
     size = metadata.get("tarball", {}).get("size", 0)
     return Lookup(
         True,
-        f"{store.where(key(commit, TARBALL))} ({decimal(size)}, built "
+        f"{store.where(key(commit, TARBALL, digest))} ({decimal(size)}, built "
         f"{metadata.get('created_at', '?')} in {duration_text(metadata.get('build_seconds'))})",
         metadata,
     )
 
 
-def read_metadata(store: Store, commit: str) -> dict | None:
+def read_metadata(store: Store, commit: str, digest: str) -> dict | None:
     """commit's target.json, or None when there is none; PrebuiltRejected when it is not JSON or not the shape
     `campaign prebuild` writes."""
     try:
-        metadata = json.loads(store.get_bytes(key(commit, METADATA)))
+        metadata = json.loads(store.get_bytes(key(commit, METADATA, digest)))
     except NotInStore:
         return None
     except ValueError as err:
-        raise PrebuiltRejected(f"{store.where(key(commit, METADATA))} is not valid JSON ({err})") from None
+        raise PrebuiltRejected(f"{store.where(key(commit, METADATA, digest))} is not valid JSON ({err})") from None
     problem = _shape_problem(metadata)
     if problem:
-        raise PrebuiltRejected(f"{store.where(key(commit, METADATA))} is damaged: {problem}")
+        raise PrebuiltRejected(f"{store.where(key(commit, METADATA, digest))} is damaged: {problem}")
     return metadata
 
 
@@ -180,26 +198,27 @@ def fetch(
     """
     started = time.monotonic()
     tarball = scratch / TARBALL
-    try:
-        store.download(key(commit, TARBALL), tarball)
-        listed = store.get_bytes(key(commit, CHECKSUM)).decode("ascii", "replace").split()
-    except StoreError as err:
-        raise PrebuiltRejected(f"could not download the prebuilt: {err}") from None
     if found.metadata is None:  # lookup() says usable only with metadata; a caller that skipped it gets this
         raise PrebuiltRejected("no target.json was looked up for this prebuilt; look it up before fetching")
+    digest = str(found.metadata.get("build_digest", ""))
+    try:
+        store.download(key(commit, TARBALL, digest), tarball)
+        listed = store.get_bytes(key(commit, CHECKSUM, digest)).decode("ascii", "replace").split()
+    except StoreError as err:
+        raise PrebuiltRejected(f"could not download the prebuilt: {err}") from None
     tarball_record = found.metadata["tarball"]
     try:
         actual = sha256_of(tarball)
         recorded = {listed[0] if listed else "(empty)", tarball_record["sha256"]}
         if recorded != {actual}:
             raise PrebuiltRejected(
-                f"{store.where(key(commit, TARBALL))} has sha256 {actual}, but {CHECKSUM} and {METADATA} say "
+                f"{store.where(key(commit, TARBALL, digest))} has sha256 {actual}, but {CHECKSUM} and {METADATA} say "
                 f"{' / '.join(sorted(recorded))}: it is corrupt or was replaced; it was not extracted"
             )
         members = extract(tarball, checkout, build_output)
     finally:
         tarball.unlink(missing_ok=True)
-    return Fetched(key(commit, TARBALL), tarball_record["size"], actual, members, time.monotonic() - started)
+    return Fetched(key(commit, TARBALL, digest), tarball_record["size"], actual, members, time.monotonic() - started)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 In a clean checkout of HEAD (a fresh clone; with --in-place the repository itself, when git says it
 is clean: in CI, where the cargo cache lives), run the build stage, pack its build_output and store
-prebuilt/<commit>/<arch>/target.tar.gz, its .sha256 and target.json (last, only if absent), each verified.
+prebuilt/<commit>/<arch>/<digest>/target.tar.gz, its .sha256 and target.json (last, only if absent), each verified.
 Idempotent: a complete prebuilt of the same build definition is checked and kept; nothing complete
 is ever overwritten.
 """
@@ -83,26 +83,27 @@ def prebuild(options: PrebuildOptions, *, out: Out = print) -> None:
     if not options.in_place:
         shutil.rmtree(checkout)  # the build is in the store; the clone's target/ is gigabytes of nothing
     out(
-        f"stored {store.where(prebuilt.key(commit, prebuilt.TARBALL))} "
+        f"stored {store.where(prebuilt.key(commit, prebuilt.TARBALL, metadata['build_digest']))} "
         f"(sha256 {metadata['tarball']['sha256']}), verified"
     )
 
 
 def _already_stored(store: Store, spec: CampaignSpec, stage: Stage, commit: str, *, out: Out) -> bool:
     """True when a complete, verified prebuilt of this definition is there; Conflict when another one is."""
-    where = store.where(prebuilt.key(commit, ""))
+    digest = prebuilt.build_digest(spec, stage)
+    where = store.where(prebuilt.key(commit, "", digest))
     try:
-        metadata = prebuilt.read_metadata(store, commit)
+        metadata = prebuilt.read_metadata(store, commit, digest)
     except prebuilt.PrebuiltRejected as err:
         raise Conflict(
             f"{err}: the prebuilt in {where} is not usable and is not overwritten. If this one "
-            f"should replace it, remove it first ({_removal_hint(store, commit)}) and run "
+            f"should replace it, remove it first ({_removal_hint(store, commit, digest)}) and run "
             "`campaign prebuild` again."
         ) from None
     if metadata is None:
         return False
     remove = (
-        f"If this one should replace it, remove it first ({_removal_hint(store, commit)}) and run "
+        f"If this one should replace it, remove it first ({_removal_hint(store, commit, digest)}) and run "
         "`campaign prebuild` again."
     )
     if metadata.get("build_digest") != prebuilt.build_digest(spec, stage):
@@ -112,7 +113,7 @@ def _already_stored(store: Store, spec: CampaignSpec, stage: Stage, commit: str,
             f"overwritten. {remove}"
         )
     recorded = metadata.get("tarball", {})
-    stored = store.stat(prebuilt.key(commit, prebuilt.TARBALL))
+    stored = store.stat(prebuilt.key(commit, prebuilt.TARBALL, digest))
     if stored is None or (stored.size, stored.sha256) != (recorded.get("size"), recorded.get("sha256")):
         found = "missing" if stored is None else f"{stored.size} bytes, sha256 {stored.sha256}"
         raise Conflict(
@@ -124,8 +125,8 @@ def _already_stored(store: Store, spec: CampaignSpec, stage: Stage, commit: str,
     return True
 
 
-def _removal_hint(store: Store, commit: str) -> str:
-    where = store.where(prebuilt.key(commit, ""))
+def _removal_hint(store: Store, commit: str, digest: str) -> str:
+    where = store.where(prebuilt.key(commit, "", digest))
     return f"aws s3 rm --recursive {where}" if where.startswith("s3://") else f"rm -r {where}"
 
 
@@ -229,15 +230,18 @@ def _store(
     out: Out,
 ) -> dict[str, Any]:
     """Tarball, then .sha256, then target.json (only if absent: it is what makes the prebuilt exist)."""
-    artifact = store.put_file(tarball, prebuilt.key(commit, prebuilt.TARBALL))
-    store.put_bytes(prebuilt.checksum_line(artifact.sha256), prebuilt.key(commit, prebuilt.CHECKSUM))
+    digest = prebuilt.build_digest(spec, stage)
+    artifact = store.put_file(tarball, prebuilt.key(commit, prebuilt.TARBALL, digest))
+    store.put_bytes(prebuilt.checksum_line(artifact.sha256), prebuilt.key(commit, prebuilt.CHECKSUM, digest))
     metadata = _metadata(spec, stage, commit, root, checkout, seconds, artifact.to_dict())
     try:
         store.put_conditional(
-            json.dumps(metadata, indent=2).encode() + b"\n", prebuilt.key(commit, prebuilt.METADATA), expect=None
+            json.dumps(metadata, indent=2).encode() + b"\n",
+            prebuilt.key(commit, prebuilt.METADATA, digest),
+            expect=None,
         )
     except Conflict:
-        stored = prebuilt.read_metadata(store, commit)
+        stored = prebuilt.read_metadata(store, commit, digest)
         if _already_stored(store, spec, stage, commit, out=out) and stored is not None:  # another prebuild won
             return stored
         raise

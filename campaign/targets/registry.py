@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from campaign.errors import InputError
 from campaign.targets.base import CloudTarget, Target
@@ -30,3 +31,14 @@ def get_cloud_target(name: str) -> CloudTarget:
     if not isinstance(target, CloudTarget):
         raise InputError(f"the {name} target provisions nothing: there is no userdata, nothing to bring down.")
     return target
+
+
+CLUSTER_BACKENDS = {
+    "local": "campaign.targets.cluster",
+    "aws": "campaign.targets.cluster_aws",
+}  # lifecycle, inspect, sessions
+
+
+def cluster_backend(target: str, part: str) -> Any:
+    """A cluster target's module (`lifecycle` or `inspect`), imported when asked for (the AWS one loads Terraform)."""
+    return importlib.import_module(f"{CLUSTER_BACKENDS[target]}.{part}")

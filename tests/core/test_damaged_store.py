@@ -139,11 +139,12 @@ def test_verify_deep_says_what_it_re_read(finished):
 def test_a_prebuilt_target_json_of_the_wrong_shape_means_build_here(tmp_path: Path, content: bytes):
     spec = load_campaign(Path(__file__).parent / "scenarios/build/no_overlap.yaml")
     store = LocalStore(tmp_path / "store")
-    store.put_bytes(content, prebuilt.key("c" * 40, prebuilt.METADATA))
+    digest = prebuilt.build_digest(spec, spec.build_stage)
+    store.put_bytes(content, prebuilt.key("c" * 40, prebuilt.METADATA, digest))
     store.put_bytes(b'["not", "latest"]', prebuilt.LATEST)
     found = prebuilt.lookup(store, spec, "c" * 40)
     assert not found.usable
-    assert f"{store.where(prebuilt.key('c' * 40, prebuilt.METADATA))} is damaged: " in found.reason
+    assert f"{store.where(prebuilt.key('c' * 40, prebuilt.METADATA, digest))} is damaged: " in found.reason
     assert prebuilt.last_prebuild(store) is None
 
 

@@ -67,6 +67,10 @@ def handmade_tarball(path: Path, members: list[tuple[str, bytes]]) -> Path:
     return path
 
 
+def digest_of(spec) -> str:
+    return prebuilt.build_digest(spec, spec.build_stage)
+
+
 @pytest.fixture
 def spec():
     return load_campaign(SCENARIOS / "no_overlap.yaml")
@@ -83,8 +87,8 @@ def store_prebuilt(store: LocalStore, spec, commit: str, checkout: Path, scratch
     scratch.mkdir(parents=True, exist_ok=True)
     tarball = scratch / "packed.tar.gz"
     prebuilt.pack(checkout, stage.build_output, tarball)
-    artifact = store.put_file(tarball, prebuilt.key(commit, prebuilt.TARBALL))
-    store.put_bytes(prebuilt.checksum_line(artifact.sha256), prebuilt.key(commit, prebuilt.CHECKSUM))
+    artifact = store.put_file(tarball, prebuilt.key(commit, prebuilt.TARBALL, digest_of(spec)))
+    store.put_bytes(prebuilt.checksum_line(artifact.sha256), prebuilt.key(commit, prebuilt.CHECKSUM, digest_of(spec)))
     metadata = {
         "format": prebuilt.FORMAT,
         "commit": commit,
@@ -100,7 +104,7 @@ def store_prebuilt(store: LocalStore, spec, commit: str, checkout: Path, scratch
         "tarball": artifact.to_dict(),
         **overrides,
     }
-    store.put_bytes(json.dumps(metadata).encode(), prebuilt.key(commit, prebuilt.METADATA))
+    store.put_bytes(json.dumps(metadata).encode(), prebuilt.key(commit, prebuilt.METADATA, digest_of(spec)))
     return metadata
 
 
@@ -223,7 +227,7 @@ def test_lookup_finds_a_complete_prebuilt_of_this_definition(store: LocalStore, 
     found = prebuilt.lookup(store, spec, COMMIT)
     assert found.usable
     assert found.metadata == stored
-    assert found.reason.startswith(store.where(prebuilt.key(COMMIT, prebuilt.TARBALL)))
+    assert found.reason.startswith(store.where(prebuilt.key(COMMIT, prebuilt.TARBALL, digest_of(spec))))
     assert "12m34s" in found.reason  # build_seconds 754.2
 
 
@@ -234,9 +238,40 @@ def test_lookup_refuses_a_prebuilt_of_another_build_definition(store: LocalStore
     assert prebuilt.build_digest(other, other.build_stage) != prebuilt.build_digest(spec, spec.build_stage)
     store_prebuilt(store, other, COMMIT, write_build(tmp_path / "built"), tmp_path / "scratch")
     found = prebuilt.lookup(store, spec, COMMIT)
-    assert not found.usable
-    assert "another build definition" in found.reason
-    assert "features avx512,simd" in found.reason
+    assert not found.usable  # the other definition's prebuilt is under its own key: not found under this one's
+    assert found.reason.startswith(f"no prebuilt build of commit {COMMIT[:12]} in ")
+    assert found.reason.endswith(prebuilt.key(COMMIT, "", digest_of(spec)).rstrip("/"))
+    assert prebuilt.lookup(store, other, COMMIT).usable
+
+
+def test_a_prebuilt_under_this_definitions_key_but_of_another_is_refused(store: LocalStore, spec, tmp_path: Path):
+    """A target.json whose recorded digest is not this definition's (a 64-bit prefix collision, a hand-made copy)."""
+    store_prebuilt(store, spec, COMMIT, write_build(tmp_path / "built"), tmp_path / "scratch", build_digest="0" * 64)
+    found = prebuilt.lookup(store, spec, COMMIT)
+    assert not found.usable and "another build definition" in found.reason
+
+
+def test_the_key_carries_the_architecture_and_the_build_digest(spec, tmp_path: Path):
+    """x86_64 and arm64 builds of a commit, and builds of another command, features, toolchain file or
+    Cargo.lock, each have a key of their own."""
+    digest = digest_of(spec)
+    x86, arm = (prebuilt.key(COMMIT, prebuilt.TARBALL, digest, arch) for arch in ("x86_64", "arm64"))
+    assert x86 == f"prebuilt/{COMMIT}/x86_64/{digest[:16]}/target.tar.gz" and arm != x86
+    repo = make_repo(tmp_path / "repo", {"campaign.yaml": (SCENARIOS / "no_overlap.yaml").read_text()})
+    digests = {"base": digest_of(load_campaign(repo / "campaign.yaml"))}
+    for name, text in (("rust-toolchain.toml", '[toolchain]\nchannel = "1.80"\n'), ("Cargo.lock", "version = 3\n")):
+        (repo / name).write_text(text)
+        digests[name] = digest_of(load_campaign(repo / "campaign.yaml"))
+        (repo / name).write_text(text + "# changed\n")
+        digests[f"{name} changed"] = digest_of(load_campaign(repo / "campaign.yaml"))
+    text = (repo / "campaign.yaml").read_text()
+    (repo / "campaign.yaml").write_text(text.replace("[simd]", "[simd, avx512]"))
+    digests["features"] = digest_of(load_campaign(repo / "campaign.yaml"))
+    stage_run = load_campaign(repo / "campaign.yaml").build_stage.run
+    (repo / "campaign.yaml").write_text(text.replace(stage_run, stage_run + " --locked", 1))
+    digests["command"] = digest_of(load_campaign(repo / "campaign.yaml"))
+    keys = {name: prebuilt.key(COMMIT, prebuilt.TARBALL, d, "x86_64") for name, d in digests.items()}
+    assert len(set(keys.values())) == len(keys), keys
 
 
 def test_lookup_refuses_a_prebuilt_for_another_arch_naming_both(store: LocalStore, spec, tmp_path: Path):
@@ -262,7 +297,7 @@ def test_lookup_of_a_target_json_without_its_tarball_record_is_not_usable(store:
 
 
 def test_lookup_of_a_broken_target_json_is_not_usable(store: LocalStore, spec):
-    store.put_bytes(b"{not json", prebuilt.key(COMMIT, prebuilt.METADATA))
+    store.put_bytes(b"{not json", prebuilt.key(COMMIT, prebuilt.METADATA, digest_of(spec)))
     found = prebuilt.lookup(store, spec, COMMIT)
     assert not found.usable and "is not valid JSON" in found.reason
 
@@ -277,7 +312,7 @@ def test_lookup_of_uncommitted_files_is_never_usable(store: LocalStore, spec, tm
 
 def test_a_half_uploaded_prebuilt_without_target_json_is_not_usable(store: LocalStore, spec, tmp_path: Path):
     store_prebuilt(store, spec, COMMIT, write_build(tmp_path / "built"), tmp_path / "scratch")
-    store.delete(prebuilt.key(COMMIT, prebuilt.METADATA))  # the prebuild died before writing it
+    store.delete(prebuilt.key(COMMIT, prebuilt.METADATA, digest_of(spec)))  # the prebuild died before writing it
     found = prebuilt.lookup(store, spec, COMMIT)
     assert not found.usable and "no prebuilt" in found.reason
 
@@ -292,10 +327,10 @@ def test_fetch_downloads_verifies_and_extracts(store: LocalStore, spec, tmp_path
     (checkout / "src").mkdir(parents=True)
     scratch.mkdir()
     fetched = prebuilt.fetch(store, COMMIT, found, checkout, scratch, spec.build_stage.build_output)
-    stored_bytes = (store.root / prebuilt.key(COMMIT, prebuilt.TARBALL)).read_bytes()
+    stored_bytes = (store.root / prebuilt.key(COMMIT, prebuilt.TARBALL, digest_of(spec))).read_bytes()
     assert fetched.sha256 == hashlib.sha256(stored_bytes).hexdigest() == stored["tarball"]["sha256"]
     assert fetched.size == len(stored_bytes)
-    assert fetched.key == prebuilt.key(COMMIT, prebuilt.TARBALL)
+    assert fetched.key == prebuilt.key(COMMIT, prebuilt.TARBALL, digest_of(spec))
     assert files_under(checkout) == FILES
     assert os.listdir(scratch) == []  # the downloaded tarball is not left behind
 
@@ -305,7 +340,7 @@ def test_fetch_of_a_replaced_tarball_is_rejected_and_extracts_nothing(store: Loc
     found = prebuilt.lookup(store, spec, COMMIT)
     # A well-formed tarball of the same paths with other bytes: only the checksum can tell.
     impostor = handmade_tarball(tmp_path / "impostor.tar.gz", [("target/release/bench", b"malware")])
-    stored = store.root / prebuilt.key(COMMIT, prebuilt.TARBALL)
+    stored = store.root / prebuilt.key(COMMIT, prebuilt.TARBALL, digest_of(spec))
     stored.write_bytes(impostor.read_bytes())
     checkout, scratch = tmp_path / "checkout", tmp_path / "fetch-scratch"
     checkout.mkdir()
@@ -320,7 +355,7 @@ def test_fetch_of_a_replaced_tarball_is_rejected_and_extracts_nothing(store: Loc
 
 def test_fetch_rejects_a_checksum_object_that_disagrees_with_target_json(store: LocalStore, spec, tmp_path: Path):
     store_prebuilt(store, spec, COMMIT, write_build(tmp_path / "built"), tmp_path / "scratch")
-    store.put_bytes(prebuilt.checksum_line("0" * 64), prebuilt.key(COMMIT, prebuilt.CHECKSUM))
+    store.put_bytes(prebuilt.checksum_line("0" * 64), prebuilt.key(COMMIT, prebuilt.CHECKSUM, digest_of(spec)))
     found = prebuilt.lookup(store, spec, COMMIT)
     checkout = tmp_path / "checkout"
     checkout.mkdir()
@@ -332,7 +367,7 @@ def test_fetch_rejects_a_checksum_object_that_disagrees_with_target_json(store: 
 def test_fetch_of_a_tarball_gone_from_the_store_is_rejected(store: LocalStore, spec, tmp_path: Path):
     store_prebuilt(store, spec, COMMIT, write_build(tmp_path / "built"), tmp_path / "scratch")
     found = prebuilt.lookup(store, spec, COMMIT)
-    store.delete(prebuilt.key(COMMIT, prebuilt.TARBALL))
+    store.delete(prebuilt.key(COMMIT, prebuilt.TARBALL, digest_of(spec)))
     with pytest.raises(prebuilt.PrebuiltRejected, match="could not download"):
         prebuilt.fetch(store, COMMIT, found, tmp_path / "checkout", tmp_path, OUTPUT)
 
@@ -359,7 +394,7 @@ def test_plan_fetches_a_usable_prebuilt(repo: Path, store: LocalStore, tmp_path:
     assert all(p.source == "" for p in shown.runs if p.run.stage.name != "build")
     verdict = shown.verdicts[-1]
     assert (verdict.check, verdict.ok, verdict.warning) == ("prebuilt", True, False)
-    assert store.where(prebuilt.key(commit, prebuilt.TARBALL)) in verdict.summary
+    assert store.where(prebuilt.key(commit, prebuilt.TARBALL, digest_of(plan.spec))) in verdict.summary
     assert shown.refusals == []
     stage_runs = {entry["id"]: entry for entry in shown.to_dict()["stage_runs"]}
     assert stage_runs["build"]["build"].startswith("fetch prebuilt")

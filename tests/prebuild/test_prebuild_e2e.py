@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from campaign.prebuilt.artifact import build_digest
+from campaign.spec.load import load_campaign
+
 from .conftest import VENV_BIN, campaign, cargo_env, fixture_repo, tool
 
 
@@ -37,8 +40,11 @@ def head(repo: Path) -> str:
     ).stdout.strip()
 
 
-def prebuilt_key(repo: Path, name: str) -> str:
-    return f"campaign/prebuilt/{head(repo)}/{platform.machine()}/{name}"
+def prebuilt_key(repo: Path, name: str, campaign_file: str = "campaign.yaml") -> str:
+    """Where `campaign prebuild -f CAMPAIGN_FILE` stores NAME: per commit, architecture and build digest."""
+    spec = load_campaign(repo / campaign_file)
+    digest = build_digest(spec, spec.build_stage)
+    return f"campaign/prebuilt/{head(repo)}/{platform.machine()}/{digest[:16]}/{name}"
 
 
 def get(s3_client, bucket: str, key: str) -> bytes:
@@ -100,7 +106,7 @@ def test_prebuild_stores_a_verified_tarball_and_a_run_fetches_it_without_cargo(r
     metadata = json.loads(get(s3_client, s3_bucket, prebuilt_key(repo, "target.json")))
     assert metadata["commit"] == head(repo) and metadata["features"] == ["alloc-heavy", "simd"]
     assert metadata["tarball"] == {
-        "key": f"prebuilt/{head(repo)}/{platform.machine()}/target.tar.gz",
+        "key": prebuilt_key(repo, "target.tar.gz").removeprefix("campaign/"),
         "size": len(tarball),
         "sha256": digest,
     }
@@ -155,20 +161,23 @@ def test_a_corrupted_tarball_is_refused_and_the_build_stage_compiles_loudly(repo
     assert len(bench_records(repo, run_id, "bench-simd")) == 3
 
 
-def test_a_prebuilt_of_another_build_definition_is_neither_overwritten_nor_fetched(repo, store, s3_client, s3_bucket):
-    # the same stages, but no stage needs simd: the build differs (--features alloc-heavy)
+def test_prebuilts_of_two_build_definitions_of_a_commit_live_side_by_side(repo, store, s3_client, s3_bucket):
+    # the same stages, but no stage needs simd: the build differs (--features alloc-heavy), so does its key
     other = (repo / "campaign.yaml").read_text().replace("features: [simd]", "features: [alloc-heavy]")
     (repo / "other.yaml").write_text(other)
     subprocess.run(["git", "add", "other.yaml"], cwd=repo, check=True)
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "other"], cwd=repo, check=True)
     assert campaign(repo, "prebuild", "-f", "other.yaml", "--store", store).returncode == 0
-    refused = campaign(repo, "prebuild", "--store", store)
-    assert refused.returncode == 5, refused.stdout + refused.stderr
-    assert "already holds a prebuilt of another build definition (campaign file other.yaml" in refused.stderr
-    assert "aws s3 rm --recursive s3://" in refused.stderr
-    assert json.loads(get(s3_client, s3_bucket, prebuilt_key(repo, "target.json")))["campaign_file"] == "other.yaml"
+    assert prebuilt_key(repo, "target.json", "other.yaml") != prebuilt_key(repo, "target.json")
     row, verdict = build_row_and_verdict(plan_of(repo, store))
-    assert row["build"].startswith("build here") and "another build definition" in verdict["summary"]
+    assert row["build"].startswith("build here") and "no prebuilt build of commit" in verdict["summary"]
+    ours = campaign(repo, "prebuild", "--store", store)
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    assert json.loads(get(s3_client, s3_bucket, prebuilt_key(repo, "target.json")))["campaign_file"] == "campaign.yaml"
+    theirs = json.loads(get(s3_client, s3_bucket, prebuilt_key(repo, "target.json", "other.yaml")))
+    assert theirs["campaign_file"] == "other.yaml"  # not overwritten
+    row, _ = build_row_and_verdict(plan_of(repo, store))
+    assert row["build"].startswith("fetch prebuilt")
 
 
 def write_repo(tmp_path: Path, campaign_text: str, files: dict[str, str] | None = None) -> Path:
@@ -269,7 +278,7 @@ def test_a_resume_on_a_machine_without_the_build_fetches_it_again(repo, tmp_path
 
 def test_a_target_json_that_is_not_json_is_refused_and_kept(tmp_path: Path):
     repo = write_repo(tmp_path, SHELL_BUILD.format(run="mkdir -p out && echo tool > out/tool"))
-    metadata = tmp_path / "store" / "prebuilt" / head(repo) / platform.machine() / "target.json"
+    metadata = tmp_path / "store" / prebuilt_key(repo, "target.json").removeprefix("campaign/")
     metadata.parent.mkdir(parents=True)
     metadata.write_text("{torn")
     result = campaign(repo, "prebuild", "--store", str(tmp_path / "store"))

@@ -126,10 +126,14 @@ class AwsTarget:
         raise_for(outcome.state, outcome.reason, record.run_id, checked.settings)
 
     def resume(self, run_id: str, request: RunRequest, out: Out) -> str:
-        raise InputError(
-            f"resuming run {run_id} on the AWS target is not available yet: start a new run with "
-            "`campaign run --target aws`, or inspect it with `campaign status`."
+        """`campaign resume RUN --target aws`: a replacement instance whose agent resumes the run."""
+        from campaign.targets.aws.resume import resume_on_aws
+
+        result, settings = resume_on_aws(
+            run_id, store_overrides=_store_overrides(request.store), state_dir=request.state_dir, out=out
         )
+        raise_for(result.state, result.reason, run_id, settings)
+        return run_id
 
     def resume_unfinished(self, request: RunRequest, out: Out) -> str | None:
         raise InputError(

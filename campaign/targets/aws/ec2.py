@@ -15,6 +15,12 @@ def ec2_client(region: str) -> Any:
     return boto3.client("ec2", region_name=region)
 
 
+def ssm_client(region: str) -> Any:
+    import boto3
+
+    return boto3.client("ssm", region_name=region)
+
+
 def instance_states(client: Any, instance_ids: list[str]) -> dict[str, str]:
     """Instance id -> state name ('running', 'terminated', ...); an id EC2 no longer knows is 'terminated'."""
     from botocore.exceptions import ClientError

@@ -169,9 +169,12 @@ def userdata_params(settings: AwsSettings, record: RunRecord, repo_url: str) -> 
     )
 
 
-def instance_userdata(settings: AwsSettings, record: RunRecord, repo_url: str, plan: Plan) -> str:
+def instance_userdata(
+    settings: AwsSettings, record: RunRecord, repo_url: str, plan: Plan, *, take_over: bool = False
+) -> str:
     """The script the run's instance boots with: the one place its parameters are assembled."""
-    return render_userdata(with_toolchain(userdata_params(settings, record, repo_url), plan))
+    params = replace(userdata_params(settings, record, repo_url), take_over=take_over)
+    return render_userdata(with_toolchain(params, plan))
 
 
 def with_toolchain(params: UserdataParams, plan: Plan) -> UserdataParams:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -42,11 +43,17 @@ class UserdataParams:
     run_json_wait_s: int = 900
     repo_token_parameter: str = ""  # an SSM SecureString with the token of a private repository, or ''
     rust_toolchain: bool = False  # the plan builds on the instance: install rust and cargo (dnf)
+    take_over: bool = False  # `campaign resume RUN --target aws`: the replacement takes the dead agent's lease
 
 
 def render_userdata(params: UserdataParams, *, template_dir: Path = TEMPLATE_DIR) -> str:
     if not params.install_spec and not params.campaign_command:
         raise ValueError("userdata without install_spec needs campaign_command")
+    return render_template(ENTRY_TEMPLATE, asdict(params), template_dir=template_dir)
+
+
+def render_template(template: str, values: dict[str, Any], *, template_dir: Path = TEMPLATE_DIR) -> str:
+    """One of userdata/*.j2 rendered with values (shell values quoted by `shq`), within EC2's size limit."""
     environment = ImmutableSandboxedEnvironment(
         loader=jinja2.FileSystemLoader(str(template_dir)),
         undefined=jinja2.StrictUndefined,
@@ -54,7 +61,7 @@ def render_userdata(params: UserdataParams, *, template_dir: Path = TEMPLATE_DIR
         autoescape=False,
     )
     environment.filters["shq"] = lambda value: shlex.quote(str(value))
-    script = environment.get_template(ENTRY_TEMPLATE).render(**asdict(params))
+    script = environment.get_template(template).render(**values)
     if len(script.encode("utf-8")) > USERDATA_LIMIT:
         raise ValueError(f"the rendered userdata is {len(script)} bytes; EC2 accepts at most {USERDATA_LIMIT}")
     return script

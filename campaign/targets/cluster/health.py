@@ -53,6 +53,12 @@ def _check_http(instance: Instance, timeout_s: float) -> Verdict:
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         return Verdict(False, f"GET {url}: {reason}")
+    return judge_http(instance, status, body)
+
+
+def judge_http(instance: Instance, status: int, body: bytes) -> Verdict:
+    """The verdict on an answer to the health GET (fetched here, or on an AWS node through SSM)."""
+    url = instance.http or ""
     if status != instance.status:
         return Verdict(False, f"GET {url}: status {status}, expected {instance.status}")
     if not instance.expect:

@@ -10,21 +10,31 @@ from pathlib import Path
 from typing import Any
 
 from campaign.errors import InputError
+from campaign.targets.cluster.health import Verdict
 from campaign.targets.cluster.local import NodeResult, exec_on, require_checkout
 from campaign.targets.cluster.services import check_health
-from campaign.targets.cluster.state import ClusterRecord, Node, list_names, read_record
+from campaign.targets.cluster.state import ClusterRecord, Node, list_names, read_record, write_record
 
 Out = Callable[[str], None]
 
 
 def status_dict(state_dir: Path, name: str) -> dict[str, Any]:
     record = read_record(state_dir, name)
+    before = [i.healthy_since for i in record.instances]
     verdicts = check_health(record, timeout_s=0.5)
+    if before != [i.healthy_since for i in record.instances]:  # a service's health flipped: remember since when
+        write_record(state_dir, record)
+    return status_document(record, verdicts)
+
+
+def status_document(record: ClusterRecord, verdicts: dict[str, Verdict]) -> dict[str, Any]:
+    """What `status` shows (and --json prints), from the record and this round's verdicts."""
     now = time.time()
     services = [
         {
             "node": i.node,
             "address": record.node(i.node).address,
+            "instance_id": record.node(i.node).instance_id,
             "service": i.service,
             "healthy": verdicts[i.key].healthy,
             "detail": verdicts[i.key].detail,
@@ -94,9 +104,13 @@ def run_exec(state_dir: Path, name: str, on: str, command: str, out: Out, timeou
 
 
 def _print_result(result: NodeResult, out: Out) -> None:
-    out(f"== {result.node.label}: exit {result.returncode}")
-    for line in result.output.splitlines():
-        out(f"[{result.node.index}] {line}")
+    print_node_output(result.node, result.returncode, result.output, out)
+
+
+def print_node_output(node: Node, returncode: int, output: str, out: Out) -> None:
+    out(f"== {node.label}: exit {returncode}")
+    for line in output.splitlines():
+        out(f"[{node.index}] {line}")
 
 
 def list_clusters(state_dir: Path) -> list[dict[str, Any]]:

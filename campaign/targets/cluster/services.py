@@ -14,7 +14,7 @@ from campaign.spec.model import CampaignSpec
 from campaign.spec.templating import render
 from campaign.targets.cluster.health import Verdict, check_all, port_open
 from campaign.targets.cluster.local import alive, node_env, start_instance
-from campaign.targets.cluster.state import ClusterRecord, Instance
+from campaign.targets.cluster.state import ClusterRecord, Instance, note_health
 
 
 def load_cluster_spec(checkout: Path, campaign_file: str) -> CampaignSpec:
@@ -105,10 +105,7 @@ def check_health(record: ClusterRecord, timeout_s: float = 2.0) -> dict[str, Ver
     envs = {i.key: node_env(record, record.node(i.node), i.env) for i in record.instances}
     cwds = {i.key: str(record.node(i.node).checkout) for i in record.instances}
     verdicts = check_all(record.instances, envs, cwds, timeout_s)
-    now = time.time()
-    for instance in record.instances:
-        healthy = verdicts[instance.key].healthy
-        instance.healthy_since = (instance.healthy_since or now) if healthy else None
+    note_health(record, {key: verdict.healthy for key, verdict in verdicts.items()})
     return verdicts
 
 

@@ -27,6 +27,7 @@ class Node:
     address: str
     role: str
     dir: str
+    instance_id: str | None = None  # AWS: the node's EC2 instance
 
     @property
     def checkout(self) -> Path:
@@ -75,6 +76,13 @@ class ClusterRecord:
     instances: list[Instance] = field(default_factory=list)
     watchdog_pid: int | None = None
     deployed_at: float = field(default_factory=time.time)
+    region: str | None = None  # AWS: where the nodes are
+    workspace: str | None = None  # AWS: the cluster's Terraform workspace (its state)
+    repo_url: str | None = None  # AWS: what the nodes clone
+
+    @property
+    def instance_ids(self) -> list[str]:
+        return [n.instance_id for n in self.nodes if n.instance_id]
 
     @property
     def coordinator(self) -> Node:
@@ -92,6 +100,20 @@ class ClusterRecord:
         data["nodes"] = [Node(**n) for n in data["nodes"]]
         data["instances"] = [Instance(**i) for i in data.get("instances", [])]
         return cls(**data)
+
+
+def note_health(record: ClusterRecord, healthy: dict[str, bool], now: float | None = None) -> bool:
+    """Each instance's healthy_since after a round of checks: kept while healthy, set when it turns healthy,
+    cleared when it turns unhealthy. True when something flipped (the record is worth writing)."""
+    stamp = time.time() if now is None else now
+    flipped = False
+    for instance in record.instances:
+        if instance.key not in healthy:
+            continue
+        was = instance.healthy_since
+        instance.healthy_since = (was or stamp) if healthy[instance.key] else None
+        flipped = flipped or (was is None) != (instance.healthy_since is None)
+    return flipped
 
 
 def check_name(name: str) -> str:

@@ -35,7 +35,7 @@ class ClusterTarget(LocalTarget):
         if not cluster_name:
             raise InputError("the cluster target needs a cluster: campaign run … --cluster NAME.")
         state_dir = state_dir_for(prepared.root, request.state_dir)
-        cluster = read_record(state_dir, cluster_name)
+        cluster = _local_only(read_record(state_dir, cluster_name))
         commit = prepared.plan.commit or ""
         if cluster.commit != commit:
             raise PreflightRefused(
@@ -72,7 +72,7 @@ class ClusterTarget(LocalTarget):
         if record.target != self.name:
             raise InputError(f"run {run_id} ran on the {record.target} target, not on a cluster; resume it there.")
         state_dir = state_dir_for(root, request.state_dir)
-        cluster = read_record(state_dir, str(request.options.get("cluster") or ""))
+        cluster = _local_only(read_record(state_dir, str(request.options.get("cluster") or "")))
         if cluster.commit != record.commit:
             raise PreflightRefused(
                 f"cluster {cluster.name} runs commit {cluster.commit[:12]}, run {run_id} is of "
@@ -91,6 +91,15 @@ class ClusterTarget(LocalTarget):
     def _run_dir(self, prepared: Prepared, run_id: str) -> RunDir:
         state_dir: Path = prepared.context[1]
         return RunDir.of(state_dir, run_id)
+
+
+def _local_only(cluster: ClusterRecord) -> ClusterRecord:
+    if cluster.target != "local":
+        raise InputError(
+            f"cluster {cluster.name} runs on {cluster.target}: `campaign run … --cluster` drives local clusters only "
+            f"so far; run the campaign on it with `campaign cluster exec --name {cluster.name} -- COMMAND`."
+        )
+    return cluster
 
 
 def _enter(state_dir: Path, cluster: ClusterRecord) -> None:
