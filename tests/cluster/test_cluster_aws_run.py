@@ -36,7 +36,7 @@ STORE = f"s3://{BUCKET}/campaigns/clusters/{NAME}"
 CAMPAIGN = """\
 name: duo
 scale_factors: [1]
-vars: {fail_once: "no"}
+vars: {fail_once: "no", agent_dies: "no"}
 cluster:
   nodes: 2
   max_hours: 2
@@ -52,6 +52,10 @@ stages:
     kind: bench
     run: mkdir -p {{ output_dir }}/results && echo "on $CAMPAIGN_CLUSTER_COORDINATOR of $CAMPAIGN_CLUSTER_NODES in $CAMPAIGN_CLUSTER from $PWD" > {{ output_dir }}/results/where.txt
     produces: [results/where.txt]
+  - name: crash
+    kind: validate
+    needs: [probe]
+    run: test "{{ vars.agent_dies }}" = no || kill -9 "$(cat "$CAMPAIGN_NODE_DIR/run/agent-$CAMPAIGN_RUN_ID.pid")"
   - name: flaky
     kind: validate
     needs: [probe]
@@ -188,6 +192,16 @@ def test_a_failed_run_resumes_on_the_cluster(campaign):
     assert code == 0, output
     assert f"run {run_id}: succeeded" in output
     assert campaign.stored(run_id, "outputs/results/where.txt").startswith("on ")
+
+
+def test_an_agent_that_dies_on_the_coordinator_is_seen_gone_not_waited_for(campaign):
+    """The agent killed (kill -9, by its own stage) leaves no final journal entry: the watcher asks the coordinator
+    through SSM whether the agent lives, and reports the run lost at once (not after the cluster's lifetime)."""
+    code, output = campaign.run("--var", "agent_dies=yes")
+    assert code == 4, output
+    run_id = run_id_of(output)
+    assert f"run {run_id}: lost (the agent on node 1 of cluster {NAME} is gone (or its node stopped)" in output
+    assert f"agent-{run_id}.log" in output
 
 
 def test_a_run_is_refused_when_a_node_is_stopped(campaign):
