@@ -15,7 +15,9 @@ Named fakes, for what cannot run here:
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import io
+import json
 import re
 import subprocess
 import uuid
@@ -161,6 +163,24 @@ def test_a_run_on_the_cluster_runs_its_agent_on_the_coordinator_and_stores_in_th
     assert [c["DocumentName"] for c in agent_commands] == ["AWS-RunShellScript"]
     code, status = campaign("status", run_id, "--store", STORE)
     assert code == 0 and "succeeded" in status
+
+
+def test_every_key_of_a_cluster_run_is_one_the_nodes_role_may_write(campaign):
+    """The role terraform/cluster applied (read back from moto's IAM): every object the coordinator's agent
+    wrote for the runs is under the resource of its write statement, so the module needs nothing more."""
+    iam, s3 = campaign.harness.client("iam"), campaign.harness.client("s3")
+    role = next(
+        r for r in iam.list_roles()["Roles"] if r.get("Description", "").startswith(f"campaign cluster {NAME}:")
+    )
+    name = iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"][0]
+    document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    write = next(s for s in document["Statement"] if "s3:PutObject" in s["Action"])
+    resources = [write["Resource"]] if isinstance(write["Resource"], str) else write["Resource"]
+    assert resources == [f"arn:aws:s3:::{BUCKET}/campaigns/clusters/{NAME}/*"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="campaigns/")["Contents"]]
+    assert any(k.endswith("/outputs/results/where.txt") for k in keys)
+    assert all(fnmatch.fnmatchcase(f"arn:aws:s3:::{BUCKET}/{k}", resources[0]) for k in keys), keys
 
 
 def test_a_run_of_another_commit_is_refused_naming_cluster_deploy(campaign):
