@@ -35,8 +35,8 @@ from campaign.prebuilt.command import prebuild as run_prebuild
 from campaign.run.resolve import resolve_run_id
 from campaign.run.sweep import is_sweep_id
 from campaign.spec.variables import parse_var_options
-from campaign.targets.base import RunRequest, drive
-from campaign.targets.registry import get_cloud_target, get_target
+from campaign.targets.base import RunRequest, Target, drive
+from campaign.targets.registry import get_cloud_target, get_cluster_target, get_target
 
 LAZY_COMMANDS = {
     "status": "campaign.cli.inspect_commands:status",
@@ -228,10 +228,24 @@ def run(
     )
     if types := _sweep_types(instance_types, instance_type, campaign_file, target, cluster=cluster_name):
         return _run_sweep(request, target, types, stop_on_failure)
-    chosen = get_target("cluster" if cluster_name else target)
+    chosen = _target_or_cluster(target, cluster_name, state_dir)
     if resume and chosen.resume_unfinished(request, click.echo) is not None:
         return
     drive(chosen, request, click.echo)
+
+
+def _target_or_cluster(target: str, cluster_name: str | None, state_dir: Path | None) -> Target:
+    """--cluster NAME: the local cluster target or the AWS one, as the cluster's record says; else --target."""
+    if not cluster_name:
+        return get_target(target)
+    from campaign.run.dirs import state_dir_for
+    from campaign.system.git import find_root
+
+    try:
+        root = find_root(Path.cwd())
+    except CampaignError:
+        root = Path.cwd()
+    return get_cluster_target(state_dir_for(root, state_dir), cluster_name)
 
 
 @cli.command()
@@ -292,9 +306,10 @@ def resume(
         take_over=take_over,
         options={"cluster": cluster_name},
     )
-    get_target("cluster" if cluster_name else target).resume(
-        resolve_run_id(open_store_for(store), run_id), request, click.echo
-    )
+    chosen = _target_or_cluster(target, cluster_name, state_dir)
+    if chosen.name != "cluster-aws":  # an AWS cluster's runs are in its own store: the target reads it
+        run_id = resolve_run_id(open_store_for(store), run_id)
+    chosen.resume(run_id, request, click.echo)
 
 
 @cli.command()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 from campaign.errors import InputError
@@ -13,6 +14,7 @@ TARGETS = {
     "local": "campaign.targets.local.target:LocalTarget",
     "aws": "campaign.targets.aws.adapter:AwsTarget",
     "cluster": "campaign.targets.cluster.target:ClusterTarget",
+    "cluster-aws": "campaign.targets.cluster_aws.target:AwsClusterTarget",
 }
 
 
@@ -23,6 +25,14 @@ def get_target(name: str) -> Target:
         raise InputError(f"unknown target {name!r}; the targets are {', '.join(TARGETS)}.") from None
     target: Target = getattr(importlib.import_module(module_name), class_name)()
     return target
+
+
+def get_cluster_target(state_dir: Path, name: str) -> Target:
+    """`--cluster NAME`'s target: its record says local (the agent runs here) or aws (it runs on the coordinator)."""
+    from campaign.targets.cluster.state import read_record, record_path
+
+    aws = record_path(state_dir, name).exists() and read_record(state_dir, name).target == "aws"
+    return get_target("cluster-aws" if aws else "cluster")
 
 
 def get_cloud_target(name: str) -> CloudTarget:

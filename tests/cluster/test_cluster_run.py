@@ -3,7 +3,6 @@ the stages themselves), and `on: all` stages: every node in parallel, a log per 
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,18 +73,3 @@ def test_a_cluster_campaign_is_refused_without_a_cluster(cluster):
     repo, state = cluster
     result = run(repo, state, "run")
     assert result.returncode == 3 and "campaign cluster up" in result.stderr and "--cluster NAME" in result.stderr
-
-
-def test_a_run_on_an_aws_cluster_is_refused_with_what_to_do_instead(tmp_path: Path):
-    """`run --cluster` drives local clusters only: an AWS cluster's record is refused by name, not health-checked
-    here as if its nodes were local processes."""
-    from campaign.targets.cluster.state import ClusterRecord, Node, write_record
-
-    repo = make_repo(tmp_path / "repo", {"campaign.yaml": CAMPAIGN.format(marker=tmp_path / "marker", failing="none")})
-    state = tmp_path / "state"
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
-    node = Node(1, "10.0.0.11", "coordinator", "/srv/campaign", "i-0123456789abcdef0")
-    write_record(state, ClusterRecord("fan", "aws", str(repo), "campaign.yaml", commit, 0.0, 1e12, "up", [node]))
-    result = run(repo, state, "run", "--cluster", "fan")
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "cluster fan runs on aws: `campaign run … --cluster` drives local clusters only" in result.stderr

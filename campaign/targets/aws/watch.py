@@ -111,17 +111,29 @@ class JournalWatcher:
         *,
         incremental: dict[str, str] | None = None,
         instances_alive: Callable[[], bool] | None = None,
+        lost: str = "every instance of the run is gone",
+        known_entries: int = 0,
     ):
         self.store, self.run_id = store, run_id
         self.incremental = incremental or {}  # stage run -> its incremental results key in the store
         self.instances_alive = instances_alive
+        self.lost = lost  # what is gone when instances_alive says False
+        self.known_entries = known_entries  # a resumed run's journal so far: its final entry is the old agent's
 
     def poll(self) -> RunStatus | None:
         try:
             data = stored_journal(self.store, RunKeys(self.run_id).journal)
         except NotInStore:
             return None
-        return summarize(self.run_id, read_entries(data))
+        entries = read_entries(data)
+        return summarize(self.run_id, entries) if len(entries) > self.known_entries else None
+
+    def entries_now(self) -> int:
+        """How many entries the stored journal has (0 when there is none yet)."""
+        try:
+            return len(read_entries(stored_journal(self.store, RunKeys(self.run_id).journal)))
+        except NotInStore:
+            return 0
 
     def current_item(self, status: RunStatus | None) -> str:
         running = next((s.id for s in (status.stage_runs.values() if status else ()) if s.state == RUNNING), None)
@@ -159,7 +171,7 @@ class JournalWatcher:
                 return WatchResult(
                     LOST,
                     status or RunStatus(self.run_id, state="created"),
-                    "every instance of the run is gone, but its journal has no final entry",
+                    f"{self.lost}, but its journal has no final entry",
                 )
             if time.monotonic() - started > deadline_s:
                 return WatchResult(

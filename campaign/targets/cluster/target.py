@@ -96,8 +96,8 @@ class ClusterTarget(LocalTarget):
 def _local_only(cluster: ClusterRecord) -> ClusterRecord:
     if cluster.target != "local":
         raise InputError(
-            f"cluster {cluster.name} runs on {cluster.target}: `campaign run … --cluster` drives local clusters only "
-            f"so far; run the campaign on it with `campaign cluster exec --name {cluster.name} -- COMMAND`."
+            f"cluster {cluster.name} runs on {cluster.target}: this target drives local clusters; `campaign run … "
+            f"--cluster {cluster.name}` picks the {cluster.target} cluster's own target (campaign.targets.registry)."
         )
     return cluster
 
