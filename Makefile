@@ -42,8 +42,13 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
+# Two workers: much of the suite waits on Terraform's polling, moto and child processes rather than on the
+# CPU. Each test module stays on one worker (its module-scoped fixtures are built once); the cluster tests,
+# which bind fixed ports on 127.0.1.N, all share one (tests/conftest.py). TEST_WORKERS=0 runs in-process.
+TEST_WORKERS ?= 2
+
 test: lint $(CHECKOV) $(ACTIONLINT)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/plan_speed.py

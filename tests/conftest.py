@@ -29,6 +29,17 @@ import pytest
 from campaign.store import Store, open_store
 
 FAKE_REGION = "us-east-1"
+LOCAL_CLUSTER_TESTS = "tests/cluster/"  # nodes on 127.0.1.N with the services' fixed ports
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With `make test`'s workers (pytest-xdist, --dist loadgroup): a module's tests run on one worker, so its
+    module-scoped fixtures (a Terraform apply, a sweep) are built once; every cluster test runs on the same
+    worker, since two local clusters would bind the same addresses and ports."""
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        group = "local-cluster" if module.startswith(LOCAL_CLUSTER_TESTS) else module
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session", autouse=True)
