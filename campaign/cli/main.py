@@ -19,6 +19,7 @@ from campaign.cli.options import (
     DEFAULT_CAMPAIGN_FILE,
     campaign_file_option,
     fleet_options,
+    nodes_option,
     open_store_for,
     run_id_argument,
     state_dir_option,
@@ -190,6 +191,7 @@ def _show_plan(the_plan: Plan, target_lines: list[str], target_json: dict[str, A
     default=None,
     help="Run on a kept cluster (`campaign cluster up`); refused when it runs another commit.",
 )
+@nodes_option
 @var_option
 @stop_on_failure_option
 def run(
@@ -209,6 +211,7 @@ def run(
     max_cost: float | None,
     keep: bool | None,
     cluster_name: str | None,
+    nodes: int | None,
     var_texts: tuple[str, ...],
     stop_on_failure: bool,
 ) -> None:
@@ -226,12 +229,11 @@ def run(
         options={"keep": keep, "cluster": cluster_name, **aws_options(instance_type, region, instance_types, max_cost)},
         vars=parse_var_options(var_texts),
     )
-    if types := _sweep_types(instance_types, instance_type, campaign_file, target, cluster=cluster_name):
-        return _run_sweep(request, target, types, stop_on_failure)
+    if types := _sweep_types(instance_types, instance_type, campaign_file, target, cluster=cluster_name, nodes=nodes):
+        return _run_sweep(request, target, types, stop_on_failure, nodes)
     chosen = _target_or_cluster(target, cluster_name, state_dir)
-    if resume and chosen.resume_unfinished(request, click.echo) is not None:
-        return
-    drive(chosen, request, click.echo)
+    if not resume or chosen.resume_unfinished(request, click.echo) is None:
+        drive(chosen, request, click.echo)
 
 
 def _target_or_cluster(target: str, cluster_name: str | None, state_dir: Path | None) -> Target:

@@ -100,3 +100,13 @@ def fleet_options(command: Callable[..., None]) -> Callable[..., None]:
         help="AWS target: a sweep, the campaign once per type, one after another (plan: each type is checked: "
         "offered, quota, memory, cost).",
     )(command)
+
+
+nodes_option = click.option(
+    "--nodes",
+    type=int,
+    default=None,
+    metavar="N",
+    help="With --target aws --instance-types: a sweep of clusters, N nodes of each type brought up, run, brought "
+    "down, one type after another (the campaign declares cluster:).",
+)

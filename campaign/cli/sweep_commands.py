@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -15,7 +16,7 @@ import click
 from campaign.errors import CampaignError, InputError
 from campaign.run.dirs import state_dir_for
 from campaign.run.resolve import resolve_sweep_id
-from campaign.run.sweep import SweepBook, read_sweep
+from campaign.run.sweep import Member, SweepBook, read_sweep
 from campaign.run.sweep_status import format_sweep_status, sweep_status_dict
 from campaign.spec.load import load_campaign
 from campaign.store import Store, open_store
@@ -59,13 +60,16 @@ def sweep_types(
     target: str,
     *,
     cluster: str | None = None,
+    nodes: int | None = None,
 ) -> tuple[str, ...]:
     """The instance types a `run` sweeps; () for a single run."""
+    if nodes is not None:
+        return cluster_sweep_types(flag_types, campaign_file, target, cluster, nodes)
     if cluster is not None:
         if flag_types:
             raise InputError(
-                f"--instance-types with --cluster {cluster}: a kept cluster has its nodes already; sweeps of "
-                "clusters (node count × type) are not built yet. Drop --instance-types."
+                f"--instance-types with --cluster {cluster}: a kept cluster has its nodes already. Drop --cluster "
+                "and give --nodes N: the sweep brings up a fresh cluster of N nodes per type."
             )
         return ()
     if flag_types:
@@ -82,11 +86,48 @@ def sweep_types(
     return load_settings(_root()).instance_types
 
 
-def run_sweep(request: RunRequest, target: str, types: tuple[str, ...], stop_on_failure: bool) -> None:
+def cluster_sweep_types(
+    flag_types: tuple[str, ...], campaign_file: Path, target: str, cluster: str | None, nodes: int
+) -> tuple[str, ...]:
+    """--nodes N: a sweep of fresh AWS clusters, N nodes of each type of --instance-types."""
+    where = f"--nodes {nodes}"
+    if nodes < 1:
+        raise InputError(f"{where}: a cluster has at least one node; give --nodes 1 or more.")
+    if cluster is not None:
+        raise InputError(f"{where} with --cluster {cluster}: a kept cluster has its nodes already; drop --nodes.")
+    if target != "aws" or not flag_types:
+        raise InputError(
+            f"{where}: a sweep of clusters brings up N nodes of each type on EC2; give --target aws "
+            "--instance-types A,B (e.g. --instance-types c7i.xlarge,c7g.xlarge)."
+        )
+    if clustered(campaign_file) is None:
+        raise InputError(
+            f"{where} (a sweep of clusters over {','.join(flag_types)}): {campaign_file} declares no cluster: "
+            "section, so there is nothing to bring up N nodes of. Add `cluster: {nodes: N}` (and its services) "
+            "to the campaign file, or drop --nodes to sweep one instance per type."
+        )
+    return check_instance_types(flag_types)
+
+
+def clustered(campaign_file: Path) -> int | None:
+    """The node count of the campaign's cluster: section; None without one."""
+    spec = load_campaign(campaign_file) if campaign_file.is_file() else None
+    return spec.cluster.nodes if spec is not None and spec.cluster is not None else None
+
+
+def run_sweep(
+    request: RunRequest, target: str, types: tuple[str, ...], stop_on_failure: bool, nodes: int | None = None
+) -> None:
+    """--nodes N, or a campaign with a cluster: swept on AWS: a fresh cluster of N nodes per type; else an
+    instance per type."""
+    nodes = nodes or request.options.get("nodes") or (clustered(request.campaign_file) if target == "aws" else None)
+    if nodes is not None:  # a campaign with a cluster: (or --nodes): a fresh cluster per type
+        target = "cluster-aws-sweep"
+        request = replace(request, options={**request.options, "nodes": int(nodes)})
     start_sweep(
         get_target(target),
         request,
-        SweepRequest(types, stop_on_failure=stop_on_failure),
+        SweepRequest(types, stop_on_failure=stop_on_failure, nodes=int(nodes or 1)),
         price_of=price_list(request.options.get("region")),
         state_dir=state_dir_for(_root(), request.state_dir),
         out=click.echo,
@@ -153,7 +194,12 @@ def compare_sweep(
     opened = open_store(store) if store else open_store_for_sweeps()
     where = state_dir_for(_root())
     record = read_sweep(opened, where, resolve_sweep_id(opened, where, sweep))
-    report = report_of.sweep_report(open_store(record.store), record, baseline)
+    base = open_store(record.store)
+
+    def member_store(member: Member) -> Store:  # a sweep of clusters: the member's cluster's own prefix
+        return open_store(f"{record.store.rstrip('/')}/clusters/{member.cluster}") if member.cluster else base
+
+    report = report_of.sweep_report(base, record, baseline, member_store)
     click.echo(report_of.as_json(report) if as_json else report_of.as_text(report))
     if html_file is not None:
         write_html(html_file, report_of.as_html(report))

@@ -14,6 +14,7 @@ import html
 import json
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -79,9 +80,12 @@ class SweepReport:
         return geometric_mean([self.ratio(column, key) for key in self.keys])
 
 
-def sweep_report(store: Store, record: SweepRecord, baseline: str | None) -> SweepReport:
-    """The report of record's members that have results, against baseline (default: the first with results)."""
-    columns = [_column(store, member) for member in record.members]
+def sweep_report(
+    store: Store, record: SweepRecord, baseline: str | None, member_store: Callable[[Any], Store] | None = None
+) -> SweepReport:
+    """The report of record's members that have results, against baseline (default: the first with results);
+    member_store: where a member's run is, when not in store (a sweep of clusters: its cluster's prefix)."""
+    columns = [_column(member_store(member) if member_store else store, member) for member in record.members]
     measured = [c.instance_type for c in columns if c.groups]
     if not measured:
         raise InputError(

@@ -88,6 +88,7 @@ class Member:
     price_source: str = ""
     reason: str = ""
     superseded: list[str] = field(default_factory=list)  # earlier runs of this type, interrupted
+    cluster: str | None = None  # a sweep of clusters: the cluster its run brought up (and down)
 
     def duration_s(self, now: datetime | None = None) -> float | None:
         if self.started_at is None:

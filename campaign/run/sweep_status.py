@@ -65,6 +65,8 @@ def format_sweep_status(document: dict[str, Any]) -> str:
 
 def _row(member: dict[str, Any]) -> tuple[str, ...]:
     detail = member["reason"]
+    if member.get("cluster"):  # a sweep of clusters: the cluster its run brought up and down
+        detail = f"cluster {member['cluster']}" + ("; " + detail if detail else "")
     if member["superseded"]:
         detail = (detail + "; " if detail else "") + "superseded: " + ", ".join(member["superseded"])
     return (

@@ -15,6 +15,7 @@ TARGETS = {
     "aws": "campaign.targets.aws.adapter:AwsTarget",
     "cluster": "campaign.targets.cluster.target:ClusterTarget",
     "cluster-aws": "campaign.targets.cluster_aws.target:AwsClusterTarget",
+    "cluster-aws-sweep": "campaign.targets.cluster_aws.sweep_member:ClusterSweepMemberTarget",
 }
 
 

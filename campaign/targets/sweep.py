@@ -115,9 +115,9 @@ def _price(price_of: PriceOf, instance_type: str) -> tuple[float | None, str]:
     return float(answer), "given"
 
 
-def member_request(request: RunRequest, member: Member) -> RunRequest:
+def member_request(request: RunRequest, member: Member, sweep_id: str = "") -> RunRequest:
     options = {k: v for k, v in request.options.items() if k != "instance_types"}
-    return replace(request, options={**options, "instance_type": member.instance_type})
+    return replace(request, options={**options, "instance_type": member.instance_type, "sweep_id": sweep_id})
 
 
 def continue_sweep(target: Target, request: RunRequest, book: SweepBook, out: Out) -> SweepRecord:
@@ -160,8 +160,10 @@ def run_member(target: Target, request: RunRequest, book: SweepBook, member: Mem
     book.save()
     out(f"sweep {book.record.sweep_id}: {member.instance_type} ({_position(book.record, member)})")
     observed = _Observed(target, lambda record: _record_run_id(book, member, record))
+    asked = member_request(request, member, book.record.sweep_id)
+    member.cluster = getattr(target, "member_cluster", lambda _: None)(asked)  # a sweep of clusters: its name
     try:
-        drive(observed, member_request(request, member), out)
+        drive(observed, asked, out)
         member.state = SUCCEEDED
     except KeyboardInterrupt:
         member.state, member.reason = INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)"

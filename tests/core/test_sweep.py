@@ -236,7 +236,7 @@ def test_the_local_target_refuses_instance_types(toy, capsys):
     assert not (toy["state"] / "sweeps").exists()
     code = main(["run", "--cluster", "c1", "--instance-types", "c7i.xlarge"])
     err = capsys.readouterr().err
-    assert code == 2 and "--instance-types with --cluster c1" in err and "not built yet" in err, err
+    assert code == 2 and "--instance-types with --cluster c1" in err and "give --nodes N" in err, err
 
 
 def test_resume_of_a_finished_sweep_says_there_is_nothing_left(toy, capsys):

@@ -56,6 +56,7 @@ class UpRequest:
     nodes: int | None = None
     target: str = "local"
     resume: bool = False
+    instance_type: str | None = None  # AWS: every node of this type (a sweep member), whatever the roles say
 
 
 def up(request: UpRequest, out: Out) -> ClusterRecord:

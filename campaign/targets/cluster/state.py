@@ -79,6 +79,7 @@ class ClusterRecord:
     region: str | None = None  # AWS: where the nodes are
     workspace: str | None = None  # AWS: the cluster's Terraform workspace (its state)
     repo_url: str | None = None  # AWS: what the nodes clone
+    instance_type: str | None = None  # AWS: every node's type (a sweep member's); None: the campaign's roles'
 
     @property
     def instance_ids(self) -> list[str]:

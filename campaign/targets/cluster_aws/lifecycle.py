@@ -89,6 +89,7 @@ def _existing_or_new(request: UpRequest, root: Path) -> ClusterRecord:
         region=settings.region,
         workspace=str(provision.workspace(request.state_dir, request.name).resolve()),
         repo_url=repo_url,
+        instance_type=request.instance_type,
     )
     provision.refuse_untracked(provision.clients(record), request.name)
     spec = _committed_spec(root, record)

@@ -77,8 +77,11 @@ def variables(record: ClusterRecord, spec: CampaignSpec, settings: AwsSettings, 
         "commit": record.commit,
         "region": record.region or settings.region,
         "nodes": nodes,
-        "coordinator_instance_type": coordinator.instance_type or settings.instance_type,
-        "worker_instance_type": workers.instance_type or coordinator.instance_type or settings.instance_type,
+        "coordinator_instance_type": record.instance_type or coordinator.instance_type or settings.instance_type,
+        "worker_instance_type": record.instance_type
+        or workers.instance_type
+        or coordinator.instance_type
+        or settings.instance_type,
         "coordinator_spot": coordinator.spot,
         "worker_spot": workers.spot,
         "placement_strategy": spec.cluster.placement_group or "",
