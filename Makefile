@@ -48,7 +48,7 @@ lint: $(BIN)/.installed
 TEST_WORKERS ?= 2
 
 test: lint $(CHECKOV) $(ACTIONLINT)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/plan_speed.py
