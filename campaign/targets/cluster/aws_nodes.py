@@ -8,7 +8,6 @@ died). boto3 clients are passed in (Any), so tests hand in clients of moto's ser
 
 from __future__ import annotations
 
-import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -161,20 +160,4 @@ def _invocation(ssm: Any, command_id: str, instance_id: str) -> Invocation | Non
         int(answer.get("ResponseCode", -1)),
         answer.get("StandardOutputContent", ""),
         answer.get("StandardErrorContent", ""),
-    )
-
-
-def deploy_script(commit: str, checkout: str = "/srv/campaign/checkout") -> str:
-    """What `cluster deploy` runs on each node: the commit checked out, then every campaign service restarted
-    (each node runs its services as systemd units `campaign-service@NAME`, written at boot by the userdata)."""
-    quoted = shlex.quote(commit)
-    return "\n".join(
-        [
-            "set -euo pipefail",
-            f"cd {shlex.quote(checkout)}",
-            f"git fetch --quiet origin {quoted}",
-            f"git -c advice.detachedHead=false checkout --quiet --force --detach {quoted}",
-            "systemctl restart 'campaign-service@*' --all",
-            "git rev-parse HEAD",
-        ]
     )
