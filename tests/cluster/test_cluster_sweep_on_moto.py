@@ -47,7 +47,8 @@ class ClusterSampler:
             for reservation in found["Reservations"]:
                 for instance in reservation["Instances"]:
                     tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
-                    if instance["State"]["Name"] in ALIVE:
+                    # Only the sweep's clusters (sw<sweep>-<type>): the session's moto also holds other tests' ones.
+                    if instance["State"]["Name"] in ALIVE and tags[CLUSTER_TAG].startswith("sw"):
                         alive.setdefault(tags[CLUSTER_TAG], []).append(instance["InstanceType"])
             self.samples.append(alive)
 
