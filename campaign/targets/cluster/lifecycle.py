@@ -31,6 +31,7 @@ from campaign.targets.cluster.local import (
 from campaign.targets.cluster.services import (
     load_cluster_spec,
     render_instances,
+    report_deploy,
     start_services,
     wait_healthy,
     where_lines,
@@ -184,15 +185,7 @@ def deploy(state_dir: Path, name: str, out: Out) -> tuple[int, int]:
     start_services(record)
     verdicts = wait_healthy(record)
     write_record(state_dir, record)
-    failed = {i.node for i in record.instances if not verdicts[i.key].healthy}
-    ok = len(record.nodes) - len(failed)
-    out(
-        f"deploy {commit[:12]} to cluster {name}: {ok} succeeded, {len(failed)} failed "
-        f"({time.monotonic() - started:.1f} s)"
-    )
-    for line in where_lines(record, verdicts):
-        out(line)
-    return ok, len(failed)
+    return report_deploy(record, verdicts, started, out)
 
 
 def stop(state_dir: Path, name: str, out: Out) -> None:

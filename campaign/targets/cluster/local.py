@@ -17,7 +17,7 @@ from campaign.errors import PreflightRefused
 from campaign.system.checkout import prepare_checkout
 from campaign.system.git import git
 from campaign.system.process import process_alive
-from campaign.targets.cluster.state import ClusterRecord, Instance, Node
+from campaign.targets.cluster.state import ClusterRecord, Instance, Node, identity_env
 
 STOP_GRACE_S = 10.0
 
@@ -40,18 +40,7 @@ def node_env(record: ClusterRecord, node: Node, extra: dict[str, str] | None = N
     """What every process on a node sees: its own address, index and role, and the coordinator's address."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(
-        {
-            "CAMPAIGN_CLUSTER": record.name,
-            "CAMPAIGN_CLUSTER_COORDINATOR": record.coordinator.address,
-            "CAMPAIGN_CLUSTER_NODES": str(len(record.nodes)),
-            "CAMPAIGN_NODE_ADDRESS": node.address,
-            "CAMPAIGN_NODE_INDEX": str(node.index),
-            "CAMPAIGN_NODE_ROLE": node.role,
-            "CAMPAIGN_NODE_DIR": node.dir,
-            "CAMPAIGN_COMMIT": record.commit,
-        }
-    )
+    env.update(identity_env(record, node), CAMPAIGN_NODE_DIR=node.dir)
     env.update(extra or {})
     return env
 

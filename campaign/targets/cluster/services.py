@@ -12,6 +12,7 @@ from campaign.spec.cluster import runs_on, service_context
 from campaign.spec.load import load_campaign
 from campaign.spec.model import CampaignSpec
 from campaign.spec.templating import render
+from campaign.targets.base import Out
 from campaign.targets.cluster.health import Verdict, check_all, port_open
 from campaign.targets.cluster.local import alive, node_env, start_instance
 from campaign.targets.cluster.state import ClusterRecord, Instance, note_health
@@ -124,6 +125,19 @@ def wait_healthy(record: ClusterRecord) -> dict[str, Verdict]:
 
 def _by_key(record: ClusterRecord, key: str) -> Instance:
     return next(i for i in record.instances if i.key == key)
+
+
+def report_deploy(record: ClusterRecord, verdicts: dict[str, Verdict], started: float, out: Out) -> tuple[int, int]:
+    """`cluster deploy`'s closing lines, local or AWS: "N succeeded, M failed" by node, then where each answers."""
+    failed = {i.node for i in record.instances if not verdicts[i.key].healthy}
+    ok = len(record.nodes) - len(failed)
+    out(
+        f"deploy {record.commit[:12]} to cluster {record.name}: {ok} succeeded, {len(failed)} failed "
+        f"({time.monotonic() - started:.1f} s)"
+    )
+    for line in where_lines(record, verdicts):
+        out(line)
+    return ok, len(failed)
 
 
 def where_lines(record: ClusterRecord, verdicts: dict[str, Verdict]) -> list[str]:

@@ -103,6 +103,20 @@ class ClusterRecord:
         return cls(**data)
 
 
+def identity_env(record: ClusterRecord, node: Node) -> dict[str, str]:
+    """What every process on a node sees, locally and on AWS: its own address, index and role, the coordinator's
+    address, the cluster and the commit deployed."""
+    return {
+        "CAMPAIGN_CLUSTER": record.name,
+        "CAMPAIGN_CLUSTER_COORDINATOR": record.coordinator.address,
+        "CAMPAIGN_CLUSTER_NODES": str(len(record.nodes)),
+        "CAMPAIGN_NODE_ADDRESS": node.address,
+        "CAMPAIGN_NODE_INDEX": str(node.index),
+        "CAMPAIGN_NODE_ROLE": node.role,
+        "CAMPAIGN_COMMIT": record.commit,
+    }
+
+
 def note_health(record: ClusterRecord, healthy: dict[str, bool], now: float | None = None) -> bool:
     """Each instance's healthy_since after a round of checks: kept while healthy, set when it turns healthy,
     cleared when it turns unhealthy. True when something flipped (the record is worth writing)."""

@@ -14,8 +14,8 @@ import shlex
 from typing import Any
 
 from campaign.errors import StageFailed
-from campaign.targets.cluster.state import ClusterRecord
-from campaign.targets.cluster_aws.remote import NODE_ROOT, node_env, on_nodes
+from campaign.targets.cluster.state import ClusterRecord, identity_env
+from campaign.targets.cluster_aws.remote import NODE_ROOT, on_nodes
 
 INSTALL_TIMEOUT_S = 1800.0
 PYTHON = "python3.11"
@@ -47,7 +47,7 @@ def start_script(
 ) -> str:
     """The coordinator's command: the checkout checked, campaign installed, the agent started detached."""
     pid_file, log = agent_files(run_id)
-    env = {**node_env(record, record.coordinator), "AWS_DEFAULT_REGION": record.region or ""}
+    env = {**identity_env(record, record.coordinator), "AWS_DEFAULT_REGION": record.region or ""}
     agent = ["agent", run_id, "--store", store_url] + (["--take-over"] if take_over else [])
     commit = shlex.quote(record.commit)
     return "\n".join(

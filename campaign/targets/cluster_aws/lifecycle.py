@@ -19,7 +19,7 @@ from campaign.targets.aws import checks
 from campaign.targets.aws.settings import load_settings
 from campaign.targets.cluster.aws_nodes import find_nodes, start_nodes, stop_nodes
 from campaign.targets.cluster.lifecycle import UpRequest
-from campaign.targets.cluster.services import render_instances, where_lines
+from campaign.targets.cluster.services import render_instances, report_deploy, where_lines
 from campaign.targets.cluster.state import ClusterRecord, cluster_dir, read_record, record_path, write_record
 from campaign.targets.cluster_aws import provision
 from campaign.targets.cluster_aws import services as remote_services
@@ -165,15 +165,7 @@ def deploy(state_dir: Path, name: str, out: Out) -> tuple[int, int]:
     remote_services.start_services(found.ssm, record)
     verdicts = remote_services.wait_healthy(found.ssm, record)
     write_record(state_dir, record)
-    failed = {i.node for i in record.instances if not verdicts[i.key].healthy}
-    ok = len(record.nodes) - len(failed)
-    out(
-        f"deploy {record.commit[:12]} to cluster {name}: {ok} succeeded, {len(failed)} failed "
-        f"({time.monotonic() - started:.1f} s)"
-    )
-    for line in where_lines(record, verdicts):
-        out(line)
-    return ok, len(failed)
+    return report_deploy(record, verdicts, started, out)
 
 
 def stop(state_dir: Path, name: str, out: Out) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from campaign.targets.cluster.aws_nodes import Invocation, run_shell
-from campaign.targets.cluster.state import ClusterRecord, Node
+from campaign.targets.cluster.state import ClusterRecord, Node, identity_env
 
 PROGRAM = Path(__file__).with_name("node_program.py")
 NODE_ROOT = "/srv/campaign"
@@ -46,22 +46,9 @@ def program_command(action: str, payload: dict[str, Any]) -> str:
     return f"python3 - {action} {encoded} <<'CAMPAIGN_NODE_PROGRAM'\n{PROGRAM.read_text()}\nCAMPAIGN_NODE_PROGRAM\n"
 
 
-def node_env(record: ClusterRecord, node: Node) -> dict[str, str]:
-    """What every process on a node sees (as on a local cluster): its address, index, role, the coordinator's."""
-    return {
-        "CAMPAIGN_CLUSTER": record.name,
-        "CAMPAIGN_CLUSTER_COORDINATOR": record.coordinator.address,
-        "CAMPAIGN_CLUSTER_NODES": str(len(record.nodes)),
-        "CAMPAIGN_NODE_ADDRESS": node.address,
-        "CAMPAIGN_NODE_INDEX": str(node.index),
-        "CAMPAIGN_NODE_ROLE": node.role,
-        "CAMPAIGN_COMMIT": record.commit,
-    }
-
-
 def exec_command(record: ClusterRecord, node: Node, command: str) -> str:
     """COMMAND in the node's checkout, with the node's environment."""
-    exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in node_env(record, node).items())
+    exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in identity_env(record, node).items())
     root = '"${CAMPAIGN_NODE_ROOT:-' + NODE_ROOT + '}"'
     return f"export CAMPAIGN_NODE_DIR={root}; {exports}cd {root}/checkout && {command}"
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from campaign.errors import StageFailed
 from campaign.targets.cluster.health import Verdict, judge_http
-from campaign.targets.cluster.state import ClusterRecord, Instance, Node, note_health
-from campaign.targets.cluster_aws.remote import Answer, node_env, run_program
+from campaign.targets.cluster.state import ClusterRecord, Instance, Node, identity_env, note_health
+from campaign.targets.cluster_aws.remote import Answer, run_program
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -49,7 +49,7 @@ def start_services(ssm: Any, record: ClusterRecord) -> None:
         payloads = [
             (
                 record.node(i.node),
-                {"env": node_env(record, record.node(i.node)), "instances": [_start_item(i, needs)]},
+                {"env": identity_env(record, record.node(i.node)), "instances": [_start_item(i, needs)]},
             )
             for i in instances
         ]
@@ -88,7 +88,7 @@ def check_health(ssm: Any, record: ClusterRecord, running: set[int] | None = Non
             if i.node == node.index
         ]
         if checks and (running is None or node.index in running):
-            payloads.append((node, {"env": node_env(record, node), "checks": checks}))
+            payloads.append((node, {"env": identity_env(record, node), "checks": checks}))
     answers = {a.node.index: a for a in run_program(ssm, "check", payloads, timeout_s=120)}
     verdicts = {i.key: _verdict(i, answers.get(i.node)) for i in record.instances}
     note_health(record, {key: verdict.healthy for key, verdict in verdicts.items()})
